@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import multiprocessing as mp
 import os
+import sys
 import threading
 from pathlib import Path
 
@@ -290,7 +291,9 @@ def test_concurrent_writer_processes(tmp_path):
     probe.put(k, arrays, {"proc": "any"})
     max_bytes = probe.size_bytes() * 12  # forces constant eviction during the run
     root = tmp_path / "shared_store"
-    ctx = mp.get_context("fork")
+    # fork is fast; after TensorFlow has started its threads in this pytest process, fork
+    # can deadlock, so spawn fresh interpreters then
+    ctx = mp.get_context("spawn" if "tensorflow" in sys.modules else "fork")
     procs = [ctx.Process(target=_writer, args=(str(root), max_bytes, p, 20)) for p in range(4)]
     for p in procs:
         p.start()
