@@ -271,10 +271,11 @@ def _iter_records(files: Sequence[str]) -> Iterator[tuple[str, bytes, bytes]]:
 def _tfr_batches(files, stats_path, n, L, P, T, seq_1hot, batch_size, start, stop) -> Iterator[Batch]:
     xs: list[np.ndarray] = []
     ys: list[np.ndarray] = []
-    i = -1
+    count = 0
     for i, (f, sb, tb) in enumerate(_iter_records(files)):
         if i >= stop:
-            return
+            break
+        count = i + 1
         if i < start:
             continue
         xs.append(_decode_sequence(sb, f, i, L, seq_1hot))
@@ -284,10 +285,11 @@ def _tfr_batches(files, stats_path, n, L, P, T, seq_1hot, batch_size, start, sto
             xs, ys = [], []
     if xs:
         yield np.stack(xs), np.stack(ys)
-    if i + 1 < stop:
+    if count < stop:
+        names = ", ".join(Path(f).name for f in files)
         raise InputError(
-            f"{stats_path} promises {n} sequences but the TFRecord files hold only {i + 1}: "
-            "fix the statistics or the tfrecords/ directory"
+            f"{stats_path} promises {n} sequences but the TFRecord files ({names}) hold only "
+            f"{count}: a file may be truncated, or the statistics are wrong"
         )
 
 

@@ -216,7 +216,8 @@ class AccuracyAccumulator:
             return
         self._update_spearman(p_raw.reshape(-1, self.num_targets), t_raw.reshape(-1, self.num_targets))
 
-        self._poisson += (p - t * np.log(p + POISSON_EPSILON)).sum(axis=0)
+        with np.errstate(invalid="ignore", divide="ignore"):  # negative predictions: NaN loss
+            self._poisson += (p - t * np.log(p + POISSON_EPSILON)).sum(axis=0)
 
         p = _transform(p, self.log, self.pseudocount, self.clip)
         t = _transform(t, self.log, self.pseudocount, self.clip)
@@ -342,7 +343,8 @@ def accuracy_in_memory(
     n, T = p.shape
     if n == 0:
         raise InputError("no predictions given: the arrays are empty")
-    poisson = np.mean(p - t * np.log(p + POISSON_EPSILON), axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        poisson = np.mean(p - t * np.log(p + POISSON_EPSILON), axis=0)
     pt = _transform(p, log, pseudocount, clip)
     tt = _transform(t, log, pseudocount, clip)
     r = np.full(T, np.nan)
