@@ -164,6 +164,16 @@ class FittedSequence:
         """Window position(s) -> user-sequence coordinate(s) (0-based)."""
         return np.asarray(position) + self.offsets[window]
 
+    def bin_starts(self, window: int, num_bins: int, stride: int, crop: int) -> np.ndarray:
+        """User-sequence coordinate of the first base of each output bin of ``window``.
+
+        Output bin ``b`` covers window positions ``[(crop + b) * stride, + stride)``,
+        so it starts at user position ``offsets[window] + (crop + b) * stride``.
+        Returns (num_bins,) int64 (values outside ``[0, source_length)`` are padding).
+        """
+        b = np.arange(int(num_bins), dtype=np.int64)
+        return self.offsets[window] + (int(crop) + b) * int(stride)
+
 
 # ----------------------------------------------------------------------------- parsing
 

@@ -207,6 +207,15 @@ def test_tiling_covers_every_base_and_maps_back():
     assert g.offsets.tolist() == [0, 3, 6, 9]
 
 
+def test_bin_starts_map_output_bins_to_user_coordinates():
+    # 10 bases padded into 16: pad_left 3; stride 4, crop 1 -> 2 output bins at window 4 and 8
+    f = fit_sequence("ACGTACGTAC", 16)
+    assert f.pad_left[0] == 3
+    assert f.bin_starts(0, 2, stride=4, crop=1).tolist() == [1, 5]
+    t = fit_sequence("A" * 20, 8, mode="tile")  # offsets 0, 8, 12
+    assert t.bin_starts(2, 2, stride=2, crop=1).tolist() == [14, 16]
+
+
 def test_fitted_onehot_shape_and_padding_rows():
     f = fit_sequence("AC", 4)
     x = f.onehot()
