@@ -523,20 +523,22 @@ def to_csv_text(tracks: Mapping[str, np.ndarray], start: int = 0, step: int = 1,
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(([] if chrom is None else ["chrom"]) + [position_name] + list(cols))
     pos = int(start) + np.arange(length, dtype=np.int64) * int(step)
-    parts = [pos.astype(str)]
-    for a in cols.values():
+    columns = [list(map(str, pos.tolist()))]
+    for name, a in cols.items():
         if a.dtype.kind == "f":
-            fmt = "%.17g" if a.dtype.itemsize > 4 else "%.9g"
-            parts.append(np.char.mod(fmt, a.astype(np.float64)))
+            fmt = "{:.17g}" if a.dtype.itemsize > 4 else "{:.9g}"
+            columns.append(list(map(fmt.format, a.astype(np.float64).tolist())))
         elif a.dtype.kind == "b":
-            parts.append(a.astype(int).astype(str))
+            columns.append(["1" if x else "0" for x in a.tolist()])
         elif a.dtype.kind in "iu":
-            parts.append(a.astype(str))
+            columns.append(list(map(str, a.tolist())))
         else:
-            raise InputError(f"track {a.dtype} is not numeric; CSV tracks must be numbers")
-    body = np.stack(parts, axis=1) if length else np.zeros((0, len(parts)), dtype=str)
-    prefix = "" if chrom is None else f"{chrom},"
-    buf.write("".join(prefix + ",".join(row) + "\n" for row in body.tolist()))
+            raise InputError(f"track {name!r} has dtype {a.dtype}; CSV tracks must be numbers")
+    if chrom is not None:
+        if any(c in chrom for c in ',"\n\r'):
+            raise InputError(f"chromosome name {chrom!r} cannot be written to CSV unquoted")
+        columns.insert(0, [chrom] * length)
+    buf.write("".join(",".join(row) + "\n" for row in zip(*columns)))
     return buf.getvalue()
 
 

@@ -198,7 +198,8 @@ def canonical_json(value: Any) -> str:
     """Deterministic JSON: sorted keys, no whitespace, numpy scalars/arrays and tuples as
     plain numbers/lists, sets sorted, paths as strings; NaN/inf rejected.
 
-    ``1`` and ``1.0`` stay distinct (int vs float), as do ``True`` and ``1``.
+    ``1`` and ``1.0`` stay distinct (int vs float), as do ``True`` and ``1``; integer dict
+    keys become strings (so ``{1: x}`` equals ``{"1": x}``).
     """
     return json.dumps(_normalise(value, "options"), sort_keys=True, separators=(",", ":"),
                       ensure_ascii=False, allow_nan=False)
@@ -389,6 +390,19 @@ class ResultStore:
             return False
         self.evict()
         return True
+
+    def get_or_compute(self, key: str, compute) -> StoredResult:
+        """The entry for ``key``; on a miss call ``compute()`` -> ``(arrays, meta)``, store
+        it (best effort) and return it. Concurrent callers may both compute; the results
+        are identical by construction of the key, and the last write wins."""
+        hit = self.get(key)
+        if hit is not None:
+            return hit
+        arrays, meta = compute()
+        arrays = {k: np.asarray(v) for k, v in arrays.items()}
+        meta = json.loads(canonical_json(dict(meta or {})))
+        self.put(key, arrays, meta)
+        return StoredResult(key=key, arrays=arrays, meta=meta)
 
     def delete(self, key: str) -> bool:
         """Remove the entry for ``key``; True when there was one."""

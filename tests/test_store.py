@@ -141,6 +141,23 @@ def test_round_trip_exact(tmp_path):
     assert store.delete(k) and store.get(k) is None and not store.delete(k)
 
 
+def test_get_or_compute_computes_once(tmp_path):
+    store = ResultStore(tmp_path)
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return {"x": np.arange(4, dtype=np.int16)}, {"t": (1,)}
+
+    k = _key(11)
+    first = store.get_or_compute(k, compute)
+    second = store.get_or_compute(k, compute)
+    assert len(calls) == 1
+    for r in (first, second):
+        _assert_same(r.arrays, {"x": np.arange(4, dtype=np.int16)})
+        assert r.meta == {"t": [1]}
+
+
 def test_rejects_bad_keys_and_arrays(tmp_path):
     store = ResultStore(tmp_path)
     with pytest.raises(InputError, match="hex"):
