@@ -40,6 +40,7 @@ import numpy as np
 
 from .errors import InputError
 from .onehot import from_indices
+from .targets import read_targets
 
 FORMATS = ("tfrecord", "basenji_h5", "plain_h5")
 
@@ -124,38 +125,6 @@ def open_dataset(path: str | os.PathLike, split: str = "test") -> TestSet:
     return _open_hdf5(p, split)
 
 
-# ----------------------------------------------------------------------------------------
-# targets.txt (only what a test set needs: index, identifier, description)
-
-
-def _read_targets_txt(path: Path) -> tuple[list[int], list[str], list[str]]:
-    try:
-        lines = path.read_text().splitlines()
-    except (OSError, UnicodeDecodeError) as e:
-        raise InputError(f"cannot read targets file {path}: {e}") from None
-    lines = [ln for ln in lines if ln.strip()]
-    if not lines:
-        raise InputError(f"targets file {path} is empty: it needs a header and one row per target")
-    header = lines[0].split("\t")
-    cols = [c.strip() for c in header]
-    if "identifier" not in cols:
-        raise InputError(f"targets file {path} has no 'identifier' column in its tab-separated header")
-    i_id = cols.index("identifier")
-    i_desc = cols.index("description") if "description" in cols else None
-    index, ids, descs = [], [], []
-    for n, ln in enumerate(lines[1:], start=2):
-        row = ln.split("\t")
-        if len(row) < len(cols):
-            row = row + [""] * (len(cols) - len(row))
-        try:
-            index.append(int(row[0]) if row[0].strip() != "" else n - 2)
-        except ValueError:
-            raise InputError(f"targets file {path} line {n}: index {row[0]!r} is not an integer") from None
-        ids.append(row[i_id])
-        descs.append(row[i_desc] if i_desc is not None else row[i_id])
-    return index, ids, descs
-
-
 def _natural_key(s: str) -> list:
     return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", s)]
 
@@ -195,7 +164,10 @@ def _open_tfrecord_dir(d: Path, split: str) -> TestSet:
 
     targets_path = d / "targets.txt"
     if targets_path.is_file():
-        index, ids, descs = _read_targets_txt(targets_path)
+        table = read_targets(targets_path)
+        index = [int(i) for i in table.index]
+        ids = list(table.identifier)
+        descs = [d or i for d, i in zip(table.description, table.identifier)]
         if len(ids) != T:
             raise InputError(f"{targets_path} lists {len(ids)} targets but {stats_path} says num_targets={T}")
     else:

@@ -124,7 +124,7 @@ def write_accuracy_tsv(
     identifiers: Sequence[str] | None = None,
     descriptions: Sequence[str] | None = None,
 ) -> Path:
-    """Write one row per target (tab-separated, header first); metrics with 6 decimals, NaN as ``nan``."""
+    """Write one row per target (tab-separated, header first); metrics with 8 decimals, NaN as ``nan``."""
     cols = ("index", "identifier", "description") + METRIC_NAMES
     out = Path(path)
     lines = ["\t".join(cols)]
@@ -133,7 +133,7 @@ def write_accuracy_tsv(
         for c in cols:
             v = row[c]
             if isinstance(v, float):
-                cells.append("nan" if math.isnan(v) else f"{v:.6f}")
+                cells.append("nan" if math.isnan(v) else f"{v:.8f}")
             else:
                 cells.append(str(v).replace("\t", " ").replace("\n", " "))
         lines.append("\t".join(cells))
