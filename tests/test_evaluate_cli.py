@@ -252,3 +252,25 @@ def test_rc_members_swap_strand_pairs_from_targets_txt():
     rc_raw = model.predict(reverse_complement(x)).mean[:, ::-1, :]
     want = 0.5 * (fwd + rc_raw[..., pair])
     np.testing.assert_allclose(model.predict(x, rc=True).mean, want, rtol=1e-5, atol=1e-5)
+
+
+def test_cli_model_directory_in_process(tmp_path, capsys):
+    d = shared_path("datasets", "baskerville-tiny-hg38")
+    _load_model_or_skip()
+    from seqnn_engine.cli import main
+
+    mdir = tmp_path / "model"
+    mdir.mkdir()
+    for name in ("params.json", "model.h5", "targets.txt"):
+        (mdir / name).symlink_to(d / name)
+    a, b = tmp_path / "a.tsv", tmp_path / "b.tsv"
+    assert main(["evaluate", "--model", str(mdir), "--data", str(d), "--limit", "2", "--out", str(a)]) == 0
+    assert main(["evaluate", "--params", str(d / "params.json"), "--weights", str(d / "model.h5"),
+                 "--data", str(d), "--limit", "2", "--quiet", "--out", str(b)]) == 0
+    err = capsys.readouterr().err
+    assert "2/2" in err and "2 sequences x 74 targets" in err
+    assert a.read_text() == b.read_text() and len(a.read_text().splitlines()) == 75
+    # mismatched head: one line, exit 2
+    assert main(["evaluate", "--model", str(mdir), "--head", "5", "--data", str(d), "--out", str(a)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and len(err.splitlines()) == 1

@@ -88,15 +88,20 @@ def _load_model(args, default_targets: Path | None):
     return _apply_target_strand_pairs(_load_model_raw(args, default_targets))
 
 
-def _load_model_raw(args, default_targets: Path | None):
+def _engine_function(name: str):
+    """seqnn_engine.<name> when the engine provides it (model-room names load lazily), else None."""
     import seqnn_engine
 
-    load_model = getattr(seqnn_engine, "load_model", None)
+    try:
+        return getattr(seqnn_engine, name)
+    except (AttributeError, ImportError):
+        return None
+
+
+def _load_model_raw(args, default_targets: Path | None):
+    load_model = _engine_function("load_model")
     if load_model is None:
-        try:
-            from ..model import load_model  # type: ignore[no-redef]
-        except ImportError:
-            raise RuntimeError("this build of seqnn_engine has no model loader (seqnn_engine.load_model)") from None
+        raise RuntimeError("this build of seqnn_engine has no model loader (seqnn_engine.load_model)")
 
     if args.model:
         mdir = Path(args.model)
@@ -104,14 +109,11 @@ def _load_model_raw(args, default_targets: Path | None):
             raise InputError(f"model directory not found: {mdir}")
         if args.params or args.weights:
             raise InputError("give either --model DIR or --params with --weights, not both")
-        load_dir = getattr(seqnn_engine, "load_model_dir", None)
-        if load_dir is None:
-            try:
-                from ..model import load_model_dir as load_dir  # type: ignore[no-redef]
-            except ImportError:
-                load_dir = None
-        if load_dir is not None:
-            return load_dir(mdir, head=args.head)
+        load_dir = _engine_function("load_model_dir")
+        if load_dir is not None and not args.targets:
+            model = load_dir(mdir, head=args.head)
+            if hasattr(model, "predict") and hasattr(model, "seq_length"):
+                return model
         params = mdir / "params.json"
         weights = sorted((str(w) for w in mdir.glob("*.h5")), key=_natural_key)
         if not params.is_file():
@@ -123,9 +125,11 @@ def _load_model_raw(args, default_targets: Path | None):
                 f"model directory {mdir} holds {len(weights)} weight files: pick one with "
                 "--params and --weights"
             )
-        targets = Path(args.targets) if args.targets else (default_targets or mdir / "targets.txt")
+        targets = Path(args.targets) if args.targets else mdir / "targets.txt"
+        if args.targets and not targets.is_file():
+            raise InputError(f"--targets file not found: {targets}")
         return load_model(params, weights[0], head=args.head,
-                          targets_path=targets if targets.is_file() else None)
+                          targets_path=targets if targets.is_file() else default_targets)
 
     if not args.params or not args.weights:
         raise InputError("give the model as --model DIR, or as --params params.json with --weights model.h5")
