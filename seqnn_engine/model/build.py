@@ -1,0 +1,263 @@
+"""Build a Keras 3 network from a :class:`ModelSpec` (one head at a time).
+
+The builder walks the trunk and the chosen head, calling registry builders with
+model globals filled in, records every layer in creation order (the order legacy
+weights load by), the tappable representations, and the geometry. The same layer
+objects can be replayed into a second graph whose dropout is always on (MC
+dropout) so the shared inference model is never switched to training mode.
+"""
+from __future__ import annotations
+
+import inspect
+import re
+import warnings
+from collections import defaultdict
+from dataclasses import dataclass
+
+import keras
+
+from ..errors import InputError
+from .blocks import BLOCKS, KERAS_LAYERS, accepted_params
+from .layers import Activate, MCDropout
+from .spec import GLOBAL_KEYS, ModelSpec, ParamsWarning
+
+
+def _snake(name: str) -> str:
+    s = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub(r"([a-z])([A-Z])", r"\1_\2", s).lower()
+
+
+@dataclass(frozen=True)
+class Tap:
+    """A tappable representation: name, length P_l, width U_l, and stride (bp per position)."""
+
+    index: int
+    name: str
+    length: int
+    width: int
+    stride: int
+    offset: int = 0
+
+    def describe(self) -> str:
+        return f"{self.index}: {self.name} ({self.length} x {self.width}, {self.stride} bp/position)"
+
+
+class _Context:
+    """Layer factory + bookkeeping shared by block builders."""
+
+    def __init__(self, seq_length, replay=None, seed=None):
+        self.seq_length = seq_length
+        self.created = []
+        self.replay = replay
+        self.cursor = 0
+        self.counts = defaultdict(int)
+        self.reprs = []
+        self.taps = []           # (name, tensor)
+        self.prefix = ""
+        self.seed = seed
+        self.n_dropout = 0
+        self.crop_from = None    # (length before the first crop op)
+        self.cropped = 0         # positions cropped from each side so far
+
+    def layer(self, cls, **kw):
+        if self.replay is not None:
+            lyr = self.replay[self.cursor]
+            self.cursor += 1
+            return lyr
+        base = _snake(cls.__name__)
+        n = self.counts[base]
+        self.counts[base] += 1
+        lyr = cls(name=base if n == 0 else f"{base}_{n}", **kw)
+        self.created.append(lyr)
+        return lyr
+
+    def dropout(self, x, rate):
+        if not rate or rate <= 0:
+            return x
+        lyr = self.layer(keras.layers.Dropout, rate=rate)
+        if self.seed is not None:
+            i = self.n_dropout
+            self.n_dropout += 1
+            return MCDropout(rate, i, name=f"mc_dropout_{i}")([x, self.seed])
+        self.n_dropout += 1
+        return lyr(x)
+
+    def save_repr(self, x, name, tower=True):
+        if tower:
+            self.reprs.append(x)
+        self.tap(f"{self.prefix}.{name}", x)
+
+    def tap(self, name, x):
+        self.taps.append((name, x, self.cropped))
+
+    def note_crop(self, before, after):
+        if self.crop_from is None:
+            self.crop_from = before
+        self.cropped += (before - after) // 2
+
+
+def _block_args(fn, params, spec: ModelSpec, where: str, warn: list):
+    accepted = accepted_params(fn)
+    args = {k: v for k, v in spec.globals.items() if k in accepted}
+    for k, v in params.items():
+        if k == "name":
+            continue
+        if k not in accepted:
+            msg = f"{where}: parameter {k!r} is not known to block {params['name']!r} (ignored)"
+            warn.append(msg)
+            warnings.warn(msg, ParamsWarning, stacklevel=3)
+            continue
+        args[k] = v
+    return args
+
+
+def _keras_block(ctx, x, params, spec, where, warn):
+    name = params["name"]
+    cls = KERAS_LAYERS[name]
+    sig = set(inspect.signature(cls.__init__).parameters) - {"self", "kwargs"}
+    args = {k: v for k, v in spec.globals.items() if k in sig}
+    for k, v in params.items():
+        if k == "name":
+            continue
+        if k not in sig:
+            msg = f"{where}: parameter {k!r} is not known to Keras layer {name} (ignored)"
+            warn.append(msg)
+            warnings.warn(msg, ParamsWarning, stacklevel=3)
+            continue
+        args[k] = v
+    if name == "Dropout":
+        return ctx.dropout(x, args.get("rate", 0))
+    if name == "Cropping1D":
+        c = args.get("cropping", (1, 1))
+        c = (c, c) if isinstance(c, int) else tuple(c)
+        ctx.note_crop(x.shape[1], x.shape[1] - sum(c))
+    try:
+        return ctx.layer(cls, **args)(x)
+    except (TypeError, ValueError) as e:
+        raise InputError(f"{where}: Keras layer {name} rejected its parameters {args}: {e}") from None
+
+
+def _build_block(ctx, x, params, spec, where, warn):
+    name = params["name"]
+    if name[:1].isupper():
+        if name not in KERAS_LAYERS:
+            raise InputError(f"{where}: unknown Keras layer {name!r}; supported capitalised names: "
+                             f"{', '.join(sorted(KERAS_LAYERS))}")
+        return _keras_block(ctx, x, params, spec, where, warn)
+    if name not in BLOCKS:
+        raise InputError(f"{where}: unknown block {name!r}; supported blocks: {', '.join(sorted(BLOCKS))}")
+    fn = BLOCKS[name]
+    args = _block_args(fn, params, spec, where, warn)
+    if name.startswith("unet_"):
+        match = None
+        for r in reversed(ctx.reprs[:-1]):
+            if r.shape[1] == x.shape[1] * args.get("stride", 2):
+                match = r
+                break
+        if match is None:
+            raise InputError(f"{where}: {name} found no earlier representation of length "
+                             f"{x.shape[1] * args.get('stride', 2)} to merge with")
+        args["unet_repr"] = match
+    try:
+        return fn(ctx, x, **args)
+    except NotImplementedError as e:
+        raise InputError(f"{where}: block {name!r} option not supported by this engine: {e}") from None
+    except (TypeError, ValueError) as e:
+        raise InputError(f"{where}: block {name!r} could not be built with {params}: {e}") from None
+
+
+@dataclass
+class Network:
+    """A built head: Keras models and metadata.
+
+    model: x (B, L, 4) -> predictions (B, P, T). trunk: x -> trunk output (B, P0, U).
+    layers: every created layer in creation order. taps: tappable representations
+    (index 0 = the one-hot input). tap_tensors: matching symbolic tensors.
+    """
+
+    model: keras.Model
+    trunk: keras.Model
+    inputs: object
+    layers: list
+    taps: list
+    tap_tensors: list
+    n_dropout: int
+    stride: int
+    crop: int
+    target_length: int
+    num_targets: int
+    warnings: list
+
+
+def _walk(ctx, spec: ModelSpec, head_i: int, x, warn):
+    ctx.tap("input", x)
+    for i, b in enumerate(spec.trunk):
+        ctx.prefix = f"trunk.{i}.{b['name']}"
+        x = _build_block(ctx, x, b, spec, f"trunk[{i}] ({b['name']})", warn)
+        ctx.reprs.append(x)
+        ctx.tap(ctx.prefix, x)
+    act = spec.globals.get("activation")
+    if act and act != "linear":
+        x = ctx.layer(Activate, kind=act)(x)
+    trunk_out = x
+    ctx.tap("trunk.output", x)
+    hname = spec.head_names[head_i]
+    for i, b in enumerate(spec.heads[head_i]):
+        ctx.prefix = f"{hname}.{i}.{b['name']}"
+        x = _build_block(ctx, x, b, spec, f"{hname}[{i}] ({b['name']})", warn)
+    return trunk_out, x
+
+
+def build_network(spec: ModelSpec, head: int = 0) -> Network:
+    """Build the trunk plus head ``head`` of ``spec`` as Keras 3 models."""
+    head_i = spec.head_index(head)
+    warn = list(spec.warnings)
+    ctx = _Context(spec.seq_length)
+    inp = keras.Input(shape=(spec.seq_length, 4), name="sequence")
+    trunk_out, out = _walk(ctx, spec, head_i, inp, warn)
+    if len(out.shape) != 3:
+        raise InputError(f"the model output has shape {out.shape}; expected (batch, bins, targets)")
+    model = keras.Model(inp, out, name=f"seqnn_{spec.head_names[head_i]}")
+    trunk = keras.Model(inp, trunk_out, name="seqnn_trunk")
+    precrop = ctx.crop_from if ctx.crop_from is not None else out.shape[1]
+    if spec.seq_length % precrop:
+        raise InputError(f"seq_length {spec.seq_length} is not a multiple of the uncropped output length "
+                         f"{precrop}: check pooling/cropping blocks")
+    stride = spec.seq_length // precrop
+    crop = (precrop - out.shape[1]) // 2
+    taps = []
+    tensors = []
+    seen = set()
+    for name, t, cropped in ctx.taps:
+        if len(t.shape) != 3 or id(t) in seen:
+            continue
+        seen.add(id(t))
+        full = t.shape[1] + 2 * cropped
+        st = spec.seq_length // full if spec.seq_length % full == 0 else 0
+        taps.append(Tap(len(taps), name, int(t.shape[1]), int(t.shape[2]), st, cropped * st))
+        tensors.append(t)
+    return Network(model=model, trunk=trunk, inputs=inp, layers=ctx.created, taps=taps, tap_tensors=tensors,
+                   n_dropout=ctx.n_dropout, stride=stride, crop=crop, target_length=int(out.shape[1]),
+                   num_targets=int(out.shape[2]), warnings=warn)
+
+
+def build_mc_graph(spec: ModelSpec, net: Network, head: int = 0):
+    """A graph sharing ``net``'s layers whose dropout is always on.
+
+    Returns ((x, seed) symbolic inputs: x (B, L, 4), seed (1, 2) int32), the tap
+    tensors (same order as ``net.taps``) and the prediction tensor. Layers are replayed, so no
+    weights are created or copied.
+    """
+    head_i = spec.head_index(head)
+    x = keras.Input(shape=(spec.seq_length, 4), name="sequence")
+    seed = keras.Input(shape=(2,), batch_size=1, dtype="int32", name="seed")
+    seed_vec = keras.ops.reshape(seed, (2,))
+    ctx = _Context(spec.seq_length, replay=net.layers, seed=seed_vec)
+    _, out = _walk(ctx, spec, head_i, x, [])
+    tensors, seen = [], set()
+    for name, t, _ in ctx.taps:
+        if len(t.shape) != 3 or id(t) in seen:
+            continue
+        seen.add(id(t))
+        tensors.append(t)
+    return (x, seed), tensors, out

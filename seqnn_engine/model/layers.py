@@ -1,0 +1,242 @@
+"""Custom Keras 3 layers of the Basenji/Baskerville family.
+
+All layers take and return ``(batch, length, channels)`` tensors unless stated.
+Weight layouts match the reference files (legacy Keras 2 HDF5 and Keras 3
+``.weights.h5``) so weights load unchanged.
+"""
+from __future__ import annotations
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+
+class Activate(keras.layers.Layer):
+    """A named, weightless activation (the reference's ``activate`` helper).
+
+    Supported: relu, gelu (tanh approximation, as the reference), sigmoid, tanh,
+    exp, softplus (input clipped to +-10000 first), linear.
+    """
+
+    KINDS = ("relu", "gelu", "sigmoid", "tanh", "exp", "softplus", "linear")
+
+    def __init__(self, kind: str = "relu", **kwargs):
+        super().__init__(**kwargs)
+        self.kind = kind
+
+    def call(self, x):
+        return apply_activation(x, self.kind)
+
+    def get_config(self):
+        return {**super().get_config(), "kind": self.kind}
+
+
+def apply_activation(x, k: str):
+    """Apply activation ``k`` (see :class:`Activate`) to a tensor."""
+    if k == "relu":
+        return tf.nn.relu(x)
+    if k == "gelu":
+        return tf.nn.gelu(x, approximate=True)
+    if k == "sigmoid":
+        return tf.sigmoid(x)
+    if k == "tanh":
+        return tf.tanh(x)
+    if k == "exp":
+        return tf.exp(x)
+    if k == "softplus":
+        return tf.nn.softplus(tf.clip_by_value(x, -10000.0, 10000.0))
+    return x
+
+
+class Scale(keras.layers.Layer):
+    """Multiply by a learned per-channel vector ``scale`` of shape (C,)."""
+
+    def __init__(self, initializer="zeros", **kwargs):
+        super().__init__(**kwargs)
+        self.initializer = initializer
+
+    def build(self, input_shape):
+        self.scale = self.add_weight(name="scale", shape=(input_shape[-1],), initializer=self.initializer)
+
+    def call(self, x):
+        return x * self.scale
+
+
+class CenterSlice(keras.layers.Layer):
+    """Keep the central ``center`` positions of the length axis."""
+
+    def __init__(self, center: int, **kwargs):
+        super().__init__(**kwargs)
+        self.center = int(center)
+
+    def call(self, x):
+        start = (x.shape[1] - self.center) // 2
+        return x[:, start : start + self.center, :]
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.center, input_shape[2])
+
+
+class MCDropout(keras.layers.Layer):
+    """Dropout that is always on, with a stateless seed (used only by MC-dropout graphs).
+
+    Inputs: ``[x, seed]`` where seed is an int32 tensor of shape (2,). The mask is a
+    deterministic function of (seed, layer_index), so MC samples are reproducible
+    and concurrent callers never share random state.
+    """
+
+    def __init__(self, rate: float, layer_index: int, **kwargs):
+        super().__init__(**kwargs)
+        self.rate = float(rate)
+        self.layer_index = int(layer_index)
+
+    def call(self, inputs):
+        x, seed = inputs
+        s = tf.cast(seed, tf.int32) + tf.constant([0, 7919], tf.int32) * self.layer_index
+        return tf.nn.experimental.stateless_dropout(x, rate=self.rate, seed=s)
+
+
+def _positional_features(seq_len: int, feature_size: int, symmetric: bool = False) -> np.ndarray:
+    """Central-mask relative position basis, (1, 2*seq_len-1, feature_size) float32.
+
+    Distances d run from -(seq_len-1) to seq_len-1; basis j (1-based) is 1 where
+    |d| < rate**j - 1 with rate = exp(log(seq_len+1)/n_basis). The asymmetric half
+    multiplies the symmetric basis by sign(d).
+    """
+    n_comp = 1 if symmetric else 2
+    n_basis = feature_size // n_comp
+    dist = np.arange(-seq_len + 1, seq_len, dtype=np.float32)
+    rate = np.float32(np.exp(np.log(seq_len + 1) / n_basis))
+    widths = np.power(rate, np.arange(1, n_basis + 1, dtype=np.float32)) - np.float32(1.0)
+    emb = (widths[None, :] > np.abs(dist)[:, None]).astype(np.float32)
+    if not symmetric:
+        emb = np.concatenate([emb, np.sign(dist)[:, None] * emb], axis=-1)
+    return emb[None]
+
+
+def _relative_shift(x):
+    """TransformerXL shift: (B, H, T, 2T-1) relative logits -> (B, H, T, T)."""
+    pad = tf.zeros_like(x[..., :1])
+    x = tf.concat([pad, x], -1)
+    _, h, t1, t2 = x.shape
+    x = tf.reshape(x, [-1, h, t2, t1])
+    x = x[:, :, 1:, :]
+    x = tf.reshape(x, [-1, h, t1, t2 - 1])
+    return x[..., : (t2 + 1) // 2]
+
+
+class MultiheadAttention(keras.layers.Layer):
+    """Multi-head self-attention with relative position encodings (Enformer style).
+
+    Weight layout (as in the reference): r_w_bias, r_r_bias (1, H, 1, K); dense
+    q/k (C, H*K) and v (C, H*V) without bias; embedding dense (H*V, H*V) with bias;
+    r_k dense (F, H*K) without bias. Input and output (B, T, C).
+    """
+
+    def __init__(self, value_size, key_size, heads, num_position_features=None, scaling=True,
+                 content_position_bias=True, symmetric=False, initializer="he_normal", l2_scale=0.0,
+                 **kwargs):
+        super().__init__(**kwargs)
+        self.value_size, self.key_size, self.heads = int(value_size), int(key_size), int(heads)
+        if num_position_features is None:
+            num_position_features = (self.value_size // 2) * 2
+        self.num_position_features = int(num_position_features)
+        self.scaling = scaling
+        self.content_position_bias = content_position_bias
+        self.symmetric = symmetric
+        reg = keras.regularizers.L2(l2_scale) if l2_scale else None
+        kp, emb = self.key_size * self.heads, self.value_size * self.heads
+        dense = keras.layers.Dense
+        self._q_layer = dense(kp, use_bias=False, kernel_initializer=initializer, kernel_regularizer=reg, name="q_layer")
+        self._k_layer = dense(kp, use_bias=False, kernel_initializer=initializer, kernel_regularizer=reg, name="k_layer")
+        self._v_layer = dense(emb, use_bias=False, kernel_initializer=initializer, kernel_regularizer=reg, name="v_layer")
+        self._embedding_layer = dense(emb, kernel_initializer="zeros", kernel_regularizer=reg, name="embedding_layer")
+        self._r_k_layer = dense(kp, use_bias=False, kernel_initializer=initializer, kernel_regularizer=reg, name="r_k_layer")
+        self._initializer = initializer
+
+    def build(self, input_shape):
+        c = input_shape[-1]
+        shape = (1, self.heads, 1, self.key_size)
+        self._r_w_bias = self.add_weight(name="r_w_bias", shape=shape, initializer=self._initializer)
+        self._r_r_bias = self.add_weight(name="r_r_bias", shape=shape, initializer=self._initializer)
+        self._q_layer.build((None, None, c))
+        self._k_layer.build((None, None, c))
+        self._v_layer.build((None, None, c))
+        self._embedding_layer.build((None, None, self.value_size * self.heads))
+        self._r_k_layer.build((None, None, self.num_position_features))
+
+    def legacy_weights(self):
+        """Variables in the order of the legacy Keras 2 HDF5 file."""
+        return [self._r_w_bias, self._r_r_bias, self._q_layer.kernel, self._k_layer.kernel,
+                self._v_layer.kernel, self._embedding_layer.kernel, self._embedding_layer.bias,
+                self._r_k_layer.kernel]
+
+    def keras3_weights(self):
+        """(relative path, variable) pairs in the Keras 3 ``.weights.h5`` layout."""
+        return [("vars/0", self._r_w_bias), ("vars/1", self._r_r_bias),
+                ("_q_layer/vars/0", self._q_layer.kernel), ("_k_layer/vars/0", self._k_layer.kernel),
+                ("_v_layer/vars/0", self._v_layer.kernel),
+                ("_embedding_layer/vars/0", self._embedding_layer.kernel),
+                ("_embedding_layer/vars/1", self._embedding_layer.bias),
+                ("_r_k_layer/vars/0", self._r_k_layer.kernel)]
+
+    def _heads(self, x, seq_len):
+        c = x.shape[-1] // self.heads
+        x = tf.reshape(x, [-1, seq_len, self.heads, c])
+        return tf.transpose(x, [0, 2, 1, 3])
+
+    def call(self, x):
+        seq_len = x.shape[1]
+        q = self._heads(self._q_layer(x), seq_len)
+        k = self._heads(self._k_layer(x), seq_len)
+        v = self._heads(self._v_layer(x), seq_len)
+        if self.scaling:
+            q = q * (self.key_size ** -0.5)
+        logits = tf.matmul(q + self._r_w_bias, k, transpose_b=True)
+        if self.num_position_features:
+            pos = tf.constant(_positional_features(seq_len, self.num_position_features, self.symmetric))
+            r_k = self._heads(self._r_k_layer(pos), 2 * seq_len - 1)
+            if self.content_position_bias:
+                rel = tf.matmul(q + self._r_r_bias, r_k, transpose_b=True)
+            else:
+                rel = tf.matmul(self._r_r_bias, r_k, transpose_b=True)
+                rel = tf.broadcast_to(rel, [tf.shape(q)[0], self.heads, seq_len, 2 * seq_len - 1])
+            logits = logits + _relative_shift(rel)
+        w = tf.nn.softmax(logits)
+        out = tf.matmul(w, v)
+        out = tf.reshape(tf.transpose(out, [0, 2, 1, 3]), [-1, seq_len, self.heads * self.value_size])
+        return self._embedding_layer(out)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], input_shape[1], self.heads * self.value_size)
+
+
+class SqueezeExcite(keras.layers.Layer):
+    """Squeeze-and-excitation over the length axis: x * sigmoid(dense2(relu(dense1(mean_L x))))."""
+
+    def __init__(self, activation="relu", additive=False, rank=8, **kwargs):
+        super().__init__(**kwargs)
+        self.activation_kind = activation
+        self.additive = additive
+        self.rank = int(rank)
+
+    def build(self, input_shape):
+        c = input_shape[-1]
+        self.dense1 = keras.layers.Dense(self.rank, activation="relu", name="dense1")
+        self.dense2 = keras.layers.Dense(c, name="dense2")
+        self.dense1.build((None, c))
+        self.dense2.build((None, self.rank))
+
+    def legacy_weights(self):
+        return [self.dense1.kernel, self.dense1.bias, self.dense2.kernel, self.dense2.bias]
+
+    def keras3_weights(self):
+        return [("dense1/vars/0", self.dense1.kernel), ("dense1/vars/1", self.dense1.bias),
+                ("dense2/vars/0", self.dense2.kernel), ("dense2/vars/1", self.dense2.bias)]
+
+    def call(self, x):
+        if self.activation_kind:
+            x = apply_activation(x, self.activation_kind)
+        e = self.dense2(self.dense1(tf.reduce_mean(x, axis=1)))[:, None, :]
+        return x + e if self.additive else x * tf.sigmoid(e)
+

@@ -1,0 +1,124 @@
+"""Model directories: params.json + targets.txt + weights (*.h5) + optional manifest.json.
+
+manifest.json (all paths relative to the directory) may name: ``name``, ``params``,
+``weights`` (list; several = replicates), ``targets``, ``genome``, ``genes``,
+``motif_sites``, ``test_chroms``, ``head``. Paths in a manifest must stay inside
+the directory (no ``..`` escapes, no symlinks pointing out).
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+from .errors import InputError
+
+
+def resolve_inside(root: Path, rel: str, what: str) -> Path:
+    """``root / rel`` resolved (symlinks followed); InputError if it leaves ``root``."""
+    root_r = Path(root).resolve()
+    p = (root_r / rel).resolve()
+    if p != root_r and root_r not in p.parents:
+        raise InputError(f"{what} path {rel!r} points outside {root_r}: only files inside allowed folders "
+                         "can be used")
+    return p
+
+
+@dataclass
+class ModelDir:
+    """A resolved model directory (absolute paths; optional entries may be None)."""
+
+    path: Path
+    name: str
+    params: Path
+    weights: list
+    targets: Optional[Path] = None
+    genome: Optional[Path] = None
+    genes: Optional[Path] = None
+    motif_sites: Optional[Path] = None
+    test_chroms: list = field(default_factory=list)
+    head: int = 0
+    manifest: dict = field(default_factory=dict)
+
+
+def read_model_dir(path) -> ModelDir:
+    """Resolve the files of a model directory; InputError naming what is missing."""
+    d = Path(path)
+    if not d.is_dir():
+        raise InputError(f"model directory not found: {d}")
+    manifest = {}
+    mf = d / "manifest.json"
+    if mf.exists():
+        try:
+            manifest = json.loads(mf.read_text())
+        except (OSError, ValueError) as e:
+            raise InputError(f"{mf} is not valid JSON: {e}") from None
+        if not isinstance(manifest, dict):
+            raise InputError(f"{mf} must hold a JSON object")
+
+    def opt(key, default=None):
+        v = manifest.get(key, default)
+        if v is None:
+            return None
+        p = resolve_inside(d, v, key)
+        if not p.exists():
+            raise InputError(f"{mf.name} names {key} {v!r}, which does not exist in {d}")
+        return p
+
+    params = opt("params", "params.json")
+    if params is None or not params.exists():
+        raise InputError(f"model directory {d} has no params.json")
+    if "weights" in manifest:
+        w = manifest["weights"]
+        w = [w] if isinstance(w, str) else w
+        weights = [resolve_inside(d, x, "weights") for x in w]
+        for x in weights:
+            if not x.exists():
+                raise InputError(f"manifest weights file {x.name} does not exist in {d}")
+    else:
+        weights = sorted(p for p in d.glob("*.h5") if p.is_file())
+        weights = [resolve_inside(d, p.name, "weights") for p in weights]
+    if not weights:
+        raise InputError(f"model directory {d} has no weights file (*.h5)")
+    targets = opt("targets", "targets.txt" if (d / "targets.txt").exists() else None)
+    return ModelDir(path=d.resolve(), name=str(manifest.get("name", d.name)), params=params, weights=weights,
+                    targets=targets, genome=opt("genome"), genes=opt("genes"), motif_sites=opt("motif_sites"),
+                    test_chroms=list(manifest.get("test_chroms", [])), head=int(manifest.get("head", 0)),
+                    manifest=manifest)
+
+
+def load_model_dir(path, replicate: int = 0, head: Optional[int] = None):
+    """Load replicate ``replicate`` of a model directory -> SeqModel (with ``.model_dir`` set)."""
+    from .model import load_model
+    md = read_model_dir(path)
+    if not 0 <= replicate < len(md.weights):
+        raise InputError(f"replicate {replicate} out of range: {md.path} has {len(md.weights)} weights file(s)")
+    m = load_model(md.params, md.weights[replicate], head=md.head if head is None else head,
+                   targets_path=md.targets, name=md.name)
+    m.model_dir = md
+    return m
+
+
+def find_model_dirs(roots, max_depth: int = 3) -> list[ModelDir]:
+    """Model directories (holding params.json) under allow-listed roots, not following symlinks out."""
+    found = []
+    for root in roots:
+        root = Path(root)
+        if not root.is_dir():
+            continue
+        root_r = root.resolve()
+        for dirpath, dirnames, filenames in os.walk(root_r, followlinks=False):
+            depth = len(Path(dirpath).relative_to(root_r).parts)
+            if depth >= max_depth:
+                dirnames[:] = []
+            dirnames[:] = sorted(x for x in dirnames if not x.startswith("."))
+            if "params.json" in filenames:
+                try:
+                    md = read_model_dir(dirpath)
+                    resolve_inside(root_r, os.path.relpath(md.path, root_r), "model")
+                    found.append(md)
+                except InputError:
+                    continue
+    return found
