@@ -25,7 +25,13 @@ from ..errors import InputError
 
 #: command name -> module (relative to this package) with add_parser(sub) and run(args)
 COMMANDS: dict[str, str] = {
+    "predict": ".predict",
+    "attribute": ".attribute",
+    "ism": ".ism",
+    "genes": ".genes",
+    "variants": ".variants",
     "evaluate": ".evaluate",
+    "export": ".export",
 }
 
 EXIT_INPUT_ERROR = 2

@@ -1,0 +1,140 @@
+"""``attribute``: input attributions of many sequences into a scores HDF5.
+
+    python -m seqnn_engine attribute --model DIR --fasta F --targets 0 --method saliency --out X.h5
+    python -m seqnn_engine attribute --model DIR --bed B --genome G --targets 0,1 \\
+        --method grad_x_input --positions center --statistic log --rc --out X.h5 [--store DIR]
+
+Every row is ``model.attribute(window, ...)`` of the engine: the objective is the statistic
+(sum | mean | log) of the selected bins' (``--positions all | center | bins a:b``) mean over
+the selected targets. Output (scores layout): ``seqs`` (R, L, 4) bool, ``scores`` (R, L, 4)
+and ``grads`` (R, L, 4, the hypothetical scores) float16 (``--float32``), ``objective`` (R,)
+float32, coordinates, target and chromosome tables. ``--bigwig-out`` writes the per-base
+attribution (see ``export``), ``--tsv-out`` one row per window with its objective.
+"""
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+
+from ..errors import InputError
+from . import options as opt
+from .inputs import (check_one_input, chrom_static, collect_windows, job_fingerprint, run_to_file,
+                     summary_line, target_static)
+
+METHODS = ("saliency", "grad_x_input", "smoothgrad", "integrated_gradients", "ism")
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("attribute", help="input attributions (saliency ... ISM) of many sequences into HDF5",
+                       description="Attribute a model objective to input bases for many sequences "
+                                   "(chunked, resumable).")
+    add_common(p, method=True)
+
+
+def add_common(p, method: bool) -> None:
+    opt.add_model_options(p)
+    opt.add_sequence_inputs(p)
+    opt.add_ensemble_options(p, targets_help="targets averaged in the objective, e.g. 0,1 or 0-3 (default all)")
+    a = p.add_argument_group("objective and method")
+    if method:
+        a.add_argument("--method", choices=METHODS, default="saliency", help="attribution method (default saliency)")
+    a.add_argument("--positions", default="all", metavar="SPEC",
+                   help="output bins in the objective: all (default), center, or 'bins A:B'")
+    a.add_argument("--statistic", choices=("sum", "mean", "log"), default="sum",
+                   help="objective statistic over bins (default sum)")
+    a.add_argument("--no-mean-center", action="store_true", help="keep raw gradients (no ACGT mean-centring)")
+    a.add_argument("--window", metavar="A:B", help="ISM window in bp of the model input (default: whole input)")
+    a.add_argument("--method-option", action="append", metavar="NAME=VALUE",
+                   help="further option of the method, e.g. n_samples=16 (repeatable)")
+    opt.add_job_options(p, chunk_size=8)
+    opt.add_store_options(p)
+    o = p.add_argument_group("extra outputs")
+    o.add_argument("--tsv-out", metavar="TSV", help="one row per window: coordinates and objective")
+    o.add_argument("--bigwig-out", metavar="BW", help="per-base attribution bigWig (as export --bigwig-out)")
+
+
+def attribution_options(args, method: str, tidx) -> dict:
+    o = {"method": method, "targets": None if tidx is None else [int(t) for t in tidx],
+         "positions": opt.parse_positions(args.positions), "statistic": args.statistic,
+         "mean_center": not args.no_mean_center, "rc": bool(args.rc), "shifts": opt.parse_shifts(args.shifts),
+         "mc_n": int(args.mc), "n_value": float(args.n_value), "batch_size": int(args.batch_size)}
+    if args.window:
+        if method != "ism":
+            raise InputError("--window is the ISM window: use it with the ism command or --method ism")
+        o["window"] = list(opt.parse_range(args.window, "--window"))
+    extra = opt.parse_method_options(args.method_option)
+    clash = set(extra) & set(o)
+    if clash:
+        raise InputError(f"--method-option {sorted(clash)[0]} has its own option; use that instead")
+    o.update(extra)
+    return o
+
+
+def store_key_fn(info, options):
+    from ..cache_keys import attribution_key
+
+    key_opts = {k: v for k, v in options.items() if k != "batch_size"}
+    return lambda seq: attribution_key(info, seq, key_opts)
+
+
+def run(args) -> int:
+    return run_attribution(args, args.method, "attribute")
+
+
+def run_attribution(args, method: str, command: str) -> int:
+    opt.check_job_args(args)
+    opt.out_path(args.out)
+    kind = check_one_input(args)
+    targets = opt.parse_index_list(args.targets) if args.targets else None
+    for flag in ("tsv_out", "bigwig_out"):
+        if getattr(args, flag):
+            opt.out_path(getattr(args, flag), "--" + flag.replace("_", "-"))
+    options = attribution_options(args, method, targets)
+    source = opt.model_source(args)
+    store = opt.open_store(args)
+    executor = opt.open_executor(args, source, quiet=args.quiet)
+    try:
+        info = executor.info
+        tidx = info.check_targets(targets)
+        if args.mc and not info.has_dropout:
+            raise InputError("MC dropout needs dropout layers, and this model has none: drop --mc")
+        pos = options["positions"]
+        if isinstance(pos, list) and pos[-1] >= info.target_length:
+            raise InputError(f"--positions bins go up to {pos[-1]} but the model has {info.target_length} "
+                             f"output bins (0..{info.target_length - 1})")
+        if options.get("window") and options["window"][1] > info.seq_length:
+            raise InputError(f"--window ends at {options['window'][1]} but the model input is "
+                             f"{info.seq_length} bp")
+        win = collect_windows(args, info, kind)
+        for note in win.notes:
+            print(note, file=sys.stderr)
+        dtype = opt.float_dtype(args)
+        L = info.seq_length
+        job = job_fingerprint(command, info, win.digest(), options, {"dtype": np.dtype(dtype).name})
+        static = {**target_static(info, tidx), **chrom_static(win.chrom_sizes)}
+        datasets = {"scores": ((L, 4), dtype), "grads": ((L, 4), dtype), "objective": ((), np.float32)}
+        path, report = run_to_file(
+            args, executor, rows=win.seqs, kind="attribute", options=options, datasets=datasets,
+            coords=win.coords, static=static, job=job, include_seqs=True, seqs=win.seqs, store=store,
+            store_key=store_key_fn(info, options) if store is not None else None, desc=command)
+    finally:
+        executor.close()
+    if args.tsv_out:
+        write_objective_tsv(path, args.tsv_out)
+    if args.bigwig_out:
+        from .export import attribution_bigwig
+        attribution_bigwig(path, args.bigwig_out)
+    if not args.quiet:
+        print(summary_line(path, report, len(win)), file=sys.stderr)
+    return 0
+
+
+def write_objective_tsv(path, tsv) -> None:
+    from ..export import read_scores
+    from .tracks import write_tsv
+
+    d = read_scores(path)
+    rows = [[d["chr"][i].decode(), int(d["start"][i]), int(d["end"][i]), d["gene"][i].decode(),
+             d["strand"][i].decode(), f"{float(d['objective'][i]):.9g}"] for i in range(len(d["objective"]))]
+    write_tsv(tsv, ["chr", "start", "end", "name", "strand", "objective"], rows)
