@@ -1,0 +1,213 @@
+"""Engine calls behind the dashboard's caches (no Streamlit, no science: only calls and keys).
+
+Every function takes the model, the exact input sequence string (length ``seq_length``),
+plain options, and a :class:`app.cache.ResultCache`; it returns a cached
+:class:`app.cache.Result` whose arrays are read-only. Keys are built from exact digests:
+``model.digest`` (params + weights + head), ``sequence_digest(sequence)`` and canonical
+options. When ``seqnn_engine.cache_keys`` provides ``prediction_key`` / ``attribution_key``
+(the CLI's keys), those are used, so a CLI batch run pre-computes what the dashboard shows.
+"""
+from __future__ import annotations
+
+import importlib
+from dataclasses import asdict, dataclass
+from typing import Callable, Optional
+
+import numpy as np
+
+from seqnn_engine import InputError
+from seqnn_engine.onehot import encode
+from seqnn_engine.store import result_key, sequence_digest
+
+Progress = Optional[Callable[[int, int], None]]
+
+# Above this many targets only the chosen targets are predicted (Borzoi-size heads).
+ALL_TARGETS_LIMIT = 512
+
+
+@dataclass(frozen=True)
+class Ensemble:
+    """Ensemble options: reverse complement, shifts (bp), MC-dropout samples, N encoding."""
+
+    rc: bool = False
+    shifts: tuple = (0,)
+    mc_n: int = 0
+    n_value: float = 0.0
+
+    def options(self) -> dict:
+        d = asdict(self)
+        d["shifts"] = [int(s) for s in self.shifts]
+        return d
+
+    @property
+    def n_members(self) -> int:
+        return len(self.shifts) * (2 if self.rc else 1) * max(1, self.mc_n)
+
+
+def _engine_keys():
+    try:
+        return importlib.import_module("seqnn_engine.cache_keys")
+    except ImportError:
+        return None
+
+
+def _key(kind: str, model, sequence: str, options: dict) -> str:
+    ck = _engine_keys()
+    fn = getattr(ck, f"{kind}_key", None) if ck is not None else None
+    if fn is not None:
+        try:
+            return fn(model, sequence, **options)
+        except TypeError:
+            pass  # a different option set than the CLI's: fall back to the dashboard's own key
+    return result_key(model.digest, sequence_digest(sequence), {"op": kind, **options})
+
+
+def onehot(sequence: str, n_value: float = 0.0) -> np.ndarray:
+    """(1, L, 4) float32 one-hot of one sequence."""
+    return encode(sequence, n_value=n_value)[None].astype(np.float32)
+
+
+def predicted_targets(model, targets) -> Optional[list]:
+    """Targets to predict: None (all) for ordinary heads, else the chosen ones."""
+    if model.num_targets <= ALL_TARGETS_LIMIT:
+        return None
+    return sorted(int(t) for t in targets)
+
+
+def prediction_key(model, sequence: str, ens: Ensemble, targets=()) -> str:
+    return _key("prediction", model, sequence, {**ens.options(), "targets": predicted_targets(model, targets)})
+
+
+def predict(cache, model, sequence: str, ens: Ensemble, targets=(), progress: Progress = None):
+    """Ensemble prediction of one sequence.
+
+    Result arrays: ``mean`` (P, T') float32, ``sd`` (P, T') (0 when one member),
+    ``members`` (P, T', E), ``target_index`` (T',) int64 (T' = all targets for
+    ordinary heads). meta: member labels.
+    """
+    tsel = predicted_targets(model, targets)
+
+    def run():
+        x = onehot(sequence, ens.n_value)
+        p = model.predict(x, rc=ens.rc, shifts=tuple(ens.shifts), mc_n=ens.mc_n, target_indexes=tsel,
+                          return_var=True, return_all=True, progress=progress)
+        var = p.var if p.var is not None else np.zeros_like(p.mean)
+        tidx = np.arange(model.num_targets) if tsel is None else np.asarray(tsel)
+        return ({"mean": p.mean[0], "sd": np.sqrt(np.maximum(var[0], 0)).astype(np.float32),
+                 "members": p.members[0], "target_index": tidx.astype(np.int64)},
+                {"member_labels": list(p.member_labels)})
+    return cache.get_or_compute(prediction_key(model, sequence, ens, targets), run)
+
+
+def target_columns(result, targets) -> np.ndarray:
+    """Column of each chosen target in a prediction result."""
+    tidx = list(result["target_index"])
+    try:
+        return np.array([tidx.index(int(t)) for t in targets], dtype=np.int64)
+    except ValueError:
+        raise InputError("a chosen target is not in this prediction; pick the targets again") from None
+
+
+def attribution_available() -> bool:
+    try:
+        importlib.import_module("seqnn_engine.attribution.input_attr")
+        return True
+    except ImportError:
+        return False
+
+
+def layer_gradients_available() -> bool:
+    try:
+        importlib.import_module("seqnn_engine.attribution.layer_grads")
+        return True
+    except ImportError:
+        return False
+
+
+def _positions(positions):
+    return positions if positions is None or isinstance(positions, str) else [int(b) for b in positions]
+
+
+def attribution_key(model, sequence: str, method: str, targets, positions, statistic: str, ens: Ensemble,
+                    window=None, mean_center: bool = True) -> str:
+    opts = {**ens.options(), "method": method, "targets": sorted(int(t) for t in targets),
+            "positions": _positions(positions), "statistic": statistic, "mean_center": bool(mean_center),
+            "window": None if window is None else [int(window[0]), int(window[1])]}
+    return _key("attribution", model, sequence, opts)
+
+
+def attribute(cache, model, sequence: str, method: str, targets, positions, statistic: str, ens: Ensemble,
+              window=None, progress: Progress = None, mean_center: bool = True):
+    """Input attribution for one objective.
+
+    positions: None (all bins), 'center', or a list of bins. Result arrays: ``scores`` (L, 4),
+    ``hypothetical`` (L, 4), ``position_scores`` (L,), ``objective`` (), plus each engine
+    diagnostic as ``diag_<name>``. meta: method, window.
+    """
+    pos = _positions(positions)
+    tsel = sorted(int(t) for t in targets)
+
+    def run():
+        x = onehot(sequence, ens.n_value)
+        a = model.attribute(x, method=method, targets=tsel,
+                            positions=None if pos is None else (pos if isinstance(pos, str) else np.asarray(pos)),
+                            statistic=statistic, mean_center=mean_center, rc=ens.rc,
+                            shifts=tuple(ens.shifts), mc_n=ens.mc_n,
+                            window=None if window is None else (int(window[0]), int(window[1])),
+                            progress=progress)
+        arrays = {"scores": a.scores[0], "hypothetical": a.hypothetical[0],
+                  "position_scores": np.asarray(a.position_scores()[0], np.float32),
+                  "objective": np.asarray(a.objective[0], np.float32)}
+        for k, v in (a.diagnostics or {}).items():
+            arrays[f"diag_{k}"] = np.asarray(v)[0] if np.ndim(v) else np.asarray(v)
+        return arrays, {"method": method, "window": list(map(int, a.window))}
+    key = attribution_key(model, sequence, method, targets, positions, statistic, ens, window, mean_center)
+    return cache.get_or_compute(key, run)
+
+
+def layers_key(model, sequence: str, layers, targets, positions, ens: Ensemble) -> str:
+    opts = {**ens.options(), "layers": [int(i) for i in layers], "targets": sorted(int(t) for t in targets),
+            "positions": _positions(positions)}
+    return _key("layer_gradients", model, sequence, opts)
+
+
+def layer_gradients(cache, model, sequence: str, layers, targets, positions, ens: Ensemble,
+                    progress: Progress = None):
+    """Layer gradients and representations.
+
+    Result arrays per chosen tap ``i``: ``grads_<i>`` (T, P_l, U_l) and ``reprs_<i>`` (P_l, U_l),
+    T = the chosen targets in ascending order.
+    """
+    layers = [int(i) for i in layers]
+    pos = _positions(positions)
+    tsel = sorted(int(t) for t in targets)
+
+    def run():
+        x = onehot(sequence, ens.n_value)
+        kw = dict(layers=layers, targets=tsel,
+                  positions=None if pos is None else (pos if isinstance(pos, str) else np.asarray(pos)),
+                  rc=ens.rc, shifts=tuple(ens.shifts), mc_n=ens.mc_n)
+        if progress is not None:
+            kw["progress"] = progress
+        try:
+            g = model.gradients(x, **kw)
+        except TypeError:
+            kw.pop("progress", None)
+            g = model.gradients(x, **kw)
+        arrays = {}
+        for i, gi, ri in zip(layers, g.grads, g.reprs):
+            arrays[f"grads_{i}"] = np.asarray(gi[0], np.float32)
+            arrays[f"reprs_{i}"] = np.asarray(ri[0], np.float32)
+        return arrays, {"layers": layers, "targets": tsel}
+    return cache.get_or_compute(layers_key(model, sequence, layers, targets, positions, ens), run)
+
+
+def mutate(sequence: str, position: int, alt: str) -> str:
+    """The sequence with base ``alt`` at window position ``position`` (0-based)."""
+    alt = (alt or "").upper()
+    if alt not in ("A", "C", "G", "T"):
+        raise InputError(f"alternative base must be A, C, G or T, got {alt!r}")
+    if not 0 <= int(position) < len(sequence):
+        raise InputError(f"variant position {position} is outside the {len(sequence)} bp window")
+    p = int(position)
+    return sequence[:p] + alt + sequence[p + 1:]

@@ -1,0 +1,59 @@
+"""SeqNN dashboard entry point: ``streamlit run app/main.py``.
+
+Opens on the bundled demo model (assets/demo) with a demo gene preselected. Pages: Explore
+(predictions, attribution, layers, variant, diagnostics), Test set, Model.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+_ROOT = Path(__file__).resolve().parents[1]
+if str(_ROOT) not in sys.path:  # `streamlit run app/main.py` puts app/ first, not the repository root
+    sys.path.insert(0, str(_ROOT))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import streamlit as st  # noqa: E402
+
+from app import inputs, state  # noqa: E402
+from app.views import explore, model_info, testset  # noqa: E402
+
+PAGES = ("Explore", "Test set", "Model")
+
+
+def main() -> None:
+    st.set_page_config(page_title="SeqNN dashboard", layout="wide", initial_sidebar_state="expanded")
+    state.keep_widget_state()
+    settings = state.settings()
+    sb = st.sidebar
+    sb.title("SeqNN dashboard")
+    for p in settings.problems:
+        sb.warning(p)
+    page = sb.radio("Page", PAGES, key="page", horizontal=True)
+    path = inputs.pick_model(settings)
+    if path is None:
+        st.info("No model to show yet (see the sidebar).")
+        return
+    try:
+        model = state.model(path)
+    except Exception as e:  # a broken model directory must not take the page down
+        state.show_error(e, sb)
+        st.info("Choose another model in the sidebar.")
+        return
+    sb.caption(model_info.summary_line(model))
+    if page == "Model":
+        model_info.render(model)
+        return
+    if page == "Test set":
+        testset.render(model)
+        return
+    inp = inputs.sequence_input(model)
+    opts = inputs.options(model, inp)
+    if inp is None:
+        st.info("Choose an input in the sidebar: a gene, an interval or a FASTA sequence.")
+        return
+    explore.render(model, inp, opts)
+
+
+main()

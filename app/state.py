@@ -1,0 +1,160 @@
+"""Process-wide resources (cached once per server process) and per-session helpers.
+
+``st.cache_resource`` objects are shared by every browser session and are never mutated
+by the app: the model, genomes, gene sets and the result cache (which has its own lock).
+"""
+from __future__ import annotations
+
+import bisect
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+
+from app.cache import ResultCache
+from app.config import Settings, load_settings
+from seqnn_engine import InputError
+
+
+# ----------------------------------------------------------------------------------- resources
+
+@st.cache_resource(show_spinner=False)
+def _settings_cached(_token: str) -> Settings:
+    return load_settings()
+
+
+def settings() -> Settings:
+    """Settings of this process (read once; restart the server after changing the config)."""
+    return _settings_cached("settings")
+
+
+@st.cache_resource(show_spinner=False)
+def result_cache() -> ResultCache:
+    """The in-process LRU backed by the persistent result store."""
+    from seqnn_engine.store import ResultStore
+    s = settings()
+    store = None
+    try:
+        store = ResultStore(s.store_dir, max_bytes=s.store_max_bytes)
+    except InputError:
+        store = None  # read-only home etc.: run without persistence
+    return ResultCache(max_bytes=s.memory_cache_bytes, store=store)
+
+
+@st.cache_data(ttl=60, show_spinner=False)
+def model_dirs(roots: tuple) -> list:
+    """Model directories under the roots: list of (display name, absolute path str)."""
+    from seqnn_engine.modeldir import find_model_dirs
+    out = []
+    for md in find_model_dirs([Path(r) for r in roots]):
+        out.append((md.name, str(md.path)))
+    return out
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def model(path: str, replicate: int = 0):
+    """The loaded model (shared, never mutated)."""
+    from seqnn_engine import load_model_dir
+    return load_model_dir(path, replicate=replicate)
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def genome(path: str):
+    from seqnn_engine.genome import Genome
+    return Genome(path)
+
+
+class GeneIndex:
+    """A GeneSet with a per-chromosome interval index (for genes overlapping a window)."""
+
+    def __init__(self, geneset):
+        self.geneset = geneset
+        self.genes = list(geneset)
+        self._by_chrom: dict = {}
+        for i, g in enumerate(self.genes):
+            self._by_chrom.setdefault(g.chrom, []).append((g.start, g.end, i))
+        self._starts = {}
+        self._max_len = {}
+        for c, rows in self._by_chrom.items():
+            rows.sort()
+            self._starts[c] = [r[0] for r in rows]
+            self._max_len[c] = max(r[1] - r[0] for r in rows)
+
+    def overlapping(self, chrom: str, start: int, end: int) -> list:
+        rows = self._by_chrom.get(chrom)
+        if not rows:
+            return []
+        lo = bisect.bisect_left(self._starts[chrom], start - self._max_len[chrom])
+        hi = bisect.bisect_left(self._starts[chrom], end)
+        return [self.genes[r[2]] for r in rows[lo:hi] if r[1] > start and r[0] < end]
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def genes(path: str) -> GeneIndex:
+    from seqnn_engine.genes import GeneSet
+    return GeneIndex(GeneSet.read(path))
+
+
+# ----------------------------------------------------------------------------------- session
+
+PERSISTENT_KEYS = (
+    "model_path", "input_mode", "gene", "gene_query", "interval", "fasta_text", "fasta_record", "targets",
+    "ens_rc", "ens_shifts", "ens_mc", "ens_n", "attr_method", "attr_objective", "attr_stat", "layers",
+    "view", "var_pos", "var_alt", "page", "dataset", "eval_limit", "eval_rc",
+)
+
+
+def keep_widget_state() -> None:
+    """Re-assign widget values so they survive runs where their widget is not drawn
+    (switching the input kind or the page must not lose what the user typed)."""
+    for k in PERSISTENT_KEYS:
+        if k in st.session_state:
+            st.session_state[k] = st.session_state[k]
+
+
+def show_error(e: Exception, where=None) -> None:
+    """Show an input error without stopping the page."""
+    (where or st).error(str(e) if isinstance(e, InputError) else f"{type(e).__name__}: {e}")
+
+
+@contextmanager
+def progress(label: str, cancel_key: str, where=None):
+    """Progress bar with counts and a Cancel button for long work.
+
+    Yields a callback ``cb(done, total)``. Pressing Cancel stops the running script at the
+    next progress update (Streamlit interrupts a run when a widget changes) and records
+    ``cancel_key`` in ``st.session_state["cancelled"]`` so the work is not restarted
+    automatically.
+    """
+    box = (where or st).container()
+    bar = box.progress(0.0, text=f"{label}: starting")
+    box.button("Cancel", key=f"cancel_{cancel_key}",
+               on_click=lambda: st.session_state.__setitem__("cancelled", cancel_key))
+    last = [0.0]
+
+    def cb(done: int, total: int) -> None:
+        now = time.monotonic()
+        if done < total and now - last[0] < 0.1:
+            return
+        last[0] = now
+        frac = 0.0 if total <= 0 else min(1.0, done / total)
+        bar.progress(frac, text=f"{label}: {done:,} / {total:,}")
+
+    try:
+        yield cb
+    finally:
+        box.empty()
+
+
+def was_cancelled(cancel_key: str) -> bool:
+    return st.session_state.get("cancelled") == cancel_key
+
+
+def clear_cancel() -> None:
+    st.session_state.pop("cancelled", None)
+
+
+def float32(a) -> np.ndarray:
+    return np.asarray(a, dtype=np.float32)

@@ -1,0 +1,144 @@
+"""Attribution view: contribution track over the window, sequence logo and hypothetical-score
+heatmap of the selected range, ISM heatmap on demand (with progress)."""
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from app import compute, downloads, figures, geometry, state
+from app.config import MAX_HEATMAP_COLUMNS, MAX_ISM_BP, MAX_LOGO_BP, TOP_BED_POSITIONS
+from app.inputs import ATTR_METHODS, OBJECTIVES
+from app.views.common import PLOTLY_CONFIG, Ctx
+from seqnn_engine import InputError
+
+CONTRIBUTION_METHODS = ("grad_x_input", "integrated_gradients")  # scores are already contributions
+
+
+def objective_positions(ctx: Ctx):
+    """Bins of the attribution objective: None (all), 'center', TSS bins or the range's bins."""
+    o = ctx.opts.objective
+    if o == "window":
+        return None
+    if o == "center":
+        return "center"
+    if o == "tss":
+        if not ctx.inp.tss_bins:
+            raise InputError("this input has no TSS in the model output: choose another objective")
+        return sorted(set(int(b) for b in ctx.inp.tss_bins))
+    bins = ctx.range_bins()
+    if bins.size == 0:
+        raise InputError("the selected range does not overlap the model output bins: select a range inside "
+                         "the predicted tracks, or choose another objective")
+    return [int(b) for b in bins]
+
+
+def attribution(ctx: Ctx, method: str, window=None, label: str = "Attribution", start: bool = True):
+    """Cached attribution result, computing it with progress when ``start`` (else None on a miss)."""
+    pos = objective_positions(ctx)
+    key = compute.attribution_key(ctx.model, ctx.inp.sequence, method, ctx.targets, pos, ctx.opts.statistic,
+                                  ctx.opts.ensemble, window)
+    hit = ctx.cache.peek(key)
+    if hit is not None or not start:
+        return hit
+    if state.was_cancelled(key):
+        st.warning(f"{label} cancelled.")
+        if st.button(f"Run {label.lower()} again", key=f"again_{method}"):
+            state.clear_cancel()
+            st.rerun()
+        return None
+    with state.progress(label, key) as cb:
+        return compute.attribute(ctx.cache, ctx.model, ctx.inp.sequence, method, ctx.targets, pos,
+                                 ctx.opts.statistic, ctx.opts.ensemble, window=window, progress=cb)
+
+
+def logo_matrix(method: str, scores: np.ndarray, onehot: np.ndarray) -> np.ndarray:
+    """Per-base contributions for the logo: the scores themselves for contribution methods,
+    else the (hypothetical) scores at the sequence's bases."""
+    return scores if method in CONTRIBUTION_METHODS else scores * onehot
+
+
+def render(ctx: Ctx) -> None:
+    if not compute.attribution_available():
+        st.info("Attributions need the engine's attribution module (seqnn_engine.attribution), which is not "
+                "installed in this build.")
+        return
+    method = ctx.opts.method
+    res = attribution(ctx, method, label=f"{ATTR_METHODS[method]}")
+    if res is None:
+        return
+    inp, L = ctx.inp, ctx.L
+    x = ctx.base_x()
+    obj_txt = OBJECTIVES[ctx.opts.objective]
+    st.caption(f"{ATTR_METHODS[method]} of {ctx.opts.statistic} over {obj_txt.lower()} of "
+               f"{', '.join(ctx.target_names())} · objective = {float(res['objective']):.4g}"
+               + (" · (from cache)" if res.source != "computed" else ""))
+    ps = np.asarray(res["position_scores"], np.float32)
+    pooled, starts = figures.pool_columns(ps[None], 200_000)
+    fig_c = figures.line_figure(x[starts], {"contribution": pooled[0]}, title="Contribution per position",
+                                x_range=(inp.start, inp.start + L), height=200)
+    fig_c.add_vrect(x0=ctx.rng[0], x1=ctx.rng[1], fillcolor=figures.SELECT_COLOR, line_width=0, layer="below")
+    st.plotly_chart(fig_c, key="contrib", config=PLOTLY_CONFIG)
+
+    lrng = geometry.limit_range(ctx.rng, MAX_LOGO_BP)
+    if lrng != tuple(ctx.rng):
+        st.caption(f"The logo shows the central {MAX_LOGO_BP:,} bp of the selected range.")
+    a, b = ctx.positions(lrng)
+    oh = compute.onehot(inp.sequence, 0.0)[0]
+    scores = np.asarray(res["scores"])
+    hyp = np.asarray(res["hypothetical"])
+    logo = logo_matrix(method, scores[a:b], oh[a:b])
+    fig_logo = figures.logo_figure(logo, lrng[0], title=f"Sequence logo {lrng[0]:,}-{lrng[1]:,}")
+    st.plotly_chart(fig_logo, key="logo", config=PLOTLY_CONFIG)
+    fig_h = figures.heatmap_figure(hyp[a:b].T, x[a:b], list("ACGT"), title="Hypothetical scores",
+                                   max_cols=MAX_HEATMAP_COLUMNS, height=200)
+    st.plotly_chart(fig_h, key="hyp", config=PLOTLY_CONFIG)
+
+    arrays = {"scores": scores, "hypothetical": hyp, "position_scores": ps, "onehot": oh,
+              "objective": np.asarray(res["objective"]), "position": x}
+    arrays.update({k: np.asarray(v) for k, v in res.arrays.items() if k.startswith("diag_")})
+    with st.expander("Download attribution", expanded=False):
+        downloads.render(downloads.ViewData(
+            "attribution", arrays, ctx.meta(method=method, objective=ctx.opts.objective,
+                                            statistic=ctx.opts.statistic),
+            tracks={"contribution": ps}, track_start=inp.start, track_step=1, chrom=inp.chrom,
+            chrom_sizes=ctx.chrom_sizes(), bed_scores=ps, bed_start=inp.start, bed_k=TOP_BED_POSITIONS,
+            figure=fig_logo, stem=ctx.stem()))
+    ism_section(ctx)
+
+
+def ism_section(ctx: Ctx) -> None:
+    st.markdown("##### In-silico mutagenesis of the selected range")
+    wr = geometry.limit_range(ctx.rng, MAX_ISM_BP)
+    a, b = ctx.positions(wr)
+    n = (b - a) * 3
+    res = attribution(ctx, "ism", window=(a, b), start=False)
+    requested = st.session_state.get("ism_request") == (ctx.inp.sequence[:32], a, b)
+    if res is None and not requested:
+        note = f" (the central {MAX_ISM_BP:,} bp of the selection)" if wr != tuple(ctx.rng) else ""
+        if st.button(f"Run ISM on {wr[0]:,}-{wr[1]:,}{note}: {n:,} mutants x "
+                     f"{ctx.opts.ensemble.n_members} member(s)", key="ism_run"):
+            st.session_state["ism_request"] = (ctx.inp.sequence[:32], a, b)
+            state.clear_cancel()
+            requested = True
+        else:
+            return
+    if res is None:
+        res = attribution(ctx, "ism", window=(a, b), label="ISM")
+        if res is None:
+            return
+    x = ctx.base_x()
+    deltas = np.asarray(res["scores"])[a:b]
+    fig = figures.heatmap_figure(deltas.T, x[a:b], list("ACGT"), title=f"ISM: change of the objective "
+                                 f"(alt - ref), {wr[0]:,}-{wr[1]:,}", max_cols=MAX_HEATMAP_COLUMNS, height=220,
+                                 z_title="delta")
+    st.plotly_chart(fig, key="ism", config=PLOTLY_CONFIG)
+    diag = {k[5:]: np.asarray(v) for k, v in res.arrays.items() if k.startswith("diag_")}
+    if "grad_vs_ism" in diag:
+        st.caption(f"Agreement of the gradient with ISM on this range (Pearson r): "
+                   f"{float(np.ravel(diag['grad_vs_ism'])[0]):.3f}")
+    with st.expander("Download ISM", expanded=False):
+        downloads.render(downloads.ViewData(
+            "ism", {"ism_delta": deltas, "position": x[a:b], **{f"diag_{k}": v for k, v in diag.items()}},
+            ctx.meta(method="ism", window=[int(a), int(b)]), tracks={"ism_mean_abs": np.abs(deltas).sum(1) / 3.0},
+            track_start=int(wr[0]), track_step=1, chrom=ctx.inp.chrom, chrom_sizes=ctx.chrom_sizes(),
+            bed_scores=np.abs(deltas).sum(1) / 3.0, bed_start=int(wr[0]), figure=fig, stem=ctx.stem()))

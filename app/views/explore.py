@@ -1,0 +1,123 @@
+"""The explore page: prediction overview (tracks, uncertainty band, genes) with a selectable
+range, and the detail views driven by that range."""
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from app import compute, downloads, figures, geometry, state
+from app.config import DEFAULT_RANGE_BP
+from app.inputs import Options, SeqInput, target_labels
+from app.views.common import PLOTLY_CONFIG, Ctx
+
+VIEWS = ("Attribution", "Layers", "Variant", "Diagnostics")
+
+
+def _input_id(model, inp: SeqInput) -> tuple:
+    return (model.digest, inp.label, int(inp.start), inp.source)
+
+
+def selected_range(model, inp: SeqInput) -> tuple[int, int]:
+    """The selected display range, from (in priority) a new box selection on the overview, the
+    range slider, or the default for a new input. Must run before the slider is drawn."""
+    L = model.seq_length
+    ident = _input_id(model, inp)
+    if st.session_state.get("range_for") != ident:
+        st.session_state["range_for"] = ident
+        rng = inp.focus or geometry.centred_range(inp.start, L, DEFAULT_RANGE_BP)
+        st.session_state["range"] = geometry.clip_range(rng, inp.start, L)
+        st.session_state["last_box"] = None
+    box = _box_from_chart(st.session_state.get("overview"))
+    if box is not None and box != st.session_state.get("last_box"):
+        st.session_state["last_box"] = box
+        st.session_state["range"] = geometry.clip_range(box, inp.start, L)
+    return tuple(st.session_state["range"])
+
+
+def _box_from_chart(chart_state) -> tuple | None:
+    try:
+        boxes = chart_state["selection"]["box"]
+    except (KeyError, TypeError):
+        return None
+    if not boxes:
+        return None
+    xs = boxes[-1].get("x") or []
+    if len(xs) < 2:
+        return None
+    return (float(min(xs)), float(max(xs)))
+
+
+def _on_slider() -> None:
+    st.session_state["range"] = tuple(int(v) for v in st.session_state["range_slider"])
+
+
+def range_slider(model, inp: SeqInput, rng) -> None:
+    lo, hi = inp.start, inp.start + model.seq_length
+    st.session_state["range_slider"] = (int(rng[0]), int(rng[1]))
+    st.slider(f"Selected range ({inp.coord_label()}) - or drag a box on the tracks", min_value=lo,
+              max_value=hi, key="range_slider", on_change=_on_slider, step=1)
+
+
+def prediction(cache, model, inp: SeqInput, opts: Options):
+    """The ensemble prediction for the input (cached; progress + cancel when computed)."""
+    key = compute.prediction_key(model, inp.sequence, opts.ensemble, opts.targets)
+    hit = cache.peek(key)
+    if hit is not None:
+        return hit
+    if state.was_cancelled(key):
+        st.warning("Prediction cancelled.")
+        if st.button("Predict", key="predict_again"):
+            state.clear_cancel()
+            st.rerun()
+        return None
+    with state.progress(f"Predicting ({opts.ensemble.n_members} ensemble member(s))", key) as cb:
+        return compute.predict(cache, model, inp.sequence, opts.ensemble, opts.targets, progress=cb)
+
+
+def render(model, inp: SeqInput, opts: Options) -> None:
+    cache = state.result_cache()
+    st.markdown(f"**{inp.label}**" + (f" · strand {inp.strand}" if inp.strand != "." else ""))
+    for n in inp.notes:
+        st.caption(f"Note: {n}")
+    try:
+        pred = prediction(cache, model, inp, opts)
+    except Exception as e:  # InputError and engine failures: show, keep the page alive
+        state.show_error(e)
+        return
+    if pred is None:
+        return
+    short, long = target_labels(model)
+    cols = compute.target_columns(pred, opts.targets)
+    rng = selected_range(model, inp)
+    ctx = Ctx(model, inp, opts, cache, pred, rng, short, long, cols)
+
+    x = ctx.bin_x()
+    mean = pred["mean"][:, cols]
+    sd = pred["sd"][:, cols]
+    genes = list(inp.genes) if inp.genomic else None
+    fig = figures.tracks_figure(x, mean, sd, ctx.target_names(), genes=genes, selection=rng,
+                                x_range=(inp.start, inp.start + model.seq_length), x_title=inp.coord_label())
+    st.plotly_chart(fig, key="overview", on_select="rerun", selection_mode="box", config=PLOTLY_CONFIG)
+    range_slider(model, inp, rng)
+    bx = geometry.bin_starts(inp.start, model.stride, model.crop, model.target_length)
+    arrays = {"mean": pred["mean"], "sd": pred["sd"], "members": pred["members"],
+              "target_index": pred["target_index"], "bin_start": bx,
+              "target_ids": np.array([short[int(t)] for t in pred["target_index"]])}
+    if len(inp.tss_bins):
+        arrays["tss_bins"] = np.asarray(inp.tss_bins, np.int64)
+    with st.expander("Download predictions", expanded=False):
+        downloads.render(downloads.ViewData(
+            "predictions", arrays, ctx.meta(member_labels=pred.meta.get("member_labels", [])),
+            tracks={short[t]: pred["mean"][:, c] for t, c in zip(opts.targets, cols)},
+            track_start=int(bx[0]), track_step=model.stride, chrom=inp.chrom, chrom_sizes=ctx.chrom_sizes(),
+            figure=fig, stem=ctx.stem()))
+    if st.session_state.get("view") not in VIEWS:
+        st.session_state["view"] = VIEWS[0]
+    view = st.segmented_control("View", VIEWS, key="view", label_visibility="collapsed")
+    view = view or VIEWS[0]
+    from app.views import attribution, diagnostics, layers, variant
+    try:
+        {"Attribution": attribution.render, "Layers": layers.render, "Variant": variant.render,
+         "Diagnostics": diagnostics.render}[view](ctx)
+    except Exception as e:
+        state.show_error(e)

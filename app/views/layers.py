@@ -1,0 +1,91 @@
+"""Layer view: gradient x representation heatmaps (units x positions) for chosen layers, and
+a targets x positions heatmap of the same quantity summed over units."""
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from app import compute, downloads, figures, state
+from app.config import MAX_HEATMAP_COLUMNS
+from app.views.attribution import objective_positions
+from app.views.common import PLOTLY_CONFIG, Ctx
+
+MAX_LAYERS = 3
+MAX_GRAD_VALUES = 60_000_000  # T x P_l x U_l floats per layer kept in memory (~240 MB)
+
+
+def tap_x(ctx: Ctx, tap) -> np.ndarray:
+    """Display coordinate of the centre of each position of a tapped layer."""
+    if tap.stride > 0:
+        return ctx.inp.start + tap.offset + np.arange(tap.length) * tap.stride + tap.stride / 2.0
+    return ctx.inp.start + np.linspace(0, ctx.L, tap.length, endpoint=False)
+
+
+def render(ctx: Ctx) -> None:
+    if not compute.layer_gradients_available():
+        st.info("Layer gradients need the engine's attribution module (seqnn_engine.attribution.layer_grads), "
+                "which is not installed in this build.")
+        return
+    layers = list(ctx.opts.layers)[:MAX_LAYERS]
+    if not layers:
+        st.info("Choose one or more layers in the sidebar (Attribution > Layers).")
+        return
+    if len(ctx.opts.layers) > MAX_LAYERS:
+        st.caption(f"Showing the first {MAX_LAYERS} chosen layers.")
+    taps = ctx.model.taps
+    T = len(ctx.targets)
+    big = [taps[i].name for i in layers if T * taps[i].length * taps[i].width > MAX_GRAD_VALUES]
+    if big:
+        st.error(f"Layer(s) {', '.join(big)} with {T} target(s) would need too much memory: choose fewer "
+                 "targets or a smaller layer.")
+        return
+    pos = objective_positions(ctx)
+    key = compute.layers_key(ctx.model, ctx.inp.sequence, layers, ctx.targets, pos, ctx.opts.ensemble)
+    res = ctx.cache.peek(key)
+    if res is None:
+        if state.was_cancelled(key):
+            st.warning("Layer gradients cancelled.")
+            if st.button("Compute layer gradients again", key="layers_again"):
+                state.clear_cancel()
+                st.rerun()
+            return
+        with state.progress(f"Layer gradients ({T} target(s) x {len(layers)} layer(s))", key) as cb:
+            res = compute.layer_gradients(ctx.cache, ctx.model, ctx.inp.sequence, layers, ctx.targets, pos,
+                                          ctx.opts.ensemble, progress=cb)
+    tsorted = sorted(ctx.targets)
+    names = [ctx.short[t] for t in tsorted]
+    if len(tsorted) > 1:
+        t_pick = st.selectbox("Target for the unit heatmaps", tsorted, format_func=lambda t: ctx.short[t],
+                              key="layer_target")
+    else:
+        t_pick = tsorted[0]
+    ti = tsorted.index(t_pick)
+    arrays = {}
+    figs = []
+    for i in layers:
+        tap = taps[i]
+        g = np.asarray(res[f"grads_{i}"])      # (T, P_l, U_l)
+        r = np.asarray(res[f"reprs_{i}"])      # (P_l, U_l)
+        gxr = g * r[None]
+        x = tap_x(ctx, tap)
+        st.markdown(f"**{tap.describe()}**")
+        fig_u = figures.heatmap_figure(gxr[ti].T, x, [f"u{u}" for u in range(tap.width)],
+                                       title=f"gradient x representation, {ctx.short[t_pick]} (units x positions)",
+                                       max_cols=MAX_HEATMAP_COLUMNS, height=min(700, 120 + 3 * tap.width),
+                                       x_range=(ctx.inp.start, ctx.inp.start + ctx.L))
+        fig_u.update_yaxes(type=None, showticklabels=tap.width <= 64)
+        fig_u.add_vrect(x0=ctx.rng[0], x1=ctx.rng[1], line=dict(color="#333", width=1), fillcolor=None)
+        st.plotly_chart(fig_u, key=f"layer_units_{i}", config=PLOTLY_CONFIG)
+        fig_t = figures.heatmap_figure(gxr.sum(-1), x, names,
+                                       title="targets x positions: gradient x representation summed over units",
+                                       max_cols=MAX_HEATMAP_COLUMNS, x_range=(ctx.inp.start, ctx.inp.start + ctx.L))
+        st.plotly_chart(fig_t, key=f"layer_targets_{i}", config=PLOTLY_CONFIG)
+        arrays[f"layer{i}/grads"] = g
+        arrays[f"layer{i}/reprs"] = r
+        arrays[f"layer{i}/position"] = x
+        figs.append(fig_u)
+    arrays["targets"] = np.asarray(tsorted, np.int64)
+    with st.expander("Download layer gradients", expanded=False):
+        downloads.render(downloads.ViewData(
+            "layers", arrays, ctx.meta(layers=[taps[i].name for i in layers], layer_targets=tsorted),
+            figure=figs[0] if figs else None, stem=ctx.stem()))

@@ -1,0 +1,142 @@
+"""Test-set page: pick a test set found under the model roots, evaluate the model on it with
+progress (seqnn_engine.predict_file.evaluate), per-target table and predicted-vs-observed scatter."""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+
+from app import downloads, figures, state
+from app.views.common import PLOTLY_CONFIG
+from seqnn_engine import InputError
+from seqnn_engine.store import result_key
+
+SCATTER_POSITIONS = 50_000   # predicted/observed values kept per target for the scatter
+METRICS = ("pearsonr", "r2", "spearmanr", "var_explained", "poisson")
+
+
+@st.cache_data(ttl=60, show_spinner=False)
+def find_datasets(roots: tuple, max_depth: int = 4) -> list[tuple[str, str]]:
+    """Test sets under the roots: (label, absolute path) of Baskerville data directories
+    (statistics.json + tfrecords/) and HDF5 test sets (split_in/split_out or sequences/targets)."""
+    import h5py
+    out = []
+    for root in roots:
+        root = Path(root)
+        if not root.is_dir():
+            continue
+        base = root.resolve()
+        for dirpath, dirnames, filenames in os.walk(base, followlinks=False):
+            depth = len(Path(dirpath).relative_to(base).parts)
+            dirnames[:] = sorted(d for d in dirnames if not d.startswith(".")) if depth < max_depth else []
+            d = Path(dirpath)
+            if "statistics.json" in filenames and (d / "tfrecords").is_dir():
+                out.append((f"{d.name} (TFRecords)", str(d)))
+            for f in sorted(filenames):
+                if not f.endswith((".h5", ".hdf5")) or "params.json" in filenames:
+                    continue
+                try:
+                    with h5py.File(d / f, "r") as h5:
+                        keys = set(h5.keys())
+                except OSError:
+                    continue
+                if any(k.endswith("_in") for k in keys) or {"sequences", "targets"} <= keys:
+                    out.append((f"{f} (HDF5)", str(d / f)))
+    return out
+
+
+def _dataset_id(path: str) -> str:
+    p = Path(path)
+    files = [p] if p.is_file() else sorted(x for x in p.rglob("*") if x.is_file())
+    return ";".join(f"{x.name}:{x.stat().st_size}:{x.stat().st_mtime_ns}" for x in files[:200])
+
+
+def _evaluate(model, testset, rc: bool, cb):
+    from seqnn_engine.predict_file import evaluate
+    with tempfile.TemporaryDirectory(prefix="seqnn-eval-") as tmp:
+        preds_path = Path(tmp) / "preds.h5"
+        acc = evaluate(model, testset, rc=rc, progress=cb, preds_path=preds_path, resume=False)
+        import h5py
+        with h5py.File(preds_path, "r") as f:
+            dp = f["preds"]
+            n_keep = max(1, min(testset.num_seqs, -(-SCATTER_POSITIONS // testset.target_length)))
+            pred = np.asarray(dp[:n_keep], np.float32)
+    obs = []
+    got = 0
+    for _, y in testset.batches(2, 0, n_keep):
+        obs.append(np.asarray(y, np.float32))
+        got += y.shape[0]
+    obs = np.concatenate(obs)[:n_keep]
+    arrays = {m: np.asarray(getattr(acc, m), np.float64) for m in METRICS}
+    arrays["sample_pred"] = pred.reshape(-1, pred.shape[-1])
+    arrays["sample_obs"] = obs.reshape(-1, obs.shape[-1])
+    return arrays, {"num_positions": int(acc.num_positions), "num_seqs": int(testset.num_seqs)}
+
+
+def render(model) -> None:
+    st.subheader("Test set")
+    s = state.settings()
+    sets = find_datasets(tuple(str(r) for r in s.model_roots))
+    if not sets:
+        st.info("No test set found under the model roots. Put a Baskerville data directory (statistics.json, "
+                "targets.txt, tfrecords/) or an HDF5 test set under a root (SEQNN_MODEL_ROOTS or the config file).")
+        return
+    paths = [p for _, p in sets]
+    labels = {p: lab for lab, p in sets}
+    if st.session_state.get("dataset") not in paths:
+        st.session_state["dataset"] = paths[0]
+    c1, c2, c3, c4 = st.columns([3, 1, 1, 1])
+    path = c1.selectbox("Test set", paths, key="dataset", format_func=lambda p: labels[p])
+    split = c2.selectbox("Split", ["test", "valid", "train"], key="eval_split")
+    limit = c3.number_input("Sequences (0 = all)", min_value=0, value=0, step=1, key="eval_limit")
+    rc = c4.checkbox("+ reverse complement", key="eval_rc")
+    try:
+        from seqnn_engine.datasets import open_dataset
+        ts = open_dataset(path, split=split)
+        ts = ts.head(int(limit)) if limit else ts
+    except InputError as e:
+        st.error(str(e))
+        return
+    st.caption(f"{ts.num_seqs} sequences of {ts.seq_length:,} bp, {ts.target_length} bins x {ts.num_targets} targets "
+               f"({ts.format})")
+    if ts.seq_length != model.seq_length or ts.num_targets != model.num_targets:
+        st.error(f"This test set ({ts.seq_length:,} bp, {ts.num_targets} targets) does not fit the model "
+                 f"({model.seq_length:,} bp, {model.num_targets} targets): choose another test set or model.")
+        return
+    cache = state.result_cache()
+    key = result_key(model.digest, "dataset:" + _dataset_id(path),
+                     {"op": "evaluate", "split": split, "n": int(ts.num_seqs), "rc": bool(rc)})
+    res = cache.peek(key)
+    if res is None:
+        if state.was_cancelled(key):
+            st.warning("Evaluation cancelled.")
+            state.clear_cancel()
+        if not st.button("Evaluate", key="eval_run", type="primary"):
+            return
+        try:
+            with state.progress(f"Evaluating {ts.num_seqs} sequences", key) as cb:
+                res = cache.get_or_compute(key, lambda: _evaluate(model, ts, bool(rc), cb))
+        except InputError as e:
+            st.error(str(e))
+            return
+    ids, descs = list(ts.target_ids), list(ts.target_labels)
+    st.write(f"Mean Pearson r **{np.nanmean(res['pearsonr']):.3f}** · mean R² **{np.nanmean(res['r2']):.3f}** over "
+             f"{len(ids)} targets ({res.meta.get('num_positions', 0):,} positions each)")
+    table = {"index": list(ts.target_index), "identifier": ids, "description": descs}
+    table.update({m: np.round(np.asarray(res[m]), 4) for m in METRICS})
+    st.dataframe(table, hide_index=True)
+    t = st.selectbox("Target for the scatter", list(range(len(ids))), key="eval_target",
+                     format_func=lambda i: f"{ids[i]} - {descs[i]}")
+    fig = figures.scatter_figure(res["sample_pred"][:, t], res["sample_obs"][:, t],
+                                 title=f"Predicted vs observed: {ids[t]} (r = {float(res['pearsonr'][t]):.3f})")
+    st.plotly_chart(fig, key="eval_scatter", config=PLOTLY_CONFIG)
+    with st.expander("Download accuracy", expanded=False):
+        downloads.render(downloads.ViewData(
+            "accuracy", {**{m: np.asarray(res[m]) for m in METRICS}, "target_ids": np.array(ids)},
+            {"model_name": model.name, "model_digest": model.digest, "test_set": labels[path], "split": split,
+             "num_seqs": int(ts.num_seqs), "rc": bool(rc)},
+            tracks={m: np.asarray(res[m]) for m in METRICS}, track_start=0, track_step=1, figure=fig,
+            stem=f"{model.name}_{Path(path).name}", position_name="target"))
