@@ -209,6 +209,8 @@ def attribute_windows(model, seqs: Sequence[str], options: Mapping[str, Any]) ->
         kw["window"] = tuple(int(v) for v in kw["window"])
     if "shifts" in kw:
         kw["shifts"] = tuple(int(v) for v in kw["shifts"])
+    if "diagnostics" not in kw and _accepts(model.attribute, "diagnostics"):
+        kw["diagnostics"] = False  # batch jobs store scores only; skip the extra diagnostic passes
     a = model.attribute(x, **kw)
     scores = np.asarray(a.scores, dtype=np.float32)
     hyp = getattr(a, "hypothetical", None)
@@ -217,6 +219,28 @@ def attribute_windows(model, seqs: Sequence[str], options: Mapping[str, Any]) ->
     objective = np.full(scores.shape[0], np.nan, np.float32) if objective is None else \
         np.asarray(objective, dtype=np.float32).reshape(scores.shape[0])
     return {"scores": scores, "grads": grads, "objective": objective}
+
+
+def _accepts(fn, name: str) -> bool:
+    import inspect
+
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+    return name in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()) \
+        and _accepts_target(fn, name)
+
+
+def _accepts_target(fn, name: str) -> bool:
+    """SeqModel.attribute forwards **kw to the attribution function: look there."""
+    try:
+        from .attribution.input_attr import attribute
+    except ImportError:
+        return False
+    import inspect
+
+    return name in inspect.signature(attribute).parameters
 
 
 def _variant_work(model, pairs, options):
