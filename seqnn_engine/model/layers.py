@@ -194,7 +194,7 @@ class MultiheadAttention(keras.layers.Layer):
             q = q * (self.key_size ** -0.5)
         logits = tf.matmul(q + self._r_w_bias, k, transpose_b=True)
         if self.num_position_features:
-            pos = tf.constant(_positional_features(seq_len, self.num_position_features, self.symmetric))
+            pos = tf.constant(_positional_features(seq_len, self.num_position_features, self.symmetric), dtype=x.dtype)
             r_k = self._heads(self._r_k_layer(pos), 2 * seq_len - 1)
             if self.content_position_bias:
                 rel = tf.matmul(q + self._r_r_bias, r_k, transpose_b=True)

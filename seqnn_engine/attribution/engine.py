@@ -1,0 +1,127 @@
+"""Compiled gradient/objective functions and the ensemble loop over members.
+
+Every function is a ``tf.function`` with an input signature (batch dimension None),
+cached on the SeqModel. A member's predictions are un-augmented INSIDE the graph
+(RC: reverse bins, swap strand pairs) before the objective, so the objective always
+refers to forward-orientation bins and targets; its input gradient is then mapped
+back to the original input (reverse-complement, unshift) in numpy.
+"""
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+
+from .. import ensemble as ens
+from .objective import Objective, objective_tf
+
+
+def _unaug_preds_tf(preds, rc: bool, strand_pair):
+    if not rc:
+        return preds
+    preds = tf.reverse(preds, axis=[1])
+    if strand_pair is not None:
+        preds = tf.gather(preds, strand_pair, axis=-1)
+    return preds
+
+
+def _pred_callable(model, mc: bool):
+    """(x, seed) -> predictions (B, P, T), plain or MC-dropout graph."""
+    if not mc:
+        return lambda x, seed: model.net.model(x, training=False)
+    import keras
+    key = ("mc_pred_model",)
+
+    def make():
+        (xi, si), _, out = model.mc_graph()
+        return keras.Model([xi, si], out)
+    m = model._fn(key, make)
+    return lambda x, seed: m([x, seed], training=False)
+
+
+def _sig(model, with_u: bool):
+    L, T, P = model.seq_length, model.num_targets, model.target_length
+    s = [tf.TensorSpec((None, L, 4), tf.float32), tf.TensorSpec((T,), tf.float32),
+         tf.TensorSpec((None, P), tf.float32), tf.TensorSpec((), tf.float32), tf.TensorSpec((1, 2), tf.int32)]
+    if with_u:
+        s += [tf.TensorSpec((T,), tf.float32)] * 3
+    return s
+
+
+def input_grad_fn(model, rc: bool, mc: bool, statistic: str, untransform: bool, need_grad: bool = True):
+    """tf.function(x, tw, pmask, pseudocount, seed[, u_cs, u_pw, u_sc]) -> (objective (B,), grad (B, L, 4))."""
+    key = ("input_grad", rc, mc, statistic, untransform, need_grad)
+    sp = model.strand_pair
+
+    def make():
+        pred = _pred_callable(model, mc)
+
+        def f(x, tw, pmask, pc, seed, *u):
+            if not need_grad:
+                p = _unaug_preds_tf(pred(x, seed), rc, sp)
+                return objective_tf(p, tw, pmask, statistic, pc, u or None), tf.zeros((0,))
+            with tf.GradientTape() as tape:
+                tape.watch(x)
+                p = _unaug_preds_tf(pred(x, seed), rc, sp)
+                obj = objective_tf(p, tw, pmask, statistic, pc, u or None)
+            return obj, tape.gradient(obj, x)
+        return tf.function(f, input_signature=_sig(model, untransform))
+    return model._fn(key, make)
+
+
+class MemberRunner:
+    """Evaluate an objective (and its input gradient) over ensemble members for a batch of inputs."""
+
+    def __init__(self, model, objective: Objective, rc=False, shifts=(0,), mc_n=0, mc_seed=0,
+                 batch_size=4):
+        self.model = model
+        self.obj = objective
+        self.members = ens.members(rc, shifts, mc_n)
+        self.mc_seed = int(mc_seed)
+        self.batch_size = max(1, int(batch_size))
+        self._calls = 0
+
+    def _args(self, xb, mask_b, mem):
+        o = self.obj
+        seed = tf.constant([[self.mc_seed, self._calls]], tf.int32)
+        self._calls += 1
+        a = [tf.constant(xb), tf.constant(o.target_weights), tf.constant(mask_b),
+             tf.constant(o.pseudocount, tf.float32), seed]
+        if o.untransform is not None:
+            u = o.untransform
+            a += [tf.constant(u.clip_soft), tf.constant(u.power), tf.constant(u.scale)]
+        return a
+
+    def run(self, x, seq_index, need_grad=True, on_member=None, progress=None):
+        """x (N, L, 4) inputs whose objective bins come from rows ``seq_index`` (N,) of the bin mask.
+
+        Returns (objective mean (N,), gradient mean (N, L, 4) or None, gradient stats RunningStats or None).
+        on_member(member_i, obj (N,), grad (N, L, 4)) is called for every member (grads un-augmented).
+        """
+        n = x.shape[0]
+        obj_sum = np.zeros(n, np.float64)
+        stats = ens.RunningStats((n,) + x.shape[1:]) if need_grad else None
+        total = len(self.members) * n
+        done = 0
+        for mi, mem in enumerate(self.members):
+            fn = input_grad_fn(self.model, mem.rc, mem.mc >= 0, self.obj.statistic,
+                               self.obj.untransform is not None, need_grad)
+            objs = np.zeros(n, np.float64)
+            grads = np.zeros(x.shape, np.float32) if need_grad else None
+            for b0 in range(0, n, self.batch_size):
+                sl = slice(b0, b0 + self.batch_size)
+                xb = ens.augment(x[sl], mem)
+                o, g = fn(*self._args(xb, self.obj.bin_mask[seq_index[sl]], mem))
+                objs[sl] = o.numpy()
+                if need_grad:
+                    grads[sl] = ens.unaugment_input(g.numpy(), mem)
+                done += xb.shape[0]
+                if progress is not None:
+                    progress(done, total)
+            obj_sum += objs
+            if need_grad:
+                for i in range(n):
+                    stats.update(i, grads[i])
+            if on_member is not None:
+                on_member(mi, objs, grads)
+        gmean = stats.mean.astype(np.float32) if need_grad else None
+        return (obj_sum / len(self.members)).astype(np.float32), gmean, stats

@@ -1,0 +1,228 @@
+"""Layer gradients (the original ``SeqNNModel.gradients``, fixed) and TSS/gene gradients.
+
+For each chosen target t, the prediction aggregated over chosen bins,
+y_t = sum_{p in bins} pred[p, t], is differentiated w.r.t. a layer's activations:
+grads (S, T, P_l, U_l), with the layer's representations (S, P_l, U_l) and the
+predictions (S, P, T). One forward pass per member; the T backward passes run
+vectorised (``batch_jacobian``), in target chunks that respect a memory budget.
+
+Ensembles: every member is un-augmented before averaging — predictions in the
+graph (reverse bins, swap strand pairs) so target t always means forward target t;
+activations and gradients in numpy: reversed positions for RC (channels
+complemented at the input), shifts undone where the shift is a multiple of the
+layer's stride (always at the input). Where it is not, the layer-resolution shift
+(below one position) is left in place, as the reference does for bins.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+import numpy as np
+import tensorflow as tf
+
+from .. import ensemble as ens
+from ..errors import InputError
+from .engine import _pred_callable, _unaug_preds_tf
+from .objective import position_mask
+
+DEFAULT_BUDGET = int(float(os.environ.get("SEQNN_MEMORY_BUDGET", 2 * 1024 ** 3)))
+
+
+@dataclass
+class LayerGradients:
+    """Result of :func:`layer_gradients`.
+
+    grads[i]: (S, T, P_l, U_l) for layers[i] (float32 or float16). reprs[i]:
+    (S, P_l, U_l). preds: (S, P, T) ensemble-mean predictions (all targets).
+    var[i]: (S, T, P_l, U_l) unbiased variance over members, or None. members[i]:
+    (S, T, P_l, U_l, E) or None. taps: the layers' Tap records. targets: (T,)
+    target indexes. bin_mask: (S, P).
+    """
+
+    grads: list
+    reprs: list
+    preds: np.ndarray
+    taps: list
+    targets: np.ndarray
+    bin_mask: np.ndarray
+    var: Optional[list] = None
+    members: Optional[list] = None
+    member_labels: list = field(default_factory=list)
+
+    def grad_x_repr(self, i: int) -> np.ndarray:
+        """(S, T, P_l, U_l) gradient x representation for layer i."""
+        return self.grads[i].astype(np.float32) * self.reprs[i][:, None]
+
+
+def estimate_bytes(model, n_seqs: int, layers, n_targets: int, n_members: int = 1, return_all: bool = False,
+                   dtype_bytes: int = 4, batch_size: int = 1, target_chunk: int = 8) -> int:
+    """Bytes for results (grads, variance, members) plus the working set of one batch."""
+    idx = model.tap_indexes(layers)
+    per = sum(model.taps[i].length * model.taps[i].width for i in idx)
+    result = n_seqs * n_targets * per * dtype_bytes
+    stats = 2 * n_seqs * n_targets * per * 8                      # Welford mean + m2 in float64
+    members = result * n_members if return_all else 0
+    work = batch_size * min(n_targets, target_chunk) * per * 4 * 3
+    return int(result + stats + members + work)
+
+
+def _layer_fn(model, tap_idx: tuple, rc: bool, mc: bool):
+    """tf.function(x, tsel (k,), pmask (B, P), seed) -> (preds, reprs..., grads...)."""
+    key = ("layer_grad", tap_idx, rc, mc)
+    sp = model.strand_pair
+
+    def make():
+        import keras
+        internal = [i for i in tap_idx if i != 0]
+        if mc:
+            (xi, si), tensors, out = model.mc_graph()
+            sub = keras.Model([xi, si], [tensors[i] for i in internal] + [out])
+            call = lambda x, seed: sub([x, seed], training=False)  # noqa: E731
+        else:
+            sub = keras.Model(model.net.inputs, [model.net.tap_tensors[i] for i in internal] + [model.net.model.output])
+            call = lambda x, seed: sub(x, training=False)  # noqa: E731
+
+        def g(x, tsel, pmask, seed):
+            with tf.GradientTape(persistent=True) as tape:
+                tape.watch(x)
+                outs = call(x, seed)
+                outs = outs if isinstance(outs, (list, tuple)) else [outs]
+                acts, preds = list(outs[:-1]), outs[-1]
+                preds = _unaug_preds_tf(preds, rc, sp)
+                y = tf.gather(tf.reduce_sum(preds * pmask[:, :, None], axis=1), tsel, axis=1)
+            it = iter(acts)
+            srcs = [x if i == 0 else next(it) for i in tap_idx]
+            jacs = [tape.batch_jacobian(y, s, experimental_use_pfor=True) for s in srcs]
+            del tape
+            return [preds] + srcs + jacs
+        L, P = model.seq_length, model.target_length
+        return tf.function(g, input_signature=[tf.TensorSpec((None, L, 4), tf.float32),
+                                               tf.TensorSpec((None,), tf.int32),
+                                               tf.TensorSpec((None, P), tf.float32),
+                                               tf.TensorSpec((1, 2), tf.int32)])
+    return model._fn(key, make)
+
+
+def layer_gradients(model, x, layers=(0,), targets=None, positions=None, rc: bool = False, shifts=(0,),
+                    mc_n: int = 0, return_all: bool = False, return_var: bool = True, batch_size: int = 2,
+                    target_chunk: int = 8, memory_budget: Optional[int] = None, dtype: str = "float32",
+                    mc_seed: int = 0, progress: Optional[Callable[[int, int], None]] = None) -> LayerGradients:
+    """Gradients of each target's binned prediction w.r.t. chosen layers (see module docstring).
+
+    layers: tap indexes or names (0 = the one-hot input; see ``model.taps``).
+    targets: target indexes (None = all). positions: None (all bins) | 'center' |
+    bins (k,) | per-sequence bins (S, k) | mask. memory_budget: bytes (default
+    env SEQNN_MEMORY_BUDGET or 2 GiB); beyond it InputError says what to reduce.
+    dtype: 'float32' or 'float16' storage of grads.
+    """
+    x = model.check_input(x)
+    S = x.shape[0]
+    tap_idx = tuple(model.tap_indexes(layers))
+    tidx = model.check_targets(targets)
+    if mc_n and not model.has_dropout:
+        raise InputError("MC dropout needs dropout layers, and this model has none: set mc_n to 0")
+    if dtype not in ("float32", "float16"):
+        raise InputError("dtype must be 'float32' or 'float16'")
+    mask = position_mask(positions, S, model.target_length)
+    mems = ens.members(rc, shifts, mc_n)
+    budget = DEFAULT_BUDGET if memory_budget is None else int(memory_budget)
+    need = estimate_bytes(model, S, tap_idx, len(tidx), len(mems), return_all, 2 if dtype == "float16" else 4,
+                          batch_size, target_chunk)
+    if need > budget:
+        raise InputError(f"layer gradients need about {need / 2**30:.2f} GiB (targets x layer size x positions x "
+                         f"sequences), over the budget of {budget / 2**30:.2f} GiB: choose fewer targets, "
+                         "smaller layers, fewer sequences, or float16 storage")
+    taps = [model.taps[i] for i in tap_idx]
+    T = len(tidx)
+    g_stats = [ens.RunningStats((S, T, t.length, t.width)) for t in taps]
+    r_stats = [ens.RunningStats((S, t.length, t.width)) for t in taps]
+    p_stats = ens.RunningStats((S, model.target_length, model.num_targets))
+    allm = [np.zeros((S, T, t.length, t.width, len(mems)), np.float32) for t in taps] if return_all else None
+    chunks = [tidx[i:i + target_chunk] for i in range(0, T, target_chunk)]
+    total, done, calls = len(mems) * S, 0, 0
+    for mi, mem in enumerate(mems):
+        fn = _layer_fn(model, tap_idx, mem.rc, mem.mc >= 0)
+        for b0 in range(0, S, batch_size):
+            sl = slice(b0, min(S, b0 + batch_size))
+            xb = tf.constant(ens.augment(x[sl], mem))
+            mb = tf.constant(mask[sl])
+            seed = tf.constant([[mc_seed, calls]], tf.int32)
+            calls += 1
+            grads_b = [np.zeros((sl.stop - sl.start, T, t.length, t.width), np.float32) for t in taps]
+            preds_b = reprs_b = None
+            for c0, ch in zip(range(0, T, target_chunk), chunks):
+                out = fn(xb, tf.constant(ch, tf.int32), mb, seed)
+                n = len(tap_idx)
+                preds_b = out[0].numpy()
+                reprs_b = [o.numpy() for o in out[1:1 + n]]
+                for li, j in enumerate(out[1 + n:]):
+                    grads_b[li][:, c0:c0 + len(ch)] = j.numpy()
+            for li, t in enumerate(taps):
+                st = 1 if tap_idx[li] == 0 else t.stride
+                comp = tap_idx[li] == 0
+                gl = ens.unaugment_positions(grads_b[li], mem, st, axis=-2, complement=comp)
+                rl = ens.unaugment_positions(reprs_b[li], mem, st, axis=-2, complement=comp)
+                for k in range(gl.shape[0]):
+                    g_stats[li].update(b0 + k, gl[k])
+                    r_stats[li].update(b0 + k, rl[k])
+                    if allm is not None:
+                        allm[li][b0 + k, ..., mi] = gl[k]
+            for k in range(preds_b.shape[0]):
+                p_stats.update(b0 + k, preds_b[k])
+            done += sl.stop - sl.start
+            if progress is not None:
+                progress(done, total)
+    cast = np.float16 if dtype == "float16" else np.float32
+    return LayerGradients(grads=[s.mean.astype(cast) for s in g_stats],
+                          reprs=[s.mean.astype(np.float32) for s in r_stats],
+                          preds=p_stats.mean.astype(np.float32), taps=taps, targets=tidx, bin_mask=mask,
+                          var=[s.variance().astype(cast) for s in g_stats] if return_var else None,
+                          members=allm, member_labels=[m.label for m in mems])
+
+
+@dataclass
+class TSSGradients:
+    """Result of :func:`tss_gradients` (the original ``gradients_genes``, with RC).
+
+    grads[i]: (G, T, P_l, U_l), one row per (sequence, TSS). reprs[i]: (G, P_l, U_l).
+    seq_index: (G,) the sequence of each row. tss_bin: (G,) its TSS bin. radius: bins
+    summed on each side of the TSS bin.
+    """
+
+    grads: list
+    reprs: list
+    seq_index: np.ndarray
+    tss_bin: np.ndarray
+    radius: int
+    targets: np.ndarray
+    taps: list
+
+
+def tss_gradients(model, x, tss_bins, radius: int = 1, layers=(0,), targets=None, **kw) -> TSSGradients:
+    """Per-TSS layer gradients: objective of each target summed over bins [b - radius, b + radius].
+
+    x: (S, L, 4); tss_bins: list of S int arrays (bins of each sequence's TSSs).
+    Other keywords as :func:`layer_gradients` (rc, shifts, mc_n, ...).
+    """
+    x = model.check_input(x)
+    if len(tss_bins) != x.shape[0]:
+        raise InputError(f"tss_bins must list the TSS bins of each of the {x.shape[0]} sequences")
+    rows, bins = [], []
+    for s, bb in enumerate(tss_bins):
+        for b in np.atleast_1d(np.asarray(bb, np.int64)):
+            if not 0 <= b < model.target_length:
+                raise InputError(f"TSS bin {b} of sequence {s} is outside the {model.target_length} output bins")
+            rows.append(s)
+            bins.append(int(b))
+    if not rows:
+        raise InputError("no TSS bins given")
+    rows = np.asarray(rows)
+    bins = np.asarray(bins)
+    mask = np.zeros((rows.size, model.target_length), bool)
+    for g, b in enumerate(bins):
+        mask[g, max(0, b - radius):b + radius + 1] = True
+    lg = layer_gradients(model, x[rows], layers=layers, targets=targets, positions=mask, **kw)
+    return TSSGradients(grads=lg.grads, reprs=lg.reprs, seq_index=rows, tss_bin=bins, radius=int(radius),
+                        targets=lg.targets, taps=lg.taps)

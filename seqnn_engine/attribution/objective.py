@@ -1,0 +1,138 @@
+"""Objectives: which targets and bins an attribution explains, and how they are summarised.
+
+Reference semantics (GUIDE §3): objective = statistic( sum over selected bins of the
+mean over selected targets of the prediction ); ``sum`` is raw, ``mean`` divides by
+the number of selected bins, ``log`` is log(x + pseudocount + 1e-6). Optionally the
+predictions are first untransformed to the original track scale (undo soft clip,
+undo the power transform, divide by scale) as described by targets.txt.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import tensorflow as tf
+
+from ..errors import InputError
+
+STATISTICS = ("sum", "mean", "log")
+
+
+def position_mask(positions, n_seqs: int, n_bins: int) -> np.ndarray:
+    """Bins selector -> (S, P) float32 mask.
+
+    positions: None (all bins) | 'center' (the 2 central bins) | 1-D int array
+    (same bins for every sequence) | 2-D (S, k) int array (per sequence) | bool
+    mask (P,) or (S, P).
+    """
+    if positions is None or (isinstance(positions, str) and positions == "all"):
+        return np.ones((n_seqs, n_bins), np.float32)
+    if isinstance(positions, str):
+        if positions == "center":
+            m = np.zeros((n_seqs, n_bins), np.float32)
+            c = n_bins // 2
+            m[:, max(0, c - 1):c + 1] = 1
+            return m
+        raise InputError(f"positions must be None, 'center', bin indexes or a mask, got {positions!r}")
+    p = np.asarray(positions)
+    if p.dtype == bool:
+        if p.shape == (n_bins,):
+            p = np.broadcast_to(p, (n_seqs, n_bins))
+        if p.shape != (n_seqs, n_bins):
+            raise InputError(f"a bin mask must have shape ({n_bins},) or ({n_seqs}, {n_bins}), got {p.shape}")
+        if not p.any(axis=1).all():
+            raise InputError("the bin mask selects no bin for some sequence")
+        return p.astype(np.float32)
+    if p.size == 0 or p.dtype.kind not in "iu":
+        raise InputError(f"bins must be integer indexes (0..{n_bins - 1}), got {positions!r}")
+    if p.ndim == 1:
+        p = np.broadcast_to(p, (n_seqs, p.size))
+    if p.ndim != 2 or p.shape[0] != n_seqs:
+        raise InputError(f"per-sequence bins must have shape ({n_seqs}, k), got {p.shape}")
+    if (p < 0).any() or (p >= n_bins).any():
+        raise InputError(f"bin index out of range: the model has {n_bins} output bins (0..{n_bins - 1})")
+    m = np.zeros((n_seqs, n_bins), np.float32)
+    np.put_along_axis(m, p.astype(np.int64), 1.0, axis=1)
+    return m
+
+
+@dataclass(frozen=True)
+class Untransform:
+    """Per-target inverse of the training transform, (T,) arrays.
+
+    clip_soft: soft-clip threshold (inf = none); power: exponent undoing the power
+    transform (2 for *sqrt, 4/3 for *exp75, 1 otherwise); scale: divide by it.
+    """
+
+    clip_soft: np.ndarray
+    power: np.ndarray
+    scale: np.ndarray
+
+    @classmethod
+    def from_targets(cls, table, num_targets: int) -> "Untransform":
+        if table is None:
+            raise InputError("untransform needs the model's targets.txt (load the model with targets_path or "
+                             "from a model directory)")
+        power = np.array([2.0 if s.endswith("sqrt") else 4.0 / 3.0 if s.endswith("exp75") else 1.0
+                          for s in table.sum_stat], np.float32)
+        cs = np.asarray(table.clip_soft, np.float32)
+        return cls(np.where(np.isfinite(cs), cs, np.float32(3e38)), power, np.asarray(table.scale, np.float32))
+
+    @classmethod
+    def identity(cls, num_targets: int) -> "Untransform":
+        return cls(np.full(num_targets, 3e38, np.float32), np.ones(num_targets, np.float32),
+                   np.ones(num_targets, np.float32))
+
+
+def untransform_tf(preds, u_cs, u_pw, u_sc):
+    """TF version of the untransform on (B, P, T) predictions (differentiable)."""
+    y = tf.where(preds > u_cs - 1.0, u_cs - 1.0 + tf.square(tf.maximum(preds - u_cs + 1.0, 0.0)), preds)
+    y = tf.pow(tf.maximum(y + 1.0, 0.0), u_pw) - 1.0
+    return y / u_sc
+
+
+@dataclass
+class Objective:
+    """A fully resolved objective for S sequences.
+
+    target_weights: (T,) float32, 1/k on the k chosen targets (mean over them).
+    bin_mask: (S, P) float32. statistic: 'sum' | 'mean' | 'log'. pseudocount: for 'log'.
+    untransform: Untransform or None.
+    """
+
+    target_weights: np.ndarray
+    bin_mask: np.ndarray
+    statistic: str = "sum"
+    pseudocount: float = 0.0
+    untransform: Untransform | None = None
+
+    def describe(self) -> dict:
+        return {"targets": np.flatnonzero(self.target_weights).tolist(), "statistic": self.statistic,
+                "pseudocount": self.pseudocount, "untransform": self.untransform is not None,
+                "n_bins": self.bin_mask.sum(1).tolist()}
+
+
+def make_objective(model, n_seqs: int, targets=None, positions=None, statistic: str = "sum",
+                   pseudocount: float = 0.0, untransform: bool = False) -> Objective:
+    """Validate and resolve an objective for ``model`` and S sequences."""
+    if statistic not in STATISTICS:
+        raise InputError(f"statistic must be one of {STATISTICS}, got {statistic!r}")
+    tidx = model.check_targets(targets)
+    tw = np.zeros(model.num_targets, np.float32)
+    np.add.at(tw, tidx, 1.0 / len(tidx))
+    mask = position_mask(positions, n_seqs, model.target_length)
+    u = Untransform.from_targets(model.targets, model.num_targets) if untransform else None
+    return Objective(tw, mask, statistic, float(pseudocount), u)
+
+
+def objective_tf(preds, tw, pmask, statistic: str, pseudocount, u=None):
+    """(B, P, T) predictions -> (B,) objective (see module docstring)."""
+    if u is not None:
+        preds = untransform_tf(preds, *u)
+    per_bin = tf.reduce_sum(preds * tw, axis=-1)            # mean over chosen targets, (B, P)
+    s = tf.reduce_sum(per_bin * pmask, axis=-1)             # (B,)
+    if statistic == "mean":
+        return s / tf.maximum(tf.reduce_sum(pmask, axis=-1), 1.0)
+    if statistic == "log":
+        return tf.math.log(s + pseudocount + 1e-6)
+    return s
