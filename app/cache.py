@@ -112,6 +112,13 @@ class ResultCache:
                 pass
         return r
 
+    def forget(self, key: str) -> None:
+        """Drop ``key`` from memory (a recomputed entry then replaces the stored one)."""
+        with self._lock:
+            old = self._lru.pop(key, None)
+            if old is not None:
+                self._bytes -= old.nbytes
+
     def clear_memory(self) -> None:
         with self._lock:
             self._lru.clear()

@@ -1,21 +1,22 @@
 """Engine calls behind the dashboard's caches (no Streamlit, no science: only calls and keys).
 
-Every function takes the model, the exact input sequence string (length ``seq_length``),
-plain options, and a :class:`app.cache.ResultCache`; it returns a cached
-:class:`app.cache.Result` whose arrays are read-only. Keys are built from exact digests:
-``model.digest`` (params + weights + head), ``sequence_digest(sequence)`` and canonical
-options. When ``seqnn_engine.cache_keys`` provides ``prediction_key`` / ``attribution_key``
-(the CLI's keys), those are used, so a CLI batch run pre-computes what the dashboard shows.
+Every function takes the model, the exact input window string (length ``seq_length``),
+plain options and a :class:`app.cache.ResultCache`; it returns a cached
+:class:`app.cache.Result` whose arrays are read-only. Keys come from
+``seqnn_engine.cache_keys`` (the CLI's keys: model digest + strand pairs, digest of the
+canonical sequence string, canonical options), so a CLI batch run pre-computes what the
+dashboard shows and the dashboard's results are readable by the CLI. Arrays are never hashed.
 """
 from __future__ import annotations
 
 import importlib
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Callable, Optional
 
 import numpy as np
 
 from seqnn_engine import InputError
+from seqnn_engine import cache_keys
 from seqnn_engine.onehot import encode
 from seqnn_engine.store import result_key, sequence_digest
 
@@ -35,31 +36,17 @@ class Ensemble:
     n_value: float = 0.0
 
     def options(self) -> dict:
-        d = asdict(self)
-        d["shifts"] = [int(s) for s in self.shifts]
-        return d
+        return {"rc": bool(self.rc), "shifts": [int(s) for s in self.shifts], "mc_n": int(self.mc_n),
+                "n_value": float(self.n_value)}
+
+    def members(self) -> list:
+        """The engine's ensemble members, in the order of ``Prediction.members``."""
+        from seqnn_engine import ensemble
+        return ensemble.members(self.rc, tuple(self.shifts), self.mc_n)
 
     @property
     def n_members(self) -> int:
         return len(self.shifts) * (2 if self.rc else 1) * max(1, self.mc_n)
-
-
-def _engine_keys():
-    try:
-        return importlib.import_module("seqnn_engine.cache_keys")
-    except ImportError:
-        return None
-
-
-def _key(kind: str, model, sequence: str, options: dict) -> str:
-    ck = _engine_keys()
-    fn = getattr(ck, f"{kind}_key", None) if ck is not None else None
-    if fn is not None:
-        try:
-            return fn(model, sequence, **options)
-        except TypeError:
-            pass  # a different option set than the CLI's: fall back to the dashboard's own key
-    return result_key(model.digest, sequence_digest(sequence), {"op": kind, **options})
 
 
 def onehot(sequence: str, n_value: float = 0.0) -> np.ndarray:
@@ -74,18 +61,30 @@ def predicted_targets(model, targets) -> Optional[list]:
     return sorted(int(t) for t in targets)
 
 
+# ----------------------------------------------------------------------------------- predictions
+
 def prediction_key(model, sequence: str, ens: Ensemble, targets=()) -> str:
-    return _key("prediction", model, sequence, {**ens.options(), "targets": predicted_targets(model, targets)})
+    return cache_keys.prediction_key(model, sequence, {**ens.options(),
+                                                       "targets": predicted_targets(model, targets)})
+
+
+def _complete_prediction(r, ens: Ensemble) -> bool:
+    """A store entry written by the CLI holds only ``preds``; with one member that is complete."""
+    return "members" in r or ens.n_members == 1
 
 
 def predict(cache, model, sequence: str, ens: Ensemble, targets=(), progress: Progress = None):
-    """Ensemble prediction of one sequence.
+    """Ensemble prediction of one window.
 
-    Result arrays: ``mean`` (P, T') float32, ``sd`` (P, T') (0 when one member),
-    ``members`` (P, T', E), ``target_index`` (T',) int64 (T' = all targets for
-    ordinary heads). meta: member labels.
+    Result arrays: ``preds`` (P, T') float32 ensemble mean (the CLI's name), ``sd`` (P, T')
+    (0 with one member), ``members`` (P, T', E), ``target_index`` (T',) int64 (T' = all
+    targets for ordinary heads). meta: member labels.
     """
     tsel = predicted_targets(model, targets)
+    key = prediction_key(model, sequence, ens, targets)
+    hit = cache.peek(key)
+    if hit is not None and _complete_prediction(hit, ens):
+        return with_prediction_defaults(hit, model, tsel)
 
     def run():
         x = onehot(sequence, ens.n_value)
@@ -93,20 +92,59 @@ def predict(cache, model, sequence: str, ens: Ensemble, targets=(), progress: Pr
                           return_var=True, return_all=True, progress=progress)
         var = p.var if p.var is not None else np.zeros_like(p.mean)
         tidx = np.arange(model.num_targets) if tsel is None else np.asarray(tsel)
-        return ({"mean": p.mean[0], "sd": np.sqrt(np.maximum(var[0], 0)).astype(np.float32),
+        return ({"preds": p.mean[0], "sd": np.sqrt(np.maximum(var[0], 0)).astype(np.float32),
                  "members": p.members[0], "target_index": tidx.astype(np.int64)},
                 {"member_labels": list(p.member_labels)})
-    return cache.get_or_compute(prediction_key(model, sequence, ens, targets), run)
+    if hit is not None:
+        cache.forget(key)
+    return cache.get_or_compute(key, run)
+
+
+def peek_prediction(cache, model, sequence: str, ens: Ensemble, targets=()):
+    """The cached prediction, or None."""
+    hit = cache.peek(prediction_key(model, sequence, ens, targets))
+    if hit is None or not _complete_prediction(hit, ens):
+        return None
+    return with_prediction_defaults(hit, model, predicted_targets(model, targets))
+
+
+def with_prediction_defaults(r, model, tsel):
+    """Fill ``sd``/``members``/``target_index`` of a single-member entry written by the CLI."""
+    if "members" in r and "sd" in r and "target_index" in r:
+        return r
+    from app.cache import Result
+    a = dict(r.arrays)
+    p = np.asarray(a["preds"], np.float32)
+    a.setdefault("sd", np.zeros_like(p))
+    a.setdefault("members", p[..., None])
+    a.setdefault("target_index", (np.arange(model.num_targets) if tsel is None else np.asarray(tsel))
+                 .astype(np.int64))
+    return Result(r.key, a, {"member_labels": ["fwd+0"], **r.meta}, r.source)
 
 
 def target_columns(result, targets) -> np.ndarray:
     """Column of each chosen target in a prediction result."""
-    tidx = list(result["target_index"])
+    tidx = [int(t) for t in result["target_index"]]
     try:
         return np.array([tidx.index(int(t)) for t in targets], dtype=np.int64)
     except ValueError:
         raise InputError("a chosen target is not in this prediction; pick the targets again") from None
 
+
+def per_shift(members: np.ndarray, ens: Ensemble) -> np.ndarray:
+    """(P, T, E) member predictions -> (H, P, T): each shift's members averaged (RC, MC)."""
+    shifts = [m.shift for m in ens.members()]
+    m = np.asarray(members)
+    return np.stack([m[..., [i for i, s in enumerate(shifts) if s == h]].mean(-1) for h in ens.shifts])
+
+
+def variant_scores(ref_members, alt_members, ens: Ensemble, stats=("SUM", "logSUM", "D2")) -> dict:
+    """Per-target variant scores (seqnn_engine.variants.compute_scores) from member predictions."""
+    from seqnn_engine.variants import compute_scores
+    return compute_scores(per_shift(ref_members, ens), per_shift(alt_members, ens), stats)
+
+
+# ----------------------------------------------------------------------------------- attributions
 
 def attribution_available() -> bool:
     try:
@@ -130,19 +168,27 @@ def _positions(positions):
 
 def attribution_key(model, sequence: str, method: str, targets, positions, statistic: str, ens: Ensemble,
                     window=None, mean_center: bool = True) -> str:
-    opts = {**ens.options(), "method": method, "targets": sorted(int(t) for t in targets),
-            "positions": _positions(positions), "statistic": statistic, "mean_center": bool(mean_center),
-            "window": None if window is None else [int(window[0]), int(window[1])]}
-    return _key("attribution", model, sequence, opts)
+    return cache_keys.attribution_key(model, sequence, {
+        **ens.options(), "method": method, "targets": sorted(int(t) for t in targets),
+        "positions": _positions(positions), "statistic": statistic, "mean_center": bool(mean_center),
+        "window": None if window is None else [int(window[0]), int(window[1])]})
+
+
+def position_scores(method: str, scores: np.ndarray, hypothetical: np.ndarray) -> np.ndarray:
+    """(L,) per-position summary, as the engine's ``Attribution.position_scores``."""
+    from seqnn_engine.attribution.input_attr import Attribution
+    a = Attribution(method=method, scores=np.asarray(scores)[None], hypothetical=np.asarray(hypothetical)[None],
+                    objective=np.zeros(1, np.float32))
+    return np.asarray(a.position_scores()[0], np.float32)
 
 
 def attribute(cache, model, sequence: str, method: str, targets, positions, statistic: str, ens: Ensemble,
               window=None, progress: Progress = None, mean_center: bool = True):
     """Input attribution for one objective.
 
-    positions: None (all bins), 'center', or a list of bins. Result arrays: ``scores`` (L, 4),
-    ``hypothetical`` (L, 4), ``position_scores`` (L,), ``objective`` (), plus each engine
-    diagnostic as ``diag_<name>``. meta: method, window.
+    positions: None (all bins), 'center', or a list of bins. Result arrays (the CLI's names):
+    ``scores`` (L, 4), ``grads`` (L, 4) hypothetical scores, ``objective`` (), plus each
+    engine diagnostic as ``diag_<name>`` when computed here. meta: method, window.
     """
     pos = _positions(positions)
     tsel = sorted(int(t) for t in targets)
@@ -155,8 +201,7 @@ def attribute(cache, model, sequence: str, method: str, targets, positions, stat
                             shifts=tuple(ens.shifts), mc_n=ens.mc_n,
                             window=None if window is None else (int(window[0]), int(window[1])),
                             progress=progress)
-        arrays = {"scores": a.scores[0], "hypothetical": a.hypothetical[0],
-                  "position_scores": np.asarray(a.position_scores()[0], np.float32),
+        arrays = {"scores": a.scores[0], "grads": a.hypothetical[0],
                   "objective": np.asarray(a.objective[0], np.float32)}
         for k, v in (a.diagnostics or {}).items():
             arrays[f"diag_{k}"] = np.asarray(v)[0] if np.ndim(v) else np.asarray(v)
@@ -166,9 +211,10 @@ def attribute(cache, model, sequence: str, method: str, targets, positions, stat
 
 
 def layers_key(model, sequence: str, layers, targets, positions, ens: Ensemble) -> str:
-    opts = {**ens.options(), "layers": [int(i) for i in layers], "targets": sorted(int(t) for t in targets),
-            "positions": _positions(positions)}
-    return _key("layer_gradients", model, sequence, opts)
+    opts = {**ens.options(), "kind": "layer_gradients", "layers": [int(i) for i in layers],
+            "targets": sorted(int(t) for t in targets), "positions": _positions(positions),
+            "strand_pair": None if model.strand_pair is None else [int(v) for v in model.strand_pair]}
+    return result_key(model.digest, sequence_digest(cache_keys.canonical_sequence(sequence)), opts)
 
 
 def layer_gradients(cache, model, sequence: str, layers, targets, positions, ens: Ensemble,
@@ -203,7 +249,7 @@ def layer_gradients(cache, model, sequence: str, layers, targets, positions, ens
 
 
 def mutate(sequence: str, position: int, alt: str) -> str:
-    """The sequence with base ``alt`` at window position ``position`` (0-based)."""
+    """The window with base ``alt`` at window position ``position`` (0-based)."""
     alt = (alt or "").upper()
     if alt not in ("A", "C", "G", "T"):
         raise InputError(f"alternative base must be A, C, G or T, got {alt!r}")

@@ -20,27 +20,25 @@ from seqnn_engine import InputError
 
 # ----------------------------------------------------------------------------------- resources
 
-@st.cache_resource(show_spinner=False)
-def _settings_cached(_token: str) -> Settings:
+def settings() -> Settings:
+    """Current settings (environment and config file; cheap to read on every run)."""
     return load_settings()
 
 
-def settings() -> Settings:
-    """Settings of this process (read once; restart the server after changing the config)."""
-    return _settings_cached("settings")
-
-
-@st.cache_resource(show_spinner=False)
-def result_cache() -> ResultCache:
-    """The in-process LRU backed by the persistent result store."""
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _result_cache(store_dir: str, store_max_bytes: int, memory_bytes: int) -> ResultCache:
     from seqnn_engine.store import ResultStore
-    s = settings()
-    store = None
     try:
-        store = ResultStore(s.store_dir, max_bytes=s.store_max_bytes)
+        store = ResultStore(store_dir, max_bytes=store_max_bytes)
     except InputError:
         store = None  # read-only home etc.: run without persistence
-    return ResultCache(max_bytes=s.memory_cache_bytes, store=store)
+    return ResultCache(max_bytes=memory_bytes, store=store)
+
+
+def result_cache() -> ResultCache:
+    """The in-process LRU backed by the persistent result store (one per store folder)."""
+    s = settings()
+    return _result_cache(str(s.store_dir), int(s.store_max_bytes), int(s.memory_cache_bytes))
 
 
 @st.cache_data(ttl=60, show_spinner=False)

@@ -72,7 +72,9 @@ def render(ctx: Ctx) -> None:
     st.caption(f"{ATTR_METHODS[method]} of {ctx.opts.statistic} over {obj_txt.lower()} of "
                f"{', '.join(ctx.target_names())} · objective = {float(res['objective']):.4g}"
                + (" · (from cache)" if res.source != "computed" else ""))
-    ps = np.asarray(res["position_scores"], np.float32)
+    scores = np.asarray(res["scores"])
+    hyp = np.asarray(res["grads"])
+    ps = compute.position_scores(method, scores, hyp)
     pooled, starts = figures.pool_columns(ps[None], 200_000)
     fig_c = figures.line_figure(x[starts], {"contribution": pooled[0]}, title="Contribution per position",
                                 x_range=(inp.start, inp.start + L), height=200)
@@ -84,8 +86,6 @@ def render(ctx: Ctx) -> None:
         st.caption(f"The logo shows the central {MAX_LOGO_BP:,} bp of the selected range.")
     a, b = ctx.positions(lrng)
     oh = compute.onehot(inp.sequence, 0.0)[0]
-    scores = np.asarray(res["scores"])
-    hyp = np.asarray(res["hypothetical"])
     logo = logo_matrix(method, scores[a:b], oh[a:b])
     fig_logo = figures.logo_figure(logo, lrng[0], title=f"Sequence logo {lrng[0]:,}-{lrng[1]:,}")
     st.plotly_chart(fig_logo, key="logo", config=PLOTLY_CONFIG)

@@ -30,7 +30,7 @@ def render(ctx: Ctx) -> None:
     if len(labels) <= 1:
         st.caption("One ensemble member: turn on reverse complement, shifts or MC dropout (sidebar > Ensemble) "
                    "to see the spread.")
-    mean = np.asarray(pred["mean"])[:, cols]
+    mean = np.asarray(pred["preds"])[:, cols]
     sd = np.asarray(pred["sd"])[:, cols]
     rel = sd.mean(0) / np.maximum(np.abs(mean).mean(0), 1e-12)
     st.dataframe({"target": names, "mean prediction": mean.mean(0), "mean sd": sd.mean(0),
@@ -40,7 +40,7 @@ def render(ctx: Ctx) -> None:
     st.markdown("##### Reverse-complement consistency of the predictions")
     rc_ens = Ensemble(rc=True, shifts=(0,), mc_n=0, n_value=ens.n_value)
     key = compute.prediction_key(ctx.model, ctx.inp.sequence, rc_ens, ctx.targets)
-    res = ctx.cache.peek(key)
+    res = compute.peek_prediction(ctx.cache, ctx.model, ctx.inp.sequence, rc_ens, ctx.targets)
     if res is None:
         with state.progress("Forward and reverse-complement predictions", key) as cb:
             res = compute.predict(ctx.cache, ctx.model, ctx.inp.sequence, rc_ens, ctx.targets, progress=cb)

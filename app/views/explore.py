@@ -61,7 +61,7 @@ def range_slider(model, inp: SeqInput, rng) -> None:
 def prediction(cache, model, inp: SeqInput, opts: Options):
     """The ensemble prediction for the input (cached; progress + cancel when computed)."""
     key = compute.prediction_key(model, inp.sequence, opts.ensemble, opts.targets)
-    hit = cache.peek(key)
+    hit = compute.peek_prediction(cache, model, inp.sequence, opts.ensemble, opts.targets)
     if hit is not None:
         return hit
     if state.was_cancelled(key):
@@ -92,7 +92,7 @@ def render(model, inp: SeqInput, opts: Options) -> None:
     ctx = Ctx(model, inp, opts, cache, pred, rng, short, long, cols)
 
     x = ctx.bin_x()
-    mean = pred["mean"][:, cols]
+    mean = pred["preds"][:, cols]
     sd = pred["sd"][:, cols]
     genes = list(inp.genes) if inp.genomic else None
     fig = figures.tracks_figure(x, mean, sd, ctx.target_names(), genes=genes, selection=rng,
@@ -100,7 +100,7 @@ def render(model, inp: SeqInput, opts: Options) -> None:
     st.plotly_chart(fig, key="overview", on_select="rerun", selection_mode="box", config=PLOTLY_CONFIG)
     range_slider(model, inp, rng)
     bx = geometry.bin_starts(inp.start, model.stride, model.crop, model.target_length)
-    arrays = {"mean": pred["mean"], "sd": pred["sd"], "members": pred["members"],
+    arrays = {"preds": pred["preds"], "sd": pred["sd"], "members": pred["members"],
               "target_index": pred["target_index"], "bin_start": bx,
               "target_ids": np.array([short[int(t)] for t in pred["target_index"]])}
     if len(inp.tss_bins):
@@ -108,7 +108,7 @@ def render(model, inp: SeqInput, opts: Options) -> None:
     with st.expander("Download predictions", expanded=False):
         downloads.render(downloads.ViewData(
             "predictions", arrays, ctx.meta(member_labels=pred.meta.get("member_labels", [])),
-            tracks={short[t]: pred["mean"][:, c] for t, c in zip(opts.targets, cols)},
+            tracks={short[t]: pred["preds"][:, c] for t, c in zip(opts.targets, cols)},
             track_start=int(bx[0]), track_step=model.stride, chrom=inp.chrom, chrom_sizes=ctx.chrom_sizes(),
             figure=fig, stem=ctx.stem()))
     if st.session_state.get("view") not in VIEWS:

@@ -91,7 +91,7 @@ def render(model) -> None:
     c1, c2, c3, c4 = st.columns([3, 1, 1, 1])
     path = c1.selectbox("Test set", paths, key="dataset", format_func=lambda p: labels[p])
     split = c2.selectbox("Split", ["test", "valid", "train"], key="eval_split")
-    limit = c3.number_input("Sequences (0 = all)", min_value=0, value=0, step=1, key="eval_limit")
+    limit = c3.number_input("Sequences (0 = all)", min_value=0, step=1, key="eval_limit")
     rc = c4.checkbox("+ reverse complement", key="eval_rc")
     try:
         from seqnn_engine.datasets import open_dataset

@@ -6,7 +6,6 @@ import numpy as np
 import streamlit as st
 
 from app import compute, downloads, figures, state
-from app.variant_scores import variant_scores
 from app.views.common import PLOTLY_CONFIG, Ctx
 from seqnn_engine import InputError
 
@@ -43,7 +42,7 @@ def render(ctx: Ctx) -> None:
     alt_seq = compute.mutate(inp.sequence, pos - inp.start, alt)
     ens = ctx.opts.ensemble
     key = compute.prediction_key(ctx.model, alt_seq, ens, ctx.targets)
-    res = ctx.cache.peek(key)
+    res = compute.peek_prediction(ctx.cache, ctx.model, alt_seq, ens, ctx.targets)
     if res is None:
         if state.was_cancelled(key):
             st.warning("Variant prediction cancelled.")
@@ -57,16 +56,16 @@ def render(ctx: Ctx) -> None:
     if list(ref_p["target_index"]) != list(res["target_index"]):
         raise InputError("reference and alternative predictions cover different targets; pick the targets again")
     cols = ctx.cols
-    scores = variant_scores(np.asarray(ref_p["members"])[:, cols], np.asarray(res["members"])[:, cols])
+    scores = compute.variant_scores(np.asarray(ref_p["members"])[:, cols], np.asarray(res["members"])[:, cols], ens)
     names = ctx.target_names()
     x = ctx.bin_x()
-    fig = figures.variant_figure(x, np.asarray(ref_p["mean"])[:, cols], np.asarray(res["mean"])[:, cols], names,
+    fig = figures.variant_figure(x, np.asarray(ref_p["preds"])[:, cols], np.asarray(res["preds"])[:, cols], names,
                                  variant_x=pos, title=f"{inp.sequence[pos - inp.start]}>{alt} at {pos:,}")
     st.plotly_chart(fig, key="variant_tracks", config=PLOTLY_CONFIG)
     st.dataframe({"target": names, **{k: np.round(v, 6) for k, v in scores.items()}}, hide_index=True)
     st.plotly_chart(figures.bar_figure(names, scores, title="Variant scores per target"), key="variant_bars",
                     config=PLOTLY_CONFIG)
-    arrays = {"ref_mean": ref_p["mean"], "alt_mean": res["mean"], "ref_members": ref_p["members"],
+    arrays = {"ref_preds": ref_p["preds"], "alt_preds": res["preds"], "ref_members": ref_p["members"],
               "alt_members": res["members"], "target_index": ref_p["target_index"],
               "scored_targets": np.asarray(ctx.targets, np.int64)}
     arrays.update({k: np.asarray(v) for k, v in scores.items()})
@@ -74,7 +73,7 @@ def render(ctx: Ctx) -> None:
     with st.expander("Download variant", expanded=False):
         downloads.render(downloads.ViewData(
             "variant", arrays, ctx.meta(variant_position=pos, ref=inp.sequence[pos - inp.start], alt=alt),
-            tracks={f"{n}_alt-ref": np.asarray(res["mean"])[:, c] - np.asarray(ref_p["mean"])[:, c]
+            tracks={f"{n}_alt-ref": np.asarray(res["preds"])[:, c] - np.asarray(ref_p["preds"])[:, c]
                     for n, c in zip(names, cols)},
             track_start=bx0, track_step=ctx.model.stride, chrom=inp.chrom, chrom_sizes=ctx.chrom_sizes(),
             figure=fig, stem=ctx.stem()))
