@@ -326,6 +326,8 @@ class RayExecutor:
     address: an existing cluster ("auto" or "ray://host:10001"); None starts a local one
     with ``num_cpus=max(num_actors, 1)`` CPUs. Tasks are sent to free actors with at
     most ``2 * num_actors`` in flight; results come back in task order.
+    In a Ray session the caller started (``ray.init`` before this), the actors stay alive
+    after :meth:`close` and serve the next executor on the same, unchanged model files.
     The actors must be able to import ``seqnn_engine``: on a local cluster this
     repository is put on their PYTHONPATH; on a remote cluster install the package there
     and make the model files readable at the same paths.
@@ -357,15 +359,26 @@ class RayExecutor:
                 where = f"the Ray cluster at {address}" if address else "a local Ray cluster"
                 raise InputError(f"could not start or join {where}: {' '.join(str(e).split())[:300]}") from None
             self._started = True
+        # in a Ray session the caller started, actors outlive this executor and serve the next
+        # job on the same model files (they have loaded the model already)
+        self._owned = self._started
+        key = None if self._started else _actor_key(ray, source, cpus_per_actor)
+        cached = _ACTORS.get(key, []) if key is not None else []
+        self.actors = list(cached[:int(num_actors)])
         env = {"TF_CPP_MIN_LOG_LEVEL": "3"}
         actor_cls = ray.remote(num_cpus=cpus_per_actor)(_ChunkWorker)
-        self.actors = [actor_cls.remote(source, env) for _ in range(int(num_actors))]
+        self.actors += [actor_cls.remote(source, env) for _ in range(int(num_actors) - len(self.actors))]
         try:
-            self.info = ray.get(self.actors[0].info.remote())
-            ray.get([a.info.remote() for a in self.actors[1:]])  # every actor has loaded the model
+            infos = ray.get([a.info.remote() for a in self.actors])  # every actor has loaded the model
         except ray.exceptions.RayActorError as e:
+            if key is not None:
+                _ACTORS.pop(key, None)
+            self._owned = True
             self.close()
             raise InputError(f"a Ray actor could not load the model: {_actor_error(e)}") from None
+        self.info = infos[0]
+        if key is not None and len(self.actors) > len(cached):
+            _ACTORS[key] = list(self.actors)
         self._pool = ActorPool(self.actors)
         self._max_in_flight = 2 * len(self.actors)
 
@@ -401,15 +414,39 @@ class RayExecutor:
             yield pop()
 
     def close(self) -> None:
-        for a in getattr(self, "actors", []):
-            try:
-                self._ray.kill(a)
-            except Exception:  # noqa: BLE001 - best effort cleanup
-                pass
+        if getattr(self, "_owned", True):
+            for a in getattr(self, "actors", []):
+                try:
+                    self._ray.kill(a)
+                except Exception:  # noqa: BLE001 - best effort cleanup
+                    pass
         self.actors = []
         if self._started and self._ray.is_initialized():
             self._ray.shutdown()
             self._started = False
+
+
+#: actors kept for reuse in a Ray session started by the caller: key -> actor handles
+_ACTORS: dict[tuple, list] = {}
+
+
+def _actor_key(ray, source: ModelSource, cpus_per_actor: float) -> tuple:
+    """Ray job + model source + the model files' sizes and times (new weights -> new actors)."""
+    paths = []
+    for p in (source.model_dir, source.params, source.weights, source.targets):
+        if not p:
+            continue
+        p = Path(p)
+        paths += sorted(p.iterdir()) if p.is_dir() else [p]
+    stats = []
+    for p in paths:
+        try:
+            st = p.stat()
+            stats.append((str(p), st.st_size, st.st_mtime_ns))
+        except OSError:
+            continue
+    job = ray.get_runtime_context().get_job_id()
+    return (job, source, float(cpus_per_actor), tuple(stats))
 
 
 def _actor_error(e: BaseException) -> str:
