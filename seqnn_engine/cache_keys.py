@@ -91,9 +91,12 @@ def attribution_options(opts: Mapping[str, Any] | None = None) -> dict[str, Any]
     """``opts`` merged over :data:`ATTRIBUTION_DEFAULTS`, with types normalised.
 
     ``positions`` may be None (all bins), ``"center"`` or a list of bin indexes;
-    ``window`` None or ``[start, end]`` in bp (ISM).
+    ``window`` None or ``[start, end]`` in bp (ISM); ``targets`` are sorted (the objective
+    is their mean, so ``[7, 6]`` and ``[6, 7]`` name one result).
     """
     out = _merge(ATTRIBUTION_DEFAULTS, opts)
+    if out["targets"] is not None:
+        out["targets"] = sorted(out["targets"])  # the objective averages over them: order is irrelevant
     out["method"] = str(out["method"])
     out["statistic"] = str(out["statistic"])
     out["mean_center"] = bool(out["mean_center"])

@@ -176,6 +176,28 @@ def test_attribute_fasta_equals_engine_attribute(attribution_ready, model, model
     np.testing.assert_allclose(d16["scores"].astype(np.float32), a.scores, rtol=2e-3, atol=1e-4)
 
 
+def test_ism_equals_engine_ism_and_exports_the_mean_delta(attribution_ready, model, model_dir, tmp_path):
+    import pyBigWig
+
+    out = tmp_path / "ism.h5"
+    assert cli("ism", "--model", model_dir, "--fasta", PROMOTERS, "--targets", "0", "--window", "500:512",
+               "--float32", "--quiet", "--out", out) == 0
+    d = read(out)
+    x, _, _ = onehot_windows(model, PROMOTERS)
+    a = model.attribute(x, method="ism", targets=[0], window=(500, 512))
+    np.testing.assert_allclose(d["scores"], a.scores, rtol=1e-5, atol=1e-6)
+    assert np.count_nonzero(d["scores"][:, :500]) == 0 and np.count_nonzero(d["scores"][:, 500:512]) > 0
+    bw = tmp_path / "ism.bw"
+    assert cli("export", "--in", out, "--rows", "0", "--bigwig-out", bw, "--quiet") == 0
+    f = pyBigWig.open(str(bw))
+    try:
+        chrom, s0 = d["chr"][0].decode(), int(d["start"][0])
+        got = np.array(f.values(chrom, s0 + 500, s0 + 512))
+    finally:
+        f.close()
+    np.testing.assert_allclose(got, -d["scores"][0, 500:512].sum(-1) / 3, rtol=1e-6, atol=1e-7)
+
+
 def _run_killed(args, kill_after: int):
     env = dict(os.environ, SEQNN_ENGINE_TEST_KILL_AFTER_CHUNKS=str(kill_after), TF_CPP_MIN_LOG_LEVEL="3")
     return subprocess.run([sys.executable, "-m", "seqnn_engine", *map(str, args)], cwd=REPO, env=env,
@@ -354,7 +376,10 @@ def test_cache_keys_canonical_options_and_sequences(model):
     assert k != attribution_key(model, s)
     a = attribution_key(model, s, {"method": "saliency", "targets": [6, 7]})
     assert a == attribution_key(model, s, {"targets": np.array([6, 7]), "mean_center": True})
-    assert a != attribution_key(model, s, {"targets": [7, 6]})
+    assert a == attribution_key(model, s, {"targets": [7, 6]})  # the objective's mean ignores order
+    assert a != attribution_key(model, s, {"targets": [6]})
+    # predictions keep the target order (it is the column order of the stored array)
+    assert prediction_key(model, s, {"targets": [6, 7]}) != prediction_key(model, s, {"targets": [7, 6]})
 
     class Other:
         digest, strand_pair = model.digest, None
