@@ -204,9 +204,11 @@ def _glyphs() -> dict:
                    [0.0, 0.82], [0.0, 1]])]
     out = {}
     for name, polys in zip(BASES, (a, c, g, t)):
+        allp = np.concatenate(polys)
+        lo, hi = allp.min(0), allp.max(0)
         parts = []
         for p in polys:
-            parts.append(np.clip(p, 0, 1))
+            parts.append((p - lo) / (hi - lo))  # each glyph spans exactly the unit box
             parts.append(np.full((1, 2), np.nan))
         out[name] = np.concatenate(parts)
     return out

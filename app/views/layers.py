@@ -11,7 +11,6 @@ from app.views.attribution import objective_positions
 from app.views.common import PLOTLY_CONFIG, Ctx
 
 MAX_LAYERS = 3
-MAX_GRAD_VALUES = 60_000_000  # T x P_l x U_l floats per layer kept in memory (~240 MB)
 
 
 def tap_x(ctx: Ctx, tap) -> np.ndarray:
@@ -34,11 +33,6 @@ def render(ctx: Ctx) -> None:
         st.caption(f"Showing the first {MAX_LAYERS} chosen layers.")
     taps = ctx.model.taps
     T = len(ctx.targets)
-    big = [taps[i].name for i in layers if T * taps[i].length * taps[i].width > MAX_GRAD_VALUES]
-    if big:
-        st.error(f"Layer(s) {', '.join(big)} with {T} target(s) would need too much memory: choose fewer "
-                 "targets or a smaller layer.")
-        return
     pos = objective_positions(ctx)
     key = compute.layers_key(ctx.model, ctx.inp.sequence, layers, ctx.targets, pos, ctx.opts.ensemble)
     res = ctx.cache.peek(key)

@@ -1,0 +1,232 @@
+"""Unit tests of the dashboard's pure helpers: coordinates, pooling, logo stacking, the
+two-level result cache, settings, downloads and small compute helpers (hand-computed cases)."""
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+
+import numpy as np
+import pytest
+
+from app import geometry
+from app.cache import ResultCache
+from app.config import ASSETS, load_settings
+from app.figures import GLYPHS, logo_figure, logo_traces, pool_columns, tracks_figure, GeneFeature
+
+
+# ----------------------------------------------------------------------------------- geometry
+
+def test_bin_coordinates_follow_the_guide_convention():
+    # bin b covers window positions [(crop + b) * stride, (crop + b + 1) * stride)
+    np.testing.assert_array_equal(geometry.bin_starts(1000, 32, 8, 3), [1256, 1288, 1320])
+    np.testing.assert_array_equal(geometry.bin_x(1000, 32, 8, 2), [1272.0, 1304.0])
+    assert geometry.output_span(1000, 32, 8, 112) == (1256, 1256 + 112 * 32)
+
+
+def test_range_bins_hand_cases():
+    # window starts at 100, stride 10, crop 2, 5 bins: bin 0 = [120, 130), bin 4 = [160, 170)
+    np.testing.assert_array_equal(geometry.range_bins((125, 141), 100, 10, 2, 5), [0, 1, 2])
+    np.testing.assert_array_equal(geometry.range_bins((130, 131), 100, 10, 2, 5), [1])
+    np.testing.assert_array_equal(geometry.range_bins((100, 120), 100, 10, 2, 5), [])   # in the crop
+    np.testing.assert_array_equal(geometry.range_bins((100, 400), 100, 10, 2, 5), [0, 1, 2, 3, 4])
+
+
+def test_clip_and_limit_range():
+    assert geometry.clip_range((95.2, 130.7), 100, 50) == (100, 131)
+    assert geometry.clip_range((160, 170), 100, 50) == (149, 150)
+    assert geometry.clip_range((120, 110), 100, 50) == (110, 120)
+    assert geometry.limit_range((0, 5000), 2000) == (1500, 3500)
+    assert geometry.limit_range((10, 20), 2000) == (10, 20)
+    assert geometry.centred_range(0, 4096, 200) == (1948, 2148)
+
+
+# ----------------------------------------------------------------------------------- figures
+
+def test_pool_columns_max_abs_keeps_sign():
+    m = np.array([[1, -5, 2, 3, 0, -1, 7]], np.float32)
+    pooled, starts = pool_columns(m, 3)       # k = 3 columns per group
+    np.testing.assert_array_equal(pooled, [[-5, 3, 7]])
+    np.testing.assert_array_equal(starts, [0, 3, 6])
+    same, s2 = pool_columns(m, 10)
+    assert same is m and len(s2) == 7
+
+
+def test_pool_columns_bounds_heatmap_width():
+    m = np.random.default_rng(0).normal(size=(4, 131072)).astype(np.float32)
+    pooled, starts = pool_columns(m, 4000)
+    assert pooled.shape[1] <= 4000 and pooled.shape[1] == len(starts)
+    k = starts[1]
+    np.testing.assert_array_equal(pooled[:, 0], m[np.arange(4), np.abs(m[:, :k]).argmax(1)])
+
+
+def _glyph_extent(tr, i, n_pts):
+    y = np.asarray(tr.y, np.float64)[i * n_pts:(i + 1) * n_pts]
+    return np.nanmin(y), np.nanmax(y)
+
+
+def test_logo_stacks_positive_up_and_negative_down():
+    # one position: A=+0.5, C=+0.2, G=-0.3, T=0 -> C on [0, .2], A on [.2, .7], G on [-.3, 0]
+    tr = logo_traces(np.array([[0.5, 0.2, -0.3, 0.0]]), x0=10)
+    by = {t.name: t for t in tr}
+    assert _glyph_extent(by["C"], 0, len(GLYPHS["C"])) == pytest.approx((0.0, 0.2))
+    assert _glyph_extent(by["A"], 0, len(GLYPHS["A"])) == pytest.approx((0.2, 0.7))
+    assert _glyph_extent(by["G"], 0, len(GLYPHS["G"])) == pytest.approx((-0.3, 0.0))
+    assert len(by["T"].x) == 0
+    xs = np.asarray(by["A"].x, np.float64)
+    assert np.nanmin(xs) == pytest.approx(9.55) and np.nanmax(xs) == pytest.approx(10.45)
+
+
+def test_logo_figure_axis_and_fill():
+    fig = logo_figure(np.eye(4)[[0, 1, 2, 3, 0]], x0=100)
+    assert list(fig.layout.xaxis.range) == [99.4, 104.6]
+    assert all(t.fill == "toself" for t in fig.data)
+
+
+def test_tracks_figure_rows_band_and_genes():
+    x = np.arange(10) * 32 + 16.0
+    mean = np.ones((10, 2), np.float32)
+    sd = np.full((10, 2), 0.5, np.float32)
+    g = GeneFeature("G1", 40, 200, "-", exons=((40, 60), (150, 200)), tss=(199,))
+    fig = tracks_figure(x, mean, sd, ["a", "b"], genes=[g], selection=(50, 90))
+    names = [t.name for t in fig.data]
+    assert names.count("a") == 1 and "a +1 sd" in names and "a -1 sd" in names
+    upper = next(t for t in fig.data if t.name == "a +1 sd")
+    np.testing.assert_allclose(np.asarray(upper.y), 1.5)
+    tss = next(t for t in fig.data if t.name == "TSS")
+    assert list(tss.x) == [199]
+    strand = next(t for t in fig.data if t.name == "strand")
+    assert set(strand.marker.symbol) == {"triangle-left"}
+    assert fig.layout.dragmode == "select"
+    # no band without spread
+    fig2 = tracks_figure(x, mean, np.zeros_like(sd), ["a", "b"])
+    assert "a +1 sd" not in [t.name for t in fig2.data]
+
+
+# ----------------------------------------------------------------------------------- cache
+
+def test_result_cache_memory_bound_and_store_restart(tmp_path):
+    from seqnn_engine.store import ResultStore
+    calls = []
+
+    def compute(v):
+        def f():
+            calls.append(v)
+            return {"a": np.full(1000, v, np.float32)}, {"v": v}
+        return f
+
+    store = ResultStore(tmp_path)
+    c = ResultCache(max_bytes=10_000, store=store)   # room for two 4 kB entries
+    keys = [f"{i:064x}" for i in range(3)]
+    for i, k in enumerate(keys):
+        r = c.get_or_compute(k, compute(i))
+        assert r.source == "computed" and not r["a"].flags.writeable
+    assert len(c) == 2                                # the oldest left memory
+    assert c.get_or_compute(keys[2], compute(99)).source == "memory"
+    assert c.get_or_compute(keys[0], compute(99)).source == "store"
+    # a new process (new memory cache) over the same store: no recomputation
+    c2 = ResultCache(max_bytes=10_000, store=ResultStore(tmp_path))
+    r = c2.get_or_compute(keys[1], compute(99))
+    assert r.source == "store" and r.meta == {"v": 1} and float(r["a"][0]) == 1.0
+    assert calls == [0, 1, 2]
+    c2.forget(keys[1])
+    assert c2.peek(keys[1]).source == "store"
+
+
+# ----------------------------------------------------------------------------------- settings
+
+def test_settings_from_env_and_config(tmp_path):
+    extra = tmp_path / "models"
+    extra.mkdir()
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'model_roots = ["{extra}"]\nstore_dir = "{tmp_path / "s1"}"\nstore_max_mb = 2\n')
+    env = {"SEQNN_DASHBOARD_CONFIG": str(cfg), "SEQNN_MODEL_ROOTS": f"{tmp_path / 'nope'}",
+           "SEQNN_STORE_DIR": str(tmp_path / "s2")}
+    s = load_settings(env)
+    assert s.model_roots[0] == ASSETS and s.model_roots[1] == extra
+    assert s.store_dir == tmp_path / "s2" and s.store_max_bytes == 2 << 20
+    assert any("nope" in p for p in s.problems)
+    bad = tmp_path / "bad.toml"
+    bad.write_text("model_roots = [")
+    s = load_settings({"SEQNN_DASHBOARD_CONFIG": str(bad)})
+    assert s.model_roots == (ASSETS,) and "could not be read" in s.problems[0]
+
+
+# ----------------------------------------------------------------------------------- downloads
+
+def test_downloads_build_lazily_and_read_back(tmp_path):
+    import pyBigWig
+
+    from app.downloads import ViewData, downloads
+    from seqnn_engine.export import read_hdf5
+    v = ViewData("predictions", {"preds": np.arange(6, dtype=np.float32).reshape(3, 2)}, {"k": 1},
+                 tracks={"a": np.array([1.0, 2.0, 3.0], np.float32)}, track_start=100, track_step=10,
+                 chrom="chr1", chrom_sizes={"chr1": 1000}, bed_scores=np.array([0.1, -3.0, 2.0]), bed_start=5,
+                 bed_k=2, stem="my gene/1")
+    d = {x.kind: x for x in downloads(v)}
+    assert set(d) == {"hdf5", "npz", "csv", "bigwig", "bed"}
+    assert d["hdf5"].file_name == "my_gene_1_predictions.h5"
+    h5 = read_hdf5(d["hdf5"].make())
+    np.testing.assert_array_equal(h5["preds"], v.arrays["preds"])
+    assert h5.attrs["k"] == 1
+    assert d["csv"].make().splitlines()[:2] == ["chrom,position,a", "chr1,100,1"]
+    p = tmp_path / "a.bw"
+    p.write_bytes(d["bigwig"].make())
+    bw = pyBigWig.open(str(p))
+    assert bw.values("chr1", 100, 130)[::10] == [1.0, 2.0, 3.0]
+    bw.close()
+    assert d["bed"].make().splitlines()[0].split("\t")[:4] == ["chr1", "6", "7", "top1"]
+    # several tracks -> a zip of bigWigs; no chromosome -> no bigWig/BED
+    v.tracks = {"a": np.ones(3), "b": np.zeros(3)}
+    z = zipfile.ZipFile(io.BytesIO({x.kind: x for x in downloads(v)}["bigwig"].make()))
+    assert sorted(z.namelist()) == ["a.bw", "b.bw"]
+    v.chrom = None
+    assert {x.kind for x in downloads(v)} == {"hdf5", "npz", "csv"}
+
+
+# ----------------------------------------------------------------------------------- compute helpers
+
+def test_per_shift_groups_members_like_the_engine():
+    from app.compute import Ensemble, per_shift
+    ens = Ensemble(rc=True, shifts=(-1, 0, 1))
+    # members in engine order: (-1 fwd, -1 rc, 0 fwd, 0 rc, 1 fwd, 1 rc); value = member index
+    m = np.broadcast_to(np.arange(6, dtype=np.float32), (4, 2, 6))
+    h = per_shift(m, ens)
+    assert h.shape == (3, 4, 2)
+    np.testing.assert_array_equal(h[:, 0, 0], [0.5, 2.5, 4.5])
+
+
+def test_mutate_and_errors():
+    from app.compute import mutate
+    from seqnn_engine import InputError
+    assert mutate("ACGT", 2, "a") == "ACAT"
+    with pytest.raises(InputError):
+        mutate("ACGT", 4, "A")
+    with pytest.raises(InputError):
+        mutate("ACGT", 0, "N")
+
+
+def test_box_selection_parsing():
+    from app.views.explore import _box_from_chart
+    state = {"selection": {"points": [], "box": [{"xref": "x", "x": [230.5, 120.25], "y": [0, 1]}], "lasso": []}}
+    assert _box_from_chart(state) == (120.25, 230.5)
+    assert _box_from_chart({"selection": {"box": []}}) is None
+    assert _box_from_chart(None) is None
+
+
+def test_prediction_key_matches_the_cli_key():
+    """The dashboard's prediction key is the CLI's, so batch runs pre-compute dashboard views."""
+    from app.compute import Ensemble, prediction_key
+    from seqnn_engine import cache_keys
+
+    class M:
+        digest = "abc-h0"
+        strand_pair = np.array([1, 0])
+        num_targets = 2
+
+    seq = "ACGTN" * 4
+    e = Ensemble(rc=True, shifts=(-1, 0, 1))
+    assert prediction_key(M, seq, e, [0]) == cache_keys.prediction_key(
+        M, seq, {"rc": True, "shifts": [-1, 0, 1], "mc_n": 0, "n_value": 0.0})
+    assert prediction_key(M, seq, e, [0]) != prediction_key(M, seq[:-1] + "A", e, [0])
+    assert json.dumps(e.options())  # plain JSON options
