@@ -398,7 +398,7 @@ class RayExecutor:
             except self._ray.exceptions.RayTaskError as e:
                 cause = e.as_instanceof_cause() if hasattr(e, "as_instanceof_cause") else e
                 if isinstance(cause, InputError):
-                    raise InputError(str(cause).split("\n")[-1] or str(cause)) from None
+                    raise InputError(_actor_error(e)) from None
                 raise
 
         for ctx, task in items:
