@@ -294,6 +294,17 @@ def test_export_bed_and_modisco(attribution_ready, model_dir, tmp_path):
     assert coords[1].split("\t")[:4] == ["0", d["chr"][1].decode(), "1536", "2560"]
 
 
+def test_merge_tracks_hand_case():
+    from seqnn_engine.cli.tracks import merge_tracks
+
+    # bins of 2 bp; rows on c1 overlap on [4, 6); row 2 starts before c2 (padding dropped)
+    vals = np.array([[1.0, 1.0, 3.0], [5.0, np.nan, 7.0], [2.0, 4.0, 4.0]])
+    got = merge_tracks(["c1", "c1", "c2"], [0, 4, -2], vals, 2, {"c1": 9, "c2": 100})
+    assert got == [("c1", 0, 4, 1.0), ("c1", 4, 6, 4.0),            # (3 + 5) / 2
+                   ("c1", 8, 9, 7.0),                                # NaN bin [6, 8) left out; clipped at 9
+                   ("c2", 0, 4, 4.0)]
+
+
 # ----------------------------------------------------------------------------------------
 # genes
 

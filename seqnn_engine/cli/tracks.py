@@ -42,8 +42,8 @@ def merge_tracks(chroms: Sequence[str], starts: Sequence[int], values: np.ndarra
     step = int(step)
     span = values.shape[1] * step
     out: list[tuple[str, int, int, float]] = []
-    order = sorted(range(len(chroms)), key=lambda r: (list(chrom_sizes).index(chroms[r])
-                                                       if chroms[r] in chrom_sizes else -1, int(starts[r])))
+    rank = {c: i for i, c in enumerate(chrom_sizes)}
+    order = sorted(range(len(chroms)), key=lambda r: (rank.get(chroms[r], -1), int(starts[r])))
     r_i = 0
     while r_i < len(order):
         chrom = chroms[order[r_i]]
