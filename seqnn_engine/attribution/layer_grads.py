@@ -68,9 +68,9 @@ def estimate_bytes(model, n_seqs: int, layers, n_targets: int, n_members: int = 
     return int(result + stats + members + work)
 
 
-def _layer_fn(model, tap_idx: tuple, rc: bool, mc: bool):
-    """tf.function(x, tsel (k,), pmask (B, P), seed) -> (preds, reprs..., grads...)."""
-    key = ("layer_grad", tap_idx, rc, mc)
+def _layer_fn(model, tap_idx: tuple, rc: bool, mc: bool, k_static: int):
+    """tf.function(x, tsel (k,), pmask (B, P), seed) -> (preds, reprs..., grads (B, k, P_l, U_l)...)."""
+    key = ("layer_grad", tap_idx, rc, mc, k_static)
     sp = model.strand_pair
 
     def make():
@@ -92,14 +92,18 @@ def _layer_fn(model, tap_idx: tuple, rc: bool, mc: bool):
                 acts, preds = list(outs[:-1]), outs[-1]
                 preds = _unaug_preds_tf(preds, rc, sp)
                 y = tf.gather(tf.reduce_sum(preds * pmask[:, :, None], axis=1), tsel, axis=1)
+                ys = [y[:, t] for t in range(k_static)]   # sliced inside the tape so they are recorded
             it = iter(acts)
             srcs = [x if i == 0 else next(it) for i in tap_idx]
-            jacs = [tape.batch_jacobian(y, s, experimental_use_pfor=True) for s in srcs]
+            # one forward pass, then one backward pass per target on the persistent tape
+            # (k is static: the caller pads target chunks to a fixed size)
+            per_t = [tape.gradient(yt, srcs) for yt in ys]
             del tape
+            jacs = [tf.stack([g[li] for g in per_t], axis=1) for li in range(len(srcs))]
             return [preds] + srcs + jacs
         L, P = model.seq_length, model.target_length
         return tf.function(g, input_signature=[tf.TensorSpec((None, L, 4), tf.float32),
-                                               tf.TensorSpec((None,), tf.int32),
+                                               tf.TensorSpec((k_static,), tf.int32),
                                                tf.TensorSpec((None, P), tf.float32),
                                                tf.TensorSpec((1, 2), tf.int32)])
     return model._fn(key, make)
@@ -143,7 +147,7 @@ def layer_gradients(model, x, layers=(0,), targets=None, positions=None, rc: boo
     chunks = [tidx[i:i + target_chunk] for i in range(0, T, target_chunk)]
     total, done, calls = len(mems) * S, 0, 0
     for mi, mem in enumerate(mems):
-        fn = _layer_fn(model, tap_idx, mem.rc, mem.mc >= 0)
+        fn = _layer_fn(model, tap_idx, mem.rc, mem.mc >= 0, min(target_chunk, T))
         for b0 in range(0, S, batch_size):
             sl = slice(b0, min(S, b0 + batch_size))
             xb = tf.constant(ens.augment(x[sl], mem))
@@ -152,13 +156,15 @@ def layer_gradients(model, x, layers=(0,), targets=None, positions=None, rc: boo
             calls += 1
             grads_b = [np.zeros((sl.stop - sl.start, T, t.length, t.width), np.float32) for t in taps]
             preds_b = reprs_b = None
+            k = min(target_chunk, T)
             for c0, ch in zip(range(0, T, target_chunk), chunks):
-                out = fn(xb, tf.constant(ch, tf.int32), mb, seed)
+                padded = np.concatenate([ch, np.repeat(ch[-1:], k - len(ch))])
+                out = fn(xb, tf.constant(padded, tf.int32), mb, seed)
                 n = len(tap_idx)
                 preds_b = out[0].numpy()
                 reprs_b = [o.numpy() for o in out[1:1 + n]]
                 for li, j in enumerate(out[1 + n:]):
-                    grads_b[li][:, c0:c0 + len(ch)] = j.numpy()
+                    grads_b[li][:, c0:c0 + len(ch)] = j.numpy()[:, :len(ch)]
             for li, t in enumerate(taps):
                 st = 1 if tap_idx[li] == 0 else t.stride
                 comp = tap_idx[li] == 0

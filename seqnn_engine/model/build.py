@@ -96,6 +96,19 @@ class _Context:
         self.cropped += (before - after) // 2
 
 
+def _unique_taps(recorded):
+    """3-D tapped tensors in first-seen order; a tensor recorded twice (a tower's last repeat is
+    also the block output) keeps its last, block-level name."""
+    order, last = [], {}
+    for name, t, cropped in recorded:
+        if len(t.shape) != 3:
+            continue
+        if id(t) not in last:
+            order.append(id(t))
+        last[id(t)] = (name, t, cropped)
+    return [last[i] for i in order]
+
+
 def _block_args(fn, params, spec: ModelSpec, where: str, warn: list):
     accepted = accepted_params(fn)
     args = {k: v for k, v in spec.globals.items() if k in accepted}
@@ -227,11 +240,7 @@ def build_network(spec: ModelSpec, head: int = 0) -> Network:
     crop = (precrop - out.shape[1]) // 2
     taps = []
     tensors = []
-    seen = set()
-    for name, t, cropped in ctx.taps:
-        if len(t.shape) != 3 or id(t) in seen:
-            continue
-        seen.add(id(t))
+    for name, t, cropped in _unique_taps(ctx.taps):
         full = t.shape[1] + 2 * cropped
         st = spec.seq_length // full if spec.seq_length % full == 0 else 0
         taps.append(Tap(len(taps), name, int(t.shape[1]), int(t.shape[2]), st, cropped * st))
@@ -254,10 +263,5 @@ def build_mc_graph(spec: ModelSpec, net: Network, head: int = 0):
     seed_vec = keras.ops.reshape(seed, (2,))
     ctx = _Context(spec.seq_length, replay=net.layers, seed=seed_vec)
     _, out = _walk(ctx, spec, head_i, x, [])
-    tensors, seen = [], set()
-    for name, t, _ in ctx.taps:
-        if len(t.shape) != 3 or id(t) in seen:
-            continue
-        seen.add(id(t))
-        tensors.append(t)
+    tensors = [t for _, t, _ in _unique_taps(ctx.taps)]
     return (x, seed), tensors, out
