@@ -2,8 +2,9 @@
 
 manifest.json (all paths relative to the directory) may name: ``name``, ``params``,
 ``weights`` (list; several = replicates), ``targets``, ``genome``, ``genes``,
-``motif_sites``, ``test_chroms``, ``head``. Paths in a manifest must stay inside
-the directory (no ``..`` escapes, no symlinks pointing out).
+``motif_sites``, ``test_chroms``, ``head``. Manifest paths may not climb out of the
+directory (``..``). When ``allowed_roots`` are given (the dashboard's allow-list),
+every file, after following symlinks, must also lie inside one of those roots.
 """
 from __future__ import annotations
 
@@ -16,14 +17,24 @@ from typing import Optional
 from .errors import InputError
 
 
-def resolve_inside(root: Path, rel: str, what: str) -> Path:
-    """``root / rel`` resolved (symlinks followed); InputError if it leaves ``root``."""
-    root_r = Path(root).resolve()
-    p = (root_r / rel).resolve()
-    if p != root_r and root_r not in p.parents:
-        raise InputError(f"{what} path {rel!r} points outside {root_r}: only files inside allowed folders "
-                         "can be used")
-    return p
+def check_allowed(path: Path, roots, what: str) -> Path:
+    """``path`` with symlinks followed; InputError unless it lies inside one of ``roots``."""
+    p = Path(path).resolve()
+    for r in roots:
+        r = Path(r).resolve()
+        if p == r or r in p.parents:
+            return p
+    raise InputError(f"{what} {p.name} is outside the allowed folders: only files inside the configured "
+                     "model roots can be used")
+
+
+def _join_inside(d: Path, rel: str, what: str) -> Path:
+    """``d / rel`` without following symlinks; InputError for absolute paths or '..' escapes."""
+    rel_p = Path(rel)
+    if rel_p.is_absolute() or ".." in rel_p.parts:
+        raise InputError(f"manifest {what} path {rel!r} points outside the model directory {d}: use a path "
+                         "relative to the directory, without '..'")
+    return d / rel_p
 
 
 @dataclass
@@ -43,8 +54,11 @@ class ModelDir:
     manifest: dict = field(default_factory=dict)
 
 
-def read_model_dir(path) -> ModelDir:
-    """Resolve the files of a model directory; InputError naming what is missing."""
+def read_model_dir(path, allowed_roots=None) -> ModelDir:
+    """Resolve the files of a model directory; InputError naming what is missing.
+
+    allowed_roots: when given, every file (symlinks followed) must lie inside one of them.
+    """
     d = Path(path)
     if not d.is_dir():
         raise InputError(f"model directory not found: {d}")
@@ -62,7 +76,7 @@ def read_model_dir(path) -> ModelDir:
         v = manifest.get(key, default)
         if v is None:
             return None
-        p = resolve_inside(d, v, key)
+        p = _join_inside(d, v, key)
         if not p.exists():
             raise InputError(f"{mf.name} names {key} {v!r}, which does not exist in {d}")
         return p
@@ -73,16 +87,21 @@ def read_model_dir(path) -> ModelDir:
     if "weights" in manifest:
         w = manifest["weights"]
         w = [w] if isinstance(w, str) else w
-        weights = [resolve_inside(d, x, "weights") for x in w]
+        weights = [_join_inside(d, x, "weights") for x in w]
         for x in weights:
             if not x.exists():
                 raise InputError(f"manifest weights file {x.name} does not exist in {d}")
     else:
         weights = sorted(p for p in d.glob("*.h5") if p.is_file())
-        weights = [resolve_inside(d, p.name, "weights") for p in weights]
     if not weights:
         raise InputError(f"model directory {d} has no weights file (*.h5)")
     targets = opt("targets", "targets.txt" if (d / "targets.txt").exists() else None)
+    if allowed_roots is not None:
+        for what, p in [("params", params), ("targets", targets), ("genome", opt("genome")),
+                        ("genes", opt("genes")), ("motif sites", opt("motif_sites"))] + \
+                [("weights", w) for w in weights]:
+            if p is not None:
+                check_allowed(p, allowed_roots, what)
     return ModelDir(path=d.resolve(), name=str(manifest.get("name", d.name)), params=params, weights=weights,
                     targets=targets, genome=opt("genome"), genes=opt("genes"), motif_sites=opt("motif_sites"),
                     test_chroms=list(manifest.get("test_chroms", [])), head=int(manifest.get("head", 0)),
@@ -116,9 +135,7 @@ def find_model_dirs(roots, max_depth: int = 3) -> list[ModelDir]:
             dirnames[:] = sorted(x for x in dirnames if not x.startswith("."))
             if "params.json" in filenames:
                 try:
-                    md = read_model_dir(dirpath)
-                    resolve_inside(root_r, os.path.relpath(md.path, root_r), "model")
-                    found.append(md)
+                    found.append(read_model_dir(dirpath, allowed_roots=[root_r]))
                 except InputError:
                     continue
     return found
