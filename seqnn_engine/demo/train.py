@@ -105,6 +105,22 @@ def demo_params() -> dict:
     return copy.deepcopy(DEMO_PARAMS)
 
 
+def params_text(params: dict) -> str:
+    """params.json text: one key per line, each block and each short list on one line."""
+    def fmt(v, indent):
+        pad = " " * indent
+        if isinstance(v, dict) and any(isinstance(x, (dict, list)) for x in v.values()):
+            items = [f'{pad}  {json.dumps(k)}: {fmt(x, indent + 2)}' for k, x in v.items()]
+            return "{\n" + ",\n".join(items) + f"\n{pad}}}"
+        if isinstance(v, list) and any(isinstance(x, dict) for x in v):
+            items = [f"{pad}  {json.dumps(x)}" for x in v]
+            return "[\n" + ",\n".join(items) + f"\n{pad}]"
+        return json.dumps(v)
+    text = fmt(params, 0) + "\n"
+    assert json.loads(text) == params
+    return text
+
+
 # ----------------------------------------------------------------------------- data
 
 
@@ -202,18 +218,22 @@ class WindowSampler:
             starts[i] = min(max(s, m), self.sizes[c] - g.seq_length - m)
         return ci, starts
 
-    def sample(self, rng: np.random.Generator, n: int):
+    def sample(self, rng: np.random.Generator, n: int, return_meta: bool = False):
+        """x (n, L, 4), y (n, bins, T); with return_meta also a dict of (n,) arrays chrom, start
+        (the target window's start), shift (input start = start - shift) and rc (flipped)."""
         g = self.geometry
         ci, starts = self._starts(rng, n)
         shifts = rng.integers(-self.shift_max, self.shift_max + 1, size=n) if self.shift_max else np.zeros(n, int)
         chroms = [self.chroms[i] for i in ci]
         x = onehot_windows(self.seqs, chroms, starts - shifts, g.seq_length)
         y = np.stack([self.targets(c, s) for c, s in zip(chroms, starts)])
-        if self.rc:
-            flip = rng.random(n) < 0.5
-            x[flip] = x[flip][:, ::-1, ::-1]
-            y[flip] = y[flip][:, ::-1][:, :, self.strand_pair]
-        return np.ascontiguousarray(x), np.ascontiguousarray(y)
+        flip = rng.random(n) < 0.5 if self.rc else np.zeros(n, bool)
+        x[flip] = x[flip][:, ::-1, ::-1]
+        y[flip] = y[flip][:, ::-1][:, :, self.strand_pair]
+        x, y = np.ascontiguousarray(x), np.ascontiguousarray(y)
+        if return_meta:
+            return x, y, {"chrom": np.array(chroms), "start": starts, "shift": shifts, "rc": flip}
+        return x, y
 
 
 def held_out_windows(genome_dir, seq_length: int, test_chroms=None, limit=None) -> list[tuple[str, int, int]]:
@@ -386,8 +406,9 @@ def train(out_dir, params: dict | None = None, genome_dir=None, steps: int | Non
 
     weights_path = out_dir / WEIGHTS_NAME
     save_weights(net.layers, weights_path)
+    os.chmod(weights_path, 0o644)
     params_path = out_dir / "params.json"
-    params_path.write_text(json.dumps(params, indent=1) + "\n")
+    params_path.write_text(params_text(params))
     manifest = {
         "name": MODEL_NAME,
         "params": "params.json",
@@ -405,10 +426,18 @@ def train(out_dir, params: dict | None = None, genome_dir=None, steps: int | Non
             manifest.pop(k)  # the files live elsewhere; keep the manifest's paths inside out_dir
     (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
 
-    pred, r = evaluate()
+    # Held-out metrics through the engine's own loader (the shipped files, not the in-memory model).
     from ..metrics import accuracy_in_memory
+    from ..model import load_model
+    pred_mem, _ = evaluate()
+    shipped = load_model(params_path, weights_path)
+    pred = shipped.predict(x_eval, batch_size=32).mean
+    if not np.allclose(pred, pred_mem, rtol=1e-4, atol=1e-5):
+        raise RuntimeError("the saved weights do not reproduce the trained model's predictions")
     acc = accuracy_in_memory(pred, y_eval)
+    r_rc = pearson_per_track(shipped.predict(x_eval, rc=True, batch_size=32).mean, y_eval)
     names = _track_names(genome_dir, net.num_targets)
+    fwd_ms = _forward_ms(shipped, x_eval)
     report = {
         "model": MODEL_NAME,
         "seed": seed,
@@ -431,7 +460,9 @@ def train(out_dir, params: dict | None = None, genome_dir=None, steps: int | Non
             "bins_per_window": geo.bins,
             "pearson_r": {n: round(float(v), 4) for n, v in zip(names, acc.pearsonr)},
             "r2": {n: round(float(v), 4) for n, v in zip(names, acc.r2)},
+            "pearson_r_rc_ensemble": {n: round(float(v), 4) for n, v in zip(names, r_rc)},
         },
+        "forward_ms_per_sequence": fwd_ms,
         "goal": {"pearson_r_min_driver_tracks": PEARSON_GOAL,
                  "met": bool(all(acc.pearsonr[names.index(t)] >= PEARSON_GOAL for t in DRIVER_TRACKS
                                  if t in names))},
@@ -443,6 +474,21 @@ def train(out_dir, params: dict | None = None, genome_dir=None, steps: int | Non
     _log(f"trained {done} steps in {train_seconds:.0f} s; held-out Pearson r: "
          + ", ".join(f"{n} {v:.3f}" for n, v in zip(names, acc.pearsonr)), log)
     return report
+
+
+def _forward_ms(model, x) -> dict:
+    """Wall-clock ms per sequence of ``model.predict`` (one at a time, and in batches of 16)."""
+    x = x[:16]
+    model.predict(x[:1], batch_size=1)
+    t = time.perf_counter()
+    for i in range(len(x)):
+        model.predict(x[i:i + 1], batch_size=1)
+    single = (time.perf_counter() - t) / len(x) * 1e3
+    model.predict(x, batch_size=16)
+    t = time.perf_counter()
+    model.predict(x, batch_size=16)
+    batched = (time.perf_counter() - t) / len(x) * 1e3
+    return {"single": round(single, 2), "batch16": round(batched, 2)}
 
 
 def _track_names(genome_dir, n) -> list[str]:
