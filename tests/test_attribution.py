@@ -264,3 +264,24 @@ def test_bad_attribution_inputs(compat):
         m.attribute(x, untransform=True)
     with pytest.raises(InputError, match="unknown layer"):
         m.gradients(x, layers=["nope"])
+
+
+def test_untransformed_objective_matches_numpy(compat, tmp_path):
+    """statistic over untransformed predictions equals targets.untransform applied in numpy."""
+    from seqnn_engine.targets import read_targets, untransform
+    d = shared_path("compat", "small")
+    rows = ["\tidentifier\tfile\tclip\tclip_soft\tscale\tsum_stat\tstrand_pair\tdescription"]
+    for i, (cs, sc, st) in enumerate([(0.05, 2.0, "sum_sqrt"), (1e9, 0.5, "sum"), (0.02, 1.0, "mean_exp75"),
+                                      (1e9, 1.0, "sum")]):
+        rows.append(f"{i}\tt{i}\tf\t1e9\t{cs}\t{sc}\t{st}\t{i}\td")
+    (tmp_path / "targets.txt").write_text("\n".join(rows) + "\n")
+    m = load_model(d / "params.json", d / "model0.h5", targets_path=tmp_path / "targets.txt")
+    ref = np.load(d / "reference.npz")
+    x = ref["seqs"][:2]
+    a = m.attribute(x, "saliency", targets=[0, 1, 2], positions="center", untransform=True, diagnostics=False)
+    p = m.predict(x).mean
+    u = untransform(p, read_targets(tmp_path / "targets.txt"), unscale=True)
+    c = m.target_length // 2
+    expect = u[:, c - 1:c + 1, :3].mean(-1).sum(-1)
+    assert (p[..., 0] > 0.05).any()            # the soft clip is exercised
+    np.testing.assert_allclose(a.objective, expect, rtol=1e-5)

@@ -85,8 +85,12 @@ class Untransform:
 
 
 def untransform_tf(preds, u_cs, u_pw, u_sc):
-    """TF version of the untransform on (B, P, T) predictions (differentiable)."""
-    y = tf.where(preds > u_cs - 1.0, u_cs - 1.0 + tf.square(tf.maximum(preds - u_cs + 1.0, 0.0)), preds)
+    """TF version of the untransform on (B, P, T) predictions (differentiable).
+
+    Where y > clip_soft: y = cs - 1 + (y - cs + 1)^2; then y = (y + 1)^power - 1;
+    then y / scale (Baskerville's current data transform, inverted).
+    """
+    y = tf.where(preds > u_cs, u_cs - 1.0 + tf.square(preds - u_cs + 1.0), preds)
     y = tf.pow(tf.maximum(y + 1.0, 0.0), u_pw) - 1.0
     return y / u_sc
 
