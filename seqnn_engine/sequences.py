@@ -52,6 +52,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import limits as _limits
 from . import onehot as _onehot
 from .errors import InputError
 
@@ -92,6 +93,10 @@ _WHITESPACE = b" \t\v\f\r"
 @dataclass(frozen=True)
 class FastaLimits:
     """Upper bounds applied while parsing (protects the app from huge uploads).
+
+    The parsers' default is :func:`seqnn_engine.limits.current` ``.fasta()`` (configurable
+    with SEQNN_MAX_UPLOAD_MB / SEQNN_MAX_RECORDS / SEQNN_MAX_SEQUENCE_BP or the config file);
+    the values below apply to an explicit ``FastaLimits()``.
 
     max_records: most records in one input.
     max_total_bytes: most bytes of input (after gzip decompression).
@@ -186,7 +191,8 @@ def _to_text(data, limits: FastaLimits) -> str:
         if len(raw) > limits.max_total_bytes:
             raise InputError(
                 f"FASTA input is {len(raw):,} bytes, more than the limit of "
-                f"{limits.max_total_bytes:,}: upload fewer or shorter sequences"
+                f"{limits.max_total_bytes:,}: upload fewer or shorter sequences; "
+                + _limits.how_to_change("upload_bytes")
             )
         try:
             return raw.decode("utf-8-sig")
@@ -199,7 +205,8 @@ def _to_text(data, limits: FastaLimits) -> str:
         if len(data) > limits.max_total_bytes:
             raise InputError(
                 f"FASTA input is {len(data):,} characters, more than the limit of "
-                f"{limits.max_total_bytes:,}: paste fewer or shorter sequences"
+                f"{limits.max_total_bytes:,}: paste fewer or shorter sequences; "
+                + _limits.how_to_change("upload_bytes")
             )
         return data[1:] if data.startswith("\ufeff") else data
     raise InputError(
@@ -221,7 +228,7 @@ def _gunzip_limited(raw: bytes, limit: int) -> bytes:
             if total > limit:
                 raise InputError(
                     f"decompressed FASTA input is more than the limit of {limit:,} "
-                    "bytes: upload fewer or shorter sequences"
+                    "bytes: upload fewer or shorter sequences; " + _limits.how_to_change("upload_bytes")
                 )
             buf = d.unconsumed_tail
             if d.eof:
@@ -252,7 +259,7 @@ def parse_fasta(
     See the module docstring for the rules. Raises InputError for anything the
     user must fix. Returns at least one record.
     """
-    limits = limits or FastaLimits()
+    limits = limits or _limits.current().fasta()
     text = _to_text(data, limits)
     lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
 
@@ -273,7 +280,8 @@ def parse_fasta(
             raise InputError(f"{where} has no sequence: remove the header or add its sequence")
         if len(records) >= limits.max_records:
             raise InputError(
-                f"more than {limits.max_records:,} FASTA records: split the input into smaller files"
+                f"more than {limits.max_records:,} FASTA records: split the input into smaller files; "
+                + _limits.how_to_change("records")
             )
         records.append(_make_record(name, desc, chunks, chunk_lines))
         length = 0
@@ -329,7 +337,8 @@ def parse_fasta(
         if length > limits.max_sequence_length:
             raise InputError(
                 f"record '{name}' is longer than the limit of {limits.max_sequence_length:,} "
-                "bases: use a shorter sequence or an indexed genome interval"
+                "bases: use a shorter sequence or an indexed genome interval; "
+                + _limits.how_to_change("sequence_bp")
             )
         chunks.append(b)
         chunk_lines.append(lineno)
@@ -379,7 +388,7 @@ def read_fasta(
     The header-less fallback name defaults to the file name. Raises InputError
     when the file is missing, too large or malformed.
     """
-    limits = limits or FastaLimits()
+    limits = limits or _limits.current().fasta()
     p = os.fspath(path)
     if not os.path.isfile(p):
         raise InputError(f"FASTA file not found: {p}: check the path")
@@ -387,7 +396,8 @@ def read_fasta(
     if size > limits.max_total_bytes:
         raise InputError(
             f"FASTA file {p} is {size:,} bytes, more than the limit of "
-            f"{limits.max_total_bytes:,}: use an indexed genome (Genome) for large files"
+            f"{limits.max_total_bytes:,}: use an indexed genome (Genome) for large files; "
+            + _limits.how_to_change("upload_bytes")
         )
     with open(p, "rb") as fh:
         data = fh.read()

@@ -14,6 +14,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from .. import ensemble as ens
+from .. import limits as _limits
 from ..errors import InputError
 from .engine import MemberRunner
 from .objective import make_objective
@@ -77,7 +78,7 @@ def attribute(model, x, method: str = "saliency", targets=None, positions=None, 
               pseudocount: float = 0.0, untransform: bool = False, n_samples: int = 16,
               noise: float = 0.15, n_steps: int = 32, baseline: str = "zeros", n_baselines: int = 4,
               seed: int = 0, batch_size: int = 4, return_all: bool = False, diagnostics: bool = True,
-              progress: Optional[Callable[[int, int], None]] = None, max_ism_bp: int = 20000,
+              progress: Optional[Callable[[int, int], None]] = None, max_ism_bp: Optional[int] = None,
               mean_center: Optional[bool] = None) -> Attribution:
     """Input attribution of ``model`` on x (S, L, 4) for one objective.
 
@@ -89,6 +90,7 @@ def attribute(model, x, method: str = "saliency", targets=None, positions=None, 
     targets: target indexes (mean over them); positions: bins (see
     objective.position_mask); statistic: 'sum' | 'mean' | 'log'.
     mean_center (alias of mean_center_scores): subtract the ACGT mean of gradients.
+    max_ism_bp: most ISM window positions (default: seqnn_engine.limits, SEQNN_MAX_ISM_BP).
     """
     if mean_center is not None:
         mean_center_scores = mean_center
@@ -206,8 +208,11 @@ def _ism(runner, x, idx, window, max_bp, progress, center):
     start, end = (0, L) if window is None else (int(window[0]), int(window[1]))
     if not 0 <= start < end <= L:
         raise InputError(f"ISM window {window} must satisfy 0 <= start < end <= {L}")
+    if max_bp is None:
+        max_bp = _limits.current().ism_bp
     if end - start > max_bp:
-        raise InputError(f"ISM window of {end - start} bp exceeds the limit of {max_bp} bp: choose a smaller range")
+        raise _limits.exceeded("ism_bp", f"the ISM window is {end - start:,} bp", "choose a smaller range",
+                               int(max_bp))
     f_ref, _, _ = runner.run(x, idx, need_grad=False)
     scores = np.zeros(x.shape, np.float32)
     n_total = S * (end - start) * 3

@@ -15,7 +15,6 @@ layer's stride (always at the input). Where it is not, the layer-resolution shif
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
@@ -23,11 +22,13 @@ import numpy as np
 import tensorflow as tf
 
 from .. import ensemble as ens
+from .. import limits as _limits
 from ..errors import InputError
 from .engine import _pred_callable, _unaug_preds_tf
 from .objective import position_mask
 
-DEFAULT_BUDGET = int(float(os.environ.get("SEQNN_MEMORY_BUDGET", 2 * 1024 ** 3)))
+# The default memory budget is seqnn_engine.limits.current().gradient_bytes (read per call:
+# SEQNN_GRADIENT_MEMORY_MB, the older SEQNN_MEMORY_BUDGET in bytes, or the config file).
 
 
 @dataclass
@@ -118,7 +119,7 @@ def layer_gradients(model, x, layers=(0,), targets=None, positions=None, rc: boo
     layers: tap indexes or names (0 = the one-hot input; see ``model.taps``).
     targets: target indexes (None = all). positions: None (all bins) | 'center' |
     bins (k,) | per-sequence bins (S, k) | mask. memory_budget: bytes (default
-    env SEQNN_MEMORY_BUDGET or 2 GiB); beyond it InputError says what to reduce.
+    seqnn_engine.limits: SEQNN_GRADIENT_MEMORY_MB, 2 GiB); beyond it InputError says what to reduce.
     dtype: 'float32' or 'float16' storage of grads.
     """
     x = model.check_input(x)
@@ -131,13 +132,13 @@ def layer_gradients(model, x, layers=(0,), targets=None, positions=None, rc: boo
         raise InputError("dtype must be 'float32' or 'float16'")
     mask = position_mask(positions, S, model.target_length)
     mems = ens.members(rc, shifts, mc_n)
-    budget = DEFAULT_BUDGET if memory_budget is None else int(memory_budget)
+    budget = _limits.current().gradient_bytes if memory_budget is None else int(memory_budget)
     need = estimate_bytes(model, S, tap_idx, len(tidx), len(mems), return_all, 2 if dtype == "float16" else 4,
                           batch_size, target_chunk)
     if need > budget:
-        raise InputError(f"layer gradients need about {need / 2**30:.2f} GiB (targets x layer size x positions x "
-                         f"sequences), over the budget of {budget / 2**30:.2f} GiB: choose fewer targets, "
-                         "smaller layers, fewer sequences, or float16 storage")
+        raise _limits.exceeded("gradient_bytes", f"layer gradients need about {need / 2**30:.3g} GiB "
+                               "(targets x layer size x positions x sequences)",
+                               "choose fewer targets, smaller layers, fewer sequences, or float16 storage", budget)
     taps = [model.taps[i] for i in tap_idx]
     T = len(tidx)
     g_stats = [ens.RunningStats((S, T, t.length, t.width)) for t in taps]
