@@ -20,10 +20,18 @@ from app import inputs, state  # noqa: E402
 from app.views import explore, model_info, testset  # noqa: E402
 
 PAGES = ("Explore", "Test set", "Model")
+_PRELOAD_FIGURE = {"data": [{"type": "scatter", "x": [0], "y": [0], "mode": "markers", "marker": {"opacity": 0}}],
+                   "layout": {"height": 10, "margin": {"l": 0, "r": 0, "t": 0, "b": 0}, "xaxis": {"visible": False},
+                              "yaxis": {"visible": False}}}
 
 
 def main() -> None:
     st.set_page_config(page_title="SeqNN dashboard", layout="wide", initial_sidebar_state="expanded")
+    with state.timed("run"):
+        _run()
+
+
+def _run() -> None:
     state.keep_widget_state()
     settings = state.settings()
     sb = st.sidebar
@@ -35,12 +43,25 @@ def main() -> None:
     if path is None:
         st.info("No model to show yet (see the sidebar).")
         return
+    loading = None
+    if not state.model_loaded(path):
+        # First use in this server process: say so, and draw an empty chart so the browser
+        # fetches the plotting library while the model loads (the first real chart is then
+        # drawn as soon as it arrives).
+        loading = st.empty()
+        with loading.container():
+            st.info("Loading the model (first use since the server started) ...")
+            st.plotly_chart(_PRELOAD_FIGURE, config={"staticPlot": True}, key="plotly_preload")
     try:
-        model = state.model(path)
+        with state.timed("model"):
+            model = state.model(path)
     except Exception as e:  # a broken model directory must not take the page down
         state.show_error(e, sb)
         st.info("Choose another model in the sidebar.")
         return
+    finally:
+        if loading is not None:
+            loading.empty()
     sb.caption(model_info.summary_line(model))
     if page == "Model":
         model_info.render(model)
@@ -48,8 +69,9 @@ def main() -> None:
     if page == "Test set":
         testset.render(model)
         return
-    inp = inputs.sequence_input(model)
-    opts = inputs.options(model, inp)
+    with state.timed("inputs"):
+        inp = inputs.sequence_input(model)
+        opts = inputs.options(model, inp)
     if inp is None:
         st.info("Choose an input in the sidebar: a gene, an interval or a FASTA sequence.")
         return

@@ -51,11 +51,34 @@ def model_dirs(roots: tuple) -> list:
     return out
 
 
+_LOADED: set = set()
+
+
+def model_loaded(path: str, replicate: int = 0) -> bool:
+    """Whether this process has loaded the model already (then :func:`model` is instant)."""
+    return (path, replicate) in _LOADED
+
+
 @st.cache_resource(show_spinner=False, max_entries=4)
 def model(path: str, replicate: int = 0):
-    """The loaded model (shared, never mutated)."""
+    """The loaded model (shared, never mutated), warmed up: the compiled prediction and the
+    default attribution are traced once here, so a session's first result is not slowed by
+    tracing (one-time cost per server process)."""
     from seqnn_engine import load_model_dir
-    return load_model_dir(path, replicate=replicate)
+    m = load_model_dir(path, replicate=replicate)
+    warm_up(m)
+    _LOADED.add((path, replicate))
+    return m
+
+
+def warm_up(m) -> None:
+    """Trace the default prediction and saliency functions on an all-N input (results unused)."""
+    x = np.zeros((1, m.seq_length, 4), np.float32)
+    try:
+        m.predict(x)
+        m.attribute(x, method="saliency", targets=[0])
+    except Exception:  # warm-up is an optimisation only
+        pass
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
@@ -156,3 +179,28 @@ def clear_cancel() -> None:
 
 def float32(a) -> np.ndarray:
     return np.asarray(a, dtype=np.float32)
+
+
+# ----------------------------------------------------------------------------------- timing
+
+_log = None
+
+
+@contextmanager
+def timed(name: str):
+    """Record how long a phase of this run took (``st.session_state['timings']``; logged to the
+    server's stderr when SEQNN_DASHBOARD_TIMING=1)."""
+    import logging
+    import os
+    global _log
+    t0 = time.perf_counter()
+    try:
+        yield
+    finally:
+        dt = time.perf_counter() - t0
+        st.session_state.setdefault("timings", {})[name] = dt
+        if os.environ.get("SEQNN_DASHBOARD_TIMING") == "1":
+            if _log is None:
+                _log = logging.getLogger("seqnn_dashboard")
+                _log.setLevel(logging.INFO)
+            _log.warning("timing %s %.3f s", name, dt)

@@ -114,9 +114,20 @@ def logo_title(page) -> str:
 
 
 def wait_idle(page, timeout: float = 120_000) -> None:
-    """Wait until Streamlit's script run has finished (the status widget disappears)."""
-    page.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=timeout)
+    """Wait until the script run has finished and the page has settled: no running-status widget
+    and one sequence logo, for 0.6 s in a row (the status widget shows only after a short delay,
+    and stale elements stay until a run ends)."""
+    t_end = time.monotonic() + timeout / 1000
+    calm = 0
+    while time.monotonic() < t_end:
+        busy = page.evaluate("() => !!document.querySelector('[data-testid=\"stStatusWidget\"]') || "
+                             "[...document.querySelectorAll('.gtitle')].filter("
+                             "t => t.textContent.startsWith('Sequence logo')).length > 1")
+        calm = 0 if busy else calm + 1
+        if calm >= 3:
+            return
+        time.sleep(0.2)
+    raise TimeoutError("the page did not settle")
 
 
 def test_browser_flow(app_server):
@@ -132,6 +143,7 @@ def test_browser_flow(app_server):
         page.goto(app_server["url"])
         page.locator('[data-testid="stPlotlyChart"]').first.wait_for(timeout=180_000)
         first_logo = logo_title(page)
+        wait_idle(page)
 
         # pick a gene in the searchable select box
         gene = app_server["gene"]

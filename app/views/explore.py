@@ -74,13 +74,34 @@ def prediction(cache, model, inp: SeqInput, opts: Options):
         return compute.predict(cache, model, inp.sequence, opts.ensemble, opts.targets, progress=cb)
 
 
+def overview_figure(ctx: Ctx):
+    """The overview tracks figure, rebuilt only when what it shows changes.
+
+    The selected range is deliberately not drawn on it: a new range then leaves the figure
+    unchanged, so the browser does not redraw its many subplots (the range is shaded on the
+    detail views; a box selection stays visible as plotly's own selection box).
+    """
+    inp, model = ctx.inp, ctx.model
+    ident = (ctx.pred.key, tuple(int(c) for c in ctx.cols), inp.label, int(inp.start), len(inp.genes))
+    cached = st.session_state.get("overview_fig")
+    if cached is not None and cached[0] == ident:
+        return cached[1]
+    genes = list(inp.genes) if inp.genomic else None
+    fig = figures.tracks_figure(ctx.bin_x(), ctx.pred["preds"][:, ctx.cols], ctx.pred["sd"][:, ctx.cols],
+                                ctx.target_names(), genes=genes,
+                                x_range=(inp.start, inp.start + model.seq_length), x_title=inp.coord_label())
+    st.session_state["overview_fig"] = (ident, fig)
+    return fig
+
+
 def render(model, inp: SeqInput, opts: Options) -> None:
     cache = state.result_cache()
     st.markdown(f"**{inp.label}**" + (f" · strand {inp.strand}" if inp.strand != "." else ""))
     for n in inp.notes:
         st.caption(f"Note: {n}")
     try:
-        pred = prediction(cache, model, inp, opts)
+        with state.timed("prediction"):
+            pred = prediction(cache, model, inp, opts)
     except Exception as e:  # InputError and engine failures: show, keep the page alive
         state.show_error(e)
         return
@@ -91,13 +112,9 @@ def render(model, inp: SeqInput, opts: Options) -> None:
     rng = selected_range(model, inp)
     ctx = Ctx(model, inp, opts, cache, pred, rng, short, long, cols)
 
-    x = ctx.bin_x()
-    mean = pred["preds"][:, cols]
-    sd = pred["sd"][:, cols]
-    genes = list(inp.genes) if inp.genomic else None
-    fig = figures.tracks_figure(x, mean, sd, ctx.target_names(), genes=genes, selection=rng,
-                                x_range=(inp.start, inp.start + model.seq_length), x_title=inp.coord_label())
-    st.plotly_chart(fig, key="overview", on_select="rerun", selection_mode="box", config=PLOTLY_CONFIG)
+    with state.timed("overview"):
+        fig = overview_figure(ctx)
+        st.plotly_chart(fig, key="overview", on_select="rerun", selection_mode="box", config=PLOTLY_CONFIG)
     range_slider(model, inp, rng)
     bx = geometry.bin_starts(inp.start, model.stride, model.crop, model.target_length)
     arrays = {"preds": pred["preds"], "sd": pred["sd"], "members": pred["members"],
@@ -117,7 +134,8 @@ def render(model, inp: SeqInput, opts: Options) -> None:
     view = view or VIEWS[0]
     from app.views import attribution, diagnostics, layers, variant
     try:
-        {"Attribution": attribution.render, "Layers": layers.render, "Variant": variant.render,
-         "Diagnostics": diagnostics.render}[view](ctx)
+        with state.timed(f"view {view}"):
+            {"Attribution": attribution.render, "Layers": layers.render, "Variant": variant.render,
+             "Diagnostics": diagnostics.render}[view](ctx)
     except Exception as e:
         state.show_error(e)
