@@ -285,3 +285,42 @@ def test_untransformed_objective_matches_numpy(compat, tmp_path):
     expect = u[:, c - 1:c + 1, :3].mean(-1).sum(-1)
     assert (p[..., 0] > 0.05).any()            # the soft clip is exercised
     np.testing.assert_allclose(a.objective, expect, rtol=1e-5)
+
+
+@pytest.fixture(scope="module")
+def demo():
+    from pathlib import Path
+    from seqnn_engine import load_model_dir
+    from seqnn_engine.genome import Genome
+    d = Path(__file__).resolve().parents[1] / "assets" / "demo"
+    m = load_model_dir(d)
+    g = Genome(d / "genome.fa.gz")
+    from seqnn_engine.onehot import encode
+    x = np.stack([encode(g.fetch("chr3", s, s + m.seq_length).sequence) for s in (40000, 123456)])
+    return m, x
+
+
+@pytest.mark.parametrize("rc,shifts", [(False, (0,)), (True, (-1, 0, 2))])
+def test_local_ism_equals_full_length_ism(demo, rc, shifts):
+    """Receptive-field-local ISM (sub-window predictions) equals full-length ISM on the demo model."""
+    from seqnn_engine.attribution import local_ism
+    m, x = demo
+    assert local_ism.plan(m, 1000, 1020) is not None           # the demo model is fully convolutional
+    kw = dict(targets=[0, 4], positions=np.arange(20, 60), statistic="log", rc=rc, shifts=shifts,
+              window=(1900, 1930), diagnostics=False, batch_size=32)
+    a = m.attribute(x, "ism", local_ism=True, **kw)
+    b = m.attribute(x, "ism", local_ism=False, **kw)
+    assert np.abs(b.scores).max() > 1e-3
+    np.testing.assert_allclose(a.scores, b.scores, rtol=1e-3, atol=1e-3 * np.abs(b.scores).max())
+    # at the sequence edge the sub-window is clipped to the input
+    kw.update(window=(0, 12), positions=np.arange(0, 8), statistic="sum")
+    e1 = m.attribute(x, "ism", local_ism=True, **kw).scores
+    e2 = m.attribute(x, "ism", local_ism=False, **kw).scores
+    assert np.abs(e2).max() > 1e-3
+    np.testing.assert_allclose(e1, e2, rtol=1e-3, atol=1e-3 * np.abs(e2).max())
+
+
+def test_local_ism_not_used_for_attention_models(compat):
+    from seqnn_engine.attribution import local_ism
+    m, _ = compat("tx")
+    assert local_ism.receptive_radius(m) is None and local_ism.plan(m, 100, 120) is None

@@ -16,6 +16,7 @@ import numpy as np
 from .. import ensemble as ens
 from .. import limits as _limits
 from ..errors import InputError
+from . import local_ism as _local
 from .engine import MemberRunner
 from .objective import make_objective
 from .shuffle import dinuc_shuffle
@@ -79,6 +80,7 @@ def attribute(model, x, method: str = "saliency", targets=None, positions=None, 
               noise: float = 0.15, n_steps: int = 32, baseline: str = "zeros", n_baselines: int = 4,
               seed: int = 0, batch_size: int = 4, return_all: bool = False, diagnostics: bool = True,
               progress: Optional[Callable[[int, int], None]] = None, max_ism_bp: Optional[int] = None,
+              local_ism: bool = True,
               mean_center: Optional[bool] = None) -> Attribution:
     """Input attribution of ``model`` on x (S, L, 4) for one objective.
 
@@ -91,6 +93,9 @@ def attribute(model, x, method: str = "saliency", targets=None, positions=None, 
     objective.position_mask); statistic: 'sum' | 'mean' | 'log'.
     mean_center (alias of mean_center_scores): subtract the ACGT mean of gradients.
     max_ism_bp: most ISM window positions (default: seqnn_engine.limits, SEQNN_MAX_ISM_BP).
+    local_ism: for fully convolutional models, predict mutants on a short sub-window that
+    covers every changed bin's receptive field (exact; see local_ism.py); False forces
+    full-length predictions.
     """
     if mean_center is not None:
         mean_center_scores = mean_center
@@ -133,7 +138,7 @@ def attribute(model, x, method: str = "saliency", targets=None, positions=None, 
         scores, hyp, f, diag = _integrated_gradients(runner, x, idx, n_steps, baseline, n_baselines, seed,
                                                      mean_center_scores, progress)
     else:
-        scores, hyp, f, win = _ism(runner, x, idx, window, max_ism_bp, progress, mean_center_scores)
+        scores, hyp, f, win = _ism(runner, x, idx, window, max_ism_bp, progress, mean_center_scores, local_ism)
     if diagnostics:
         diag.update(_diagnostics(model, runner, x, idx, method, hyp, win, obj, batch_size))
     return Attribution(method=method, scores=scores.astype(np.float32), hypothetical=hyp.astype(np.float32),
@@ -203,7 +208,7 @@ def ism_mutants(x1: np.ndarray, start: int, end: int):
     return muts, pos, base
 
 
-def _ism(runner, x, idx, window, max_bp, progress, center):
+def _ism(runner, x, idx, window, max_bp, progress, center, local_ism=True):
     S, L = x.shape[:2]
     start, end = (0, L) if window is None else (int(window[0]), int(window[1]))
     if not 0 <= start < end <= L:
@@ -217,7 +222,22 @@ def _ism(runner, x, idx, window, max_bp, progress, center):
     scores = np.zeros(x.shape, np.float32)
     n_total = S * (end - start) * 3
     done = [0]
-    for s in range(S):
+    local = None if any(m.mc >= 0 for m in runner.members) or not local_ism else \
+        _local.plan(runner.model, start, end)
+    if local is not None:
+        lw, radius = local
+        for s in range(S):
+            muts_pos, muts_base = ism_mutants(x[s], start, end)[1:]
+            f_sum = np.zeros(muts_pos.size)
+            for mi, mem in enumerate(runner.members):
+                f_mut, f0 = _local.member_ism_objectives(runner.model, runner.obj, x[s], idx[s], muts_pos,
+                                                         muts_base, mem, lw, radius, runner.batch_size)
+                f_sum += f_mut - f0
+                if progress is not None:
+                    progress(done[0] + (mi + 1) * muts_pos.size // len(runner.members), n_total)
+            scores[s, muts_pos, muts_base] = f_sum / len(runner.members)
+            done[0] += muts_pos.size
+    for s in (range(S) if local is None else []):
         muts, pos, base = ism_mutants(x[s], start, end)
 
         def prog(d, t, base_done=done[0]):

@@ -1,0 +1,113 @@
+"""Receptive-field-local ISM for fully convolutional models.
+
+A substitution at position p changes only the output bins whose receptive field
+contains p. For models made only of local layers (convolutions, pooling,
+normalisation, element-wise ops, cropping: no attention, U-net, flatten or global
+pooling) each mutant is therefore predicted on a short sub-window around the ISM
+window, with enough context that every changed bin is computed exactly, and the
+changed bins are spliced into the full reference prediction. The sub-window is
+aligned to the model's bin grid and clipped to the input, so edge padding is
+identical to the full model's. Other models use full-length ISM.
+"""
+from __future__ import annotations
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from .. import ensemble as ens
+from ..model.build import _Context, _walk
+from ..model.layers import Activate, MCDropout, Scale
+from .objective import objective_tf
+
+_LOCAL = (keras.layers.Conv1D, keras.layers.SeparableConv1D, keras.layers.MaxPooling1D,
+          keras.layers.AveragePooling1D, keras.layers.BatchNormalization, keras.layers.LayerNormalization,
+          keras.layers.Add, keras.layers.Dropout, keras.layers.Cropping1D, keras.layers.Dense, Activate, Scale,
+          MCDropout)
+
+
+def receptive_radius(model):
+    """Upper bound (bp) on how far an output bin's receptive field reaches beyond the bin,
+    or None when the model has a non-local layer."""
+    r, stride = 0, 1
+    for lyr in model.net.layers:
+        if not isinstance(lyr, _LOCAL) or isinstance(lyr, keras.layers.Conv1DTranspose):
+            return None
+        if isinstance(lyr, (keras.layers.Conv1D, keras.layers.SeparableConv1D)):
+            span = (lyr.kernel_size[0] - 1) * lyr.dilation_rate[0]
+            r += (span - span // 2) * stride
+            stride *= lyr.strides[0]
+        elif isinstance(lyr, (keras.layers.MaxPooling1D, keras.layers.AveragePooling1D)):
+            r += (lyr.pool_size[0] - 1) * stride
+            stride *= lyr.strides[0]
+    return r if stride == model.stride else None
+
+
+def _sub_model(model, length: int):
+    def make():
+        ctx = _Context(length, replay=model.net.layers)
+        inp = keras.Input(shape=(length, 4))
+        _, out = _walk(ctx, model.spec, model.head, inp, [])
+        m = keras.Model(inp, out)
+        return tf.function(lambda a: m(a, training=False),
+                           input_signature=[tf.TensorSpec((None, length, 4), tf.float32)])
+    return model._fn(("local_ism", length), make)
+
+
+def plan(model, start: int, end: int):
+    """(sub-window length Lw, radius) for an ISM window, or None when local ISM does not pay off."""
+    r = receptive_radius(model)
+    if r is None:
+        return None
+    st = model.stride
+    # changed bins reach r past the window; their own receptive fields reach r further
+    need = (end - start) + 2 * (2 * r + (model.crop + 2) * st)
+    lw = int(np.ceil(need / st) * st)
+    if lw >= 0.9 * model.seq_length:
+        return None
+    return lw, r
+
+
+def member_ism_objectives(model, obj, x1, row, pos, base, mem, lw, radius, batch_size):
+    """Objective (M,) of every mutant (pos, base) of sequence x1 (L, 4) for one member, and of the reference.
+
+    Returns (f_mut (M,), f_ref scalar), both computed on the spliced predictions so the
+    difference carries no sub-window rounding of unchanged bins.
+    """
+    L, st, crop = model.seq_length, model.stride, model.crop
+    xa = ens.augment(x1[None], mem)[0]
+    p2 = pos + mem.shift
+    inside = (p2 >= 0) & (p2 < L)
+    if mem.rc:
+        p2 = L - 1 - p2
+    b2 = 3 - base if mem.rc else base
+    ref_pred = model._predict_fn(tf.constant(xa[None])).numpy()[0]                 # (P, T), member space
+    lo, hi = int(p2[inside].min()) if inside.any() else 0, int(p2[inside].max()) + 1 if inside.any() else 1
+    c = (lo + hi) // 2
+    ws = int(np.clip((c - lw // 2) // st * st, 0, L - lw))
+    pw = lw // st - 2 * crop
+    b0 = ws // st                                                                  # full bin of sub bin 0
+    full_bins = b0 + np.arange(pw)
+    bstart = (crop + full_bins) * st
+    valid = ((bstart - radius >= ws) | (ws == 0)) & ((bstart + st + radius <= ws + lw) | (ws + lw == L))
+    affected = (bstart - radius <= hi - 1) & (bstart + st + radius > lo)
+    fb = full_bins[affected & valid]
+    if not (affected <= valid).all() or not fb.size:
+        raise RuntimeError("local ISM window does not cover the changed bins")
+    sub_ref = xa[ws:ws + lw]
+    muts = np.repeat(sub_ref[None], pos.size + 1, axis=0)                         # row 0: reference
+    k = np.flatnonzero(inside)
+    muts[1 + k, p2[k] - ws] = 0.0
+    muts[1 + k, p2[k] - ws, b2[k]] = 1.0
+    sub_fn = _sub_model(model, lw)
+    outs = [sub_fn(tf.constant(muts[i:i + batch_size])).numpy() for i in range(0, muts.shape[0], batch_size)]
+    sub = np.concatenate(outs)[:, fb - b0]                                         # (M + 1, nb, T)
+    full = np.repeat(ref_pred[None], muts.shape[0], axis=0)
+    full[:, fb] = sub
+    full = ens.unaugment_bins(full, mem, model.strand_pair)
+    u = obj.untransform
+    uargs = None if u is None else (tf.constant(u.clip_soft), tf.constant(u.power), tf.constant(u.scale))
+    mask = np.repeat(obj.bin_mask[row][None], full.shape[0], axis=0)
+    f = objective_tf(tf.constant(full), tf.constant(obj.target_weights), tf.constant(mask), obj.statistic,
+                     obj.pseudocount, uargs).numpy()
+    return f[1:], f[0]
