@@ -1,0 +1,336 @@
+"""Planted-motif ground truth (issue 5, part 5): do attributions find the planted driver sites?
+
+Run: nice .venv/bin/python benchmarks/bench_ground_truth.py [--quick]
+The full run (about 15-25 minutes on 2 shared CPU cores) writes the 'ground_truth'
+section of benchmarks/RESULTS.md; ``--quick`` (a few minutes: 40 windows, fewer
+SmoothGrad samples / IG steps, ISM on 1 window) only prints, unless ``--write``.
+
+Setup (see seqnn_engine/demo/groundtruth.py for the label rules and metrics):
+- windows: the held-out chromosome of the demo genome (chr3), tiled into
+  non-overlapping 4096 bp windows from position 0 (219 windows; the training
+  script's held-out set). A window counts for a track when it holds at least one
+  positive site of that track's motif.
+- objective: for each driver track (CTCF, SPI1, CEBPB, REST; indexes looked up by
+  identifier in targets.txt), the sum of that target's prediction over ALL output bins
+  (statistic 'sum', no untransform).
+- methods (engine ``model.attribute``): saliency (L2 over ACGT of the centred
+  gradient), grad x input (|g . x|), centred grad x input (|(g - mean g) . x|),
+  SmoothGrad (L2 of the centred mean noisy gradient), integrated gradients (|sum over
+  ACGT|, zero baseline, Gauss-Legendre steps), ISM (mean |delta| over the 3
+  substitutions, whole 4096 bp input). The three plain-gradient maps come from one
+  ``attribute(method='saliency', mean_center=False)`` call; ISM of the 4 tracks comes
+  from one pass over all mutants (``groundtruth.ism_scores``). Both are checked equal
+  to the engine's own maps in tests/test_groundtruth.py.
+- each with rc=False (forward model) and rc=True (forward + reverse-complement
+  ensemble, gradients un-augmented before averaging).
+- control: the same params.json with seeded random weights (untrained).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from results import machine, update_section  # noqa: E402
+
+from seqnn_engine import load_model_dir  # noqa: E402
+from seqnn_engine.demo import demo_dir  # noqa: E402
+from seqnn_engine.demo import groundtruth as gt  # noqa: E402
+
+METHODS = ("saliency", "grad_x_input", "centred_grad_x_input", "smoothgrad", "integrated_gradients", "ism")
+LABEL = {"saliency": "saliency (L2)", "grad_x_input": "grad x input", "centred_grad_x_input":
+         "centred grad x input", "smoothgrad": "SmoothGrad (L2)", "integrated_gradients": "integrated gradients",
+         "ism": "ISM (mean abs delta)"}
+GOAL = {"saliency": 0.97, "ism": 0.97, "grad_x_input": 0.90, "integrated_gradients": 0.90}
+UNTRAINED_GOAL = 0.6
+VARIANTS = ("exclude", "negative")
+CHUNK = 16   # windows per attribute() call (bounds memory of SmoothGrad / IG paths)
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def pick_ism_windows(labels: dict, k: int) -> np.ndarray:
+    """The k windows holding positives of the most driver tracks (ties: genome order)."""
+    n_tracks = sum((labels[m]["exclude"] == 1).any(1).astype(int) for m in labels)
+    order = sorted(range(len(n_tracks)), key=lambda i: (-n_tracks[i], i))
+    return np.sort(np.array(order[:k], np.int64))
+
+
+def chunked_attribute(model, x, method, target, rc, batch_size, **kw):
+    """(S, L) position scores of ``model.attribute`` over chunks of windows; also the
+    raw hypothetical gradient for 'saliency' (mean_center=False) and IG diagnostics."""
+    out, hyp, ig_err = [], [], []
+    for c0 in range(0, len(x), CHUNK):
+        a = model.attribute(x[c0:c0 + CHUNK], method=method, targets=[target], rc=rc, diagnostics=False,
+                            batch_size=batch_size, **kw)
+        if method == "saliency":
+            hyp.append(a.hypothetical)
+        else:
+            out.append(gt.attribution_position_scores(a))
+        if "ig_completeness_error" in a.diagnostics:
+            ig_err.append(a.diagnostics["ig_completeness_error"])
+    if method == "saliency":
+        return np.concatenate(hyp), None
+    return np.concatenate(out), (np.concatenate(ig_err) if ig_err else None)
+
+
+def run(args) -> dict:
+    D = demo_dir()
+    t_all = time.perf_counter()
+    trained = load_model_dir(D)
+    untrained = gt.untrained_model(D / "params.json", seed=args.seed, targets_path=D / "targets.txt")
+    tix = gt.driver_target_indexes(trained)
+    crop_bp = trained.crop * trained.stride
+    W = gt.held_out_windows(D, trained.seq_length, crop_bp, limit=args.windows)
+    sites = gt.site_tables(D)
+    labels = {m: {v: gt.label_matrix(W, sites, m, v) for v in VARIANTS} for m in gt.DRIVERS}
+    ism_win = pick_ism_windows(labels, args.ism_windows)
+    ism_win_u = ism_win[:args.ism_windows_untrained]
+    log(f"{len(W)} held-out windows of {W.length} bp on {sorted(set(W.chrom))}; output span "
+        f"[{crop_bp}, {W.length - crop_bp}); ISM windows {ism_win.tolist()} (untrained {ism_win_u.tolist()})")
+
+    records = []   # dict(model, method, rc, motif, windows (idx array), scores (n, L), seconds)
+    timing = {}
+    ism_seconds = {}
+
+    def add(model_name, method, rc, motif, idx, scores, seconds, extra=None):
+        rec = dict(model=model_name, method=method, rc=rc, motif=motif, idx=idx, scores=scores, seconds=seconds)
+        rec.update(extra or {})
+        records.append(rec)
+        key = (model_name, method, rc)
+        n, s = timing.get(key, (0, 0.0))
+        timing[key] = (n + len(idx), s + seconds)
+
+    for model_name, model in (("trained", trained), ("untrained", untrained)):
+        for motif in gt.DRIVERS:
+            t = tix[motif]
+            has_pos = np.flatnonzero((labels[motif]["exclude"] == 1).any(1))
+            sub = has_pos if model_name == "trained" else np.intersect1d(has_pos, ism_win_u)
+            for rc in (False, True):
+                t0 = time.perf_counter()
+                g, _ = chunked_attribute(model, W.x[has_pos], "saliency", t, rc, args.batch_size, mean_center=False)
+                dt = time.perf_counter() - t0   # one gradient serves the three maps
+                for name, sc in gt.gradient_position_scores(g, W.x[has_pos]).items():
+                    add(model_name, name, rc, motif, has_pos, sc, dt)
+                if len(sub):
+                    t0 = time.perf_counter()
+                    sc, _ = chunked_attribute(model, W.x[sub], "smoothgrad", t, rc, args.batch_size,
+                                              n_samples=args.sg_samples, noise=args.sg_noise, seed=args.seed)
+                    add(model_name, "smoothgrad", rc, motif, sub, sc, time.perf_counter() - t0)
+                    t0 = time.perf_counter()
+                    sc, err = chunked_attribute(model, W.x[sub], "integrated_gradients", t, rc, args.batch_size,
+                                                n_steps=args.ig_steps, baseline="zeros")
+                    add(model_name, "integrated_gradients", rc, motif, sub, sc, time.perf_counter() - t0,
+                        {"ig_error": err})
+            log(f"{model_name} {motif}: gradient maps on {len(has_pos)} windows, SmoothGrad/IG on {len(sub)}")
+        win = ism_win if model_name == "trained" else ism_win_u
+        if len(win):
+            targets = [tix[m] for m in gt.DRIVERS]
+            ism = gt.ism_scores(model, W.x[win], targets, batch_size=args.ism_batch)
+            ism_seconds[model_name] = ism.seconds / len(win)
+            log(f"{model_name} ISM: {len(win)} windows x {W.length} bp x 3 substitutions x (forward + RC) "
+                f"in {ism.seconds:.0f} s")
+            for j, motif in enumerate(gt.DRIVERS):
+                keep = (labels[motif]["exclude"][win] == 1).any(1)
+                if not keep.any():
+                    continue
+                # one pass serves all 4 tracks; a standalone forward-only ISM costs half of it
+                per_win = ism.seconds / len(win)
+                for rc, arr, frac in ((False, ism.forward, 0.5), (True, ism.rc, 1.0)):
+                    add(model_name, "ism", rc, motif, win[keep], arr[keep, :, j], frac * per_win * keep.sum())
+
+    for rec in records:
+        rec["metrics"] = {v: gt.per_sequence_metrics(rec["scores"], labels[rec["motif"]][v][rec["idx"]])
+                          for v in VARIANTS}
+    return dict(records=records, timing=timing, windows=W, labels=labels, ism_win=ism_win, ism_win_u=ism_win_u,
+                seconds=time.perf_counter() - t_all, model=trained, tix=tix, ism_seconds=ism_seconds)
+
+
+# ----------------------------------------------------------------------------- report
+
+
+def _cell(values) -> str:
+    v = np.asarray(values, np.float64)
+    v = v[np.isfinite(v)]
+    return "n/a" if v.size == 0 else f"{v.mean():.3f} / {np.median(v):.3f}"
+
+
+def _rows(res, stat: str, variant: str):
+    recs = res["records"]
+    out = []
+    for model_name in ("trained", "untrained"):
+        for method in METHODS:
+            for rc in (False, True):
+                sel = [r for r in recs if r["model"] == model_name and r["method"] == method and r["rc"] == rc]
+                if not sel:
+                    continue
+                by = {r["motif"]: getattr(r["metrics"][variant], stat) for r in sel}
+                n = {r["motif"]: int(np.isfinite(r["metrics"][variant].auroc).sum()) for r in sel}
+                pooled = np.concatenate([by[m] for m in gt.DRIVERS if m in by])
+                out.append(dict(model=model_name, method=method, rc=rc, by=by, n=n, pooled=pooled))
+    return out
+
+
+def _scope(res, row) -> str:
+    full = {m: int((res["labels"][m]["exclude"] == 1).any(1).sum()) for m in gt.DRIVERS}
+    if all(row["n"].get(m, 0) == full[m] for m in gt.DRIVERS):
+        return f"all ({sum(full.values())})"
+    return f"ISM set ({sum(row['n'].values())})"
+
+
+def _goal(row) -> str:
+    means = [np.nanmean(row["by"][m]) for m in gt.DRIVERS if m in row["by"]]
+    if row["model"] == "untrained":
+        return f"<= {UNTRAINED_GOAL}: " + ("met" if max(means) <= UNTRAINED_GOAL else "**missed**")
+    g = GOAL.get(row["method"])
+    if g is None:
+        return ""
+    return f">= {g}: " + ("met" if min(means) >= g else "**missed**")
+
+
+def table(res, stat: str, variant: str, with_goal: bool) -> str:
+    head = "| model | method | RC | window x track pairs | " + " | ".join(gt.DRIVERS) + " | all tracks |" + \
+        (" goal (every track's mean) |" if with_goal else "")
+    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+    for row in _rows(res, stat, variant):
+        cells = [_cell(row["by"][m]) if m in row["by"] else "" for m in gt.DRIVERS]
+        line = (f"| {row['model']} | {LABEL[row['method']]} | {'yes' if row['rc'] else 'no'} | {_scope(res, row)} | "
+                + " | ".join(cells) + f" | {_cell(row['pooled'])} |")
+        if with_goal:
+            line += f" {_goal(row)} |"
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def report(res, args) -> str:
+    W, labels, m = res["windows"], res["labels"], res["model"]
+    n_pos = {k: int((labels[k]["exclude"] == 1).any(1).sum()) for k in gt.DRIVERS}
+    pos_bp = {k: int((labels[k]["exclude"] == 1).sum()) for k in gt.DRIVERS}
+    ig = [r["ig_error"] for r in res["records"] if r["method"] == "integrated_gradients" and r["model"] == "trained"]
+    ig_err = float(np.median(np.concatenate(ig))) if ig else float("nan")
+    prevalence = {}
+    for k in gt.DRIVERS:
+        lab = labels[k]["exclude"]
+        rows = (lab == 1).any(1)
+        prevalence[k] = float(np.mean((lab[rows] == 1).sum(1) / (lab[rows] >= 0).sum(1)))
+    tm = res["timing"]
+    trows = []
+    for method in METHODS:
+        cells = []
+        for model_name in ("trained", "untrained"):
+            for rc in (False, True):
+                n, s = tm.get((model_name, method, rc), (0, 0.0))
+                cells.append(f"{s / n:.2f}" if n else "")
+        trows.append(f"| {LABEL[method]} | " + " | ".join(cells) + " |")
+    mode = "QUICK run (not the benchmark of record)" if args.quick else "full run"
+    txt = f"""## Planted-motif ground truth (benchmarks/bench_ground_truth.py)
+
+Machine: {machine()}. {mode}; total {res['seconds'] / 60:.1f} min.
+Model: the shipped demo model (assets/demo, {m.n_params:,} parameters); control: the same params.json with
+random weights (Keras seed {args.seed}, untrained).
+
+**Windows.** Held-out chr3 tiled into {len(W)} non-overlapping {W.length} bp windows (the training report's
+held-out set). A window counts for a track when it holds >= 1 positive site; windows per track:
+{', '.join(f'{k} {n_pos[k]}' for k in gt.DRIVERS)} (positive bases: {', '.join(f'{k} {pos_bp[k]}' for k in gt.DRIVERS)}).
+ISM (whole {W.length} bp input, 3 substitutions x forward + RC = {6 * W.length:,} model calls per window) was run on the
+{len(res['ism_win'])} windows holding positives of the most driver tracks ({res['ism_win'].tolist()}); the untrained control's
+SmoothGrad, IG and ISM on the first {len(res['ism_win_u'])} of them. Saliency and both grad x input variants of the control
+use every window. Why a subset: whole-input ISM took {res['ism_seconds'].get('trained', float('nan')):.0f} s per window here (4 tracks, forward + RC in
+one pass), so all {len(W)} windows would take about {res['ism_seconds'].get('trained', float('nan')) * len(W) / 3600:.1f} h.
+
+**Objective.** Each driver track's target (CTCF, SPI1, CEBPB, REST; indexes from targets.txt) summed over all
+{m.target_length} output bins (statistic `sum`). RC = yes: forward + reverse-complement ensemble (`rc=True`).
+
+**Labels.** Positive: every base of a planted driver site of the track's own motif whose centre lies in the output
+span [{W.crop_bp}, {W.length - W.crop_bp}) bp. Negative: bases outside every planted site. Excluded: other planted sites (other
+drivers; decoys GATA1/YY1/FOXA2 unless the decoy variant counts them as negatives) and own-motif sites centred
+in the cropped margins. Per-window AUROC (average ranks for ties) and AUPR (step-wise average precision, the
+scikit-learn definition) over the window's {W.length} positions; cells are **mean / median over windows**. The AUPR of
+a random ranking is the fraction of positives among scored positions: {', '.join(f'{k} {prevalence[k]:.4f}' for k in gt.DRIVERS)}
+(window means). "window x track pairs": windows scored, summed over the 4 tracks ("all" = every window with a
+positive; "ISM set" = the ISM windows).
+
+**Scores.** Saliency and SmoothGrad: L2 over ACGT of the mean-centred gradient; grad x input, centred grad x input and
+IG: absolute value of the sum over ACGT (magnitude); ISM: mean |delta objective| over the 3 substitutions.
+SmoothGrad: {args.sg_samples} samples, noise sd {args.sg_noise}. IG: zero baseline, {args.ig_steps} Gauss-Legendre steps
+(median completeness error |sum attr - (f(x) - f(0))| / |f(x) - f(0)| = {ig_err:.3f}).
+
+### AUROC, background negatives (goals: ISM and saliency >= 0.97, grad x input and IG >= 0.90, untrained <= 0.6)
+
+{table(res, 'auroc', 'exclude', True)}
+
+### AUROC, decoy sites also negatives
+
+{table(res, 'auroc', 'negative', False)}
+
+### AUPR (average precision), background negatives
+
+{table(res, 'aupr', 'exclude', False)}
+
+### AUPR, decoy sites also negatives
+
+{table(res, 'aupr', 'negative', False)}
+
+### Time, seconds per window and track
+
+| method | trained | trained + RC | untrained | untrained + RC |
+|---|---|---|---|---|
+{chr(10).join(trows)}
+
+Each row is the cost of computing that map alone for one track. Saliency and both grad x input maps share one
+gradient (so their times are the same measurement). ISM: one pass over the mutants serves all 4 tracks; the
+forward-only time is half of the forward + RC pass (one of its two model calls per mutant).
+"""
+    return txt
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="a few-minute version (prints; add --write to record)")
+    ap.add_argument("--write", action="store_true", help="write RESULTS.md even with --quick")
+    ap.add_argument("--windows", type=int, default=None, help="use only the first N held-out windows")
+    ap.add_argument("--ism-windows", type=int, default=None, help="windows for trained-model ISM")
+    ap.add_argument("--ism-windows-untrained", type=int, default=None,
+                    help="windows (first of the ISM set) for the control's SmoothGrad/IG/ISM")
+    ap.add_argument("--sg-samples", type=int, default=None)
+    ap.add_argument("--sg-noise", type=float, default=0.15)
+    ap.add_argument("--ig-steps", type=int, default=None)
+    ap.add_argument("--batch-size", type=int, default=16)
+    ap.add_argument("--ism-batch", type=int, default=64)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--json", type=Path, default=None, help="also write per-window metrics to this JSON file")
+    a = ap.parse_args(argv)
+    q = a.quick
+    defaults = dict(windows=40 if q else None, ism_windows=1 if q else 4, ism_windows_untrained=1 if q else 2,
+                    sg_samples=4 if q else 8, ig_steps=8 if q else 16)
+    for k, v in defaults.items():
+        if getattr(a, k) is None:
+            setattr(a, k, v)
+    res = run(a)
+    body = report(res, a)
+    print(body)
+    if a.json:
+        rows = [dict(model=r["model"], method=r["method"], rc=r["rc"], track=r["motif"],
+                     windows=[f"{res['windows'].chrom[i]}:{int(res['windows'].start[i])}" for i in r["idx"]],
+                     **{f"{stat}_{v}": [None if not np.isfinite(z) else round(float(z), 5)
+                                        for z in getattr(r["metrics"][v], stat)]
+                        for v in VARIANTS for stat in ("auroc", "aupr")})
+                for r in res["records"]]
+        a.json.write_text(json.dumps(rows))
+    if not q or a.write:
+        update_section("ground_truth", body)
+        log("wrote the ground_truth section of benchmarks/RESULTS.md")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
