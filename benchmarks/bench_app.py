@@ -149,7 +149,7 @@ def main() -> dict:
         build_model_root(tmp / "models")
         env["SEQNN_MODEL_ROOTS"] = str(tmp / "models")
         model_label = "tiny test model (demo not trained yet)"
-    out: dict = {"model": model_label}
+    out: dict = {"model": model_label, "load": [os.getloadavg()[0], 0.0]}
     log = open(tmp / "streamlit.log", "w")
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROME_ARGS)
@@ -187,6 +187,7 @@ def main() -> dict:
             stop(proc)
         browser.close()
     log.close()
+    out["load"][1] = os.getloadavg()[0]
     return out
 
 
@@ -208,7 +209,8 @@ def report(r: dict) -> str:
         ("restart over the same store: page open -> page complete", r["restart_page_complete_s"]),
     ]
     lines = [START, "## Dashboard in the browser (`benchmarks/bench_app.py`)", "",
-             f"Model: {r['model']}. Chromium headless via Playwright, this machine (2 shared CPU cores, no GPU); "
+             f"Model: {r['model']}. Chromium headless via Playwright on this machine (2 CPU cores shared with "
+             f"other jobs: load average {r['load'][0]:.1f} before / {r['load'][1]:.1f} after the run; no GPU); "
              "times are wall-clock seconds seen by the browser.", "",
              "| measurement | seconds |", "|---|---|"]
     lines += [f"| {name} | {v:.2f} |" for name, v in rows]

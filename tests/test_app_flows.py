@@ -158,6 +158,27 @@ def test_fasta_upload_valid_then_invalid(env, model):
     assert len(at.get("plotly_chart")) >= 1 and any("DMG128_TSS" in m.value for m in at.markdown)
 
 
+def test_switching_inputs_keeps_what_the_user_entered(env):
+    at = new_app(env)
+    at.run()
+    at.selectbox(key="gene").set_value("DEMOG00130").run()
+    _to_fasta_mode(at)
+    data = (DEMO / "examples" / "promoter_windows.fa").read_bytes()
+    at.file_uploader(key="fasta_upload").set_value(("promoter_windows.fa", data, "text/plain")).run()
+    at.selectbox(key="fasta_record").set_value(3).run()
+    at.radio(key="input_mode").set_value("Interval").run()
+    at.text_input(key="interval").set_value("chr3:30,000-30,100").run()
+    at.radio(key="input_mode").set_value("Gene").run()
+    no_problems(at)
+    assert at.selectbox(key="gene").value == "DEMOG00130"
+    _to_fasta_mode(at)
+    assert at.selectbox(key="fasta_record").value == 3
+    assert any("DMG130_TSS" in m.value for m in at.markdown)
+    at.radio(key="input_mode").set_value("Interval").run()
+    assert at.text_input(key="interval").value == "chr3:30,000-30,100"
+    no_problems(at)
+
+
 def test_fasta_paste_short_sequence_is_padded(env):
     at = new_app(env)
     at.run()
@@ -208,6 +229,15 @@ def test_option_changes(env, model):
     at.run()
     no_problems(at)
     assert any(c.value.startswith("Gradient x input") and "selected range" in c.value for c in at.caption)
+    # TSS objective (gene input) and MC-dropout samples
+    at.radio(key="attr_objective").set_value("tss")
+    at.number_input(key="ens_mc").set_value(3)
+    at.run()
+    no_problems(at)
+    assert any("tss bins" in c.value for c in at.caption)
+    h5 = read_hdf5(at.session_state["downloads"]["predictions"]["hdf5"].make())
+    assert h5["members"].shape[-1] == 2 * 3 * 3 and h5.attrs["mc_n"] == 3
+    assert float(h5["sd"].max()) > 0
 
 
 def test_range_slider_drives_logo(env):

@@ -164,7 +164,7 @@ def test_browser_flow(app_server):
         drag = overview.locator(".nsewdrag").first
         bb = drag.bounding_box()
         y = bb["y"] + bb["height"] / 2
-        x0, x1 = bb["x"] + bb["width"] * 0.40, bb["x"] + bb["width"] * 0.43
+        x0, x1 = bb["x"] + bb["width"] * 0.462, bb["x"] + bb["width"] * 0.503  # the promoter, just upstream of the TSS
         page.mouse.move(x0, y)
         page.mouse.down()
         page.mouse.move(x1, y, steps=8)

@@ -42,7 +42,7 @@ def attribution(ctx: Ctx, method: str, window=None, label: str = "Attribution", 
         return hit
     if state.was_cancelled(key):
         st.warning(f"{label} cancelled.")
-        if st.button(f"Run {label.lower()} again", key=f"again_{method}"):
+        if st.button(f"Run {label} again", key=f"again_{method}"):
             state.clear_cancel()
             st.rerun()
         return None

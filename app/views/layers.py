@@ -48,6 +48,8 @@ def render(ctx: Ctx) -> None:
                                           ctx.opts.ensemble, progress=cb)
     tsorted = sorted(ctx.targets)
     names = [ctx.short[t] for t in tsorted]
+    if st.session_state.get("layer_target") not in tsorted:
+        st.session_state["layer_target"] = tsorted[0]
     if len(tsorted) > 1:
         t_pick = st.selectbox("Target for the unit heatmaps", tsorted, format_func=lambda t: ctx.short[t],
                               key="layer_target")

@@ -128,6 +128,8 @@ def render(model) -> None:
     table = {"index": list(ts.target_index), "identifier": ids, "description": descs}
     table.update({m: np.round(np.asarray(res[m]), 4) for m in METRICS})
     st.dataframe(table, hide_index=True)
+    if st.session_state.get("eval_target", 0) >= len(ids):
+        st.session_state["eval_target"] = 0
     t = st.selectbox("Target for the scatter", list(range(len(ids))), key="eval_target",
                      format_func=lambda i: f"{ids[i]} - {descs[i]}")
     fig = figures.scatter_figure(res["sample_pred"][:, t], res["sample_obs"][:, t],
