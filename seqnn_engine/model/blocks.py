@@ -168,18 +168,22 @@ def conv_dna(ctx, x, filters=None, kernel_size=15, activation="relu", stride=1, 
 
 
 # ---------------------------------------------------------------- towers
+def _tower(ctx, x, unit, filters_init, filters_end, filters_mult, divisible_by, repeat, kwargs):
+    mult = _filters_mult(filters_init, filters_end, filters_mult, repeat)
+    f = filters_init
+    for i in range(repeat):
+        x = unit(ctx, x, filters=_round_to(f, divisible_by), **kwargs)
+        ctx.save_repr(x, f"rep{i}")
+        f *= mult
+    return x
+
+
 @block("conv_tower")
 @delegates(conv_block)
 def conv_tower(ctx, x, filters_init, filters_end=None, filters_mult=None, divisible_by=1, repeat=1,
                **kwargs):
     """``repeat`` conv_blocks with filters growing geometrically from filters_init."""
-    mult = _filters_mult(filters_init, filters_end, filters_mult, repeat)
-    f = filters_init
-    for i in range(repeat):
-        x = conv_block(ctx, x, filters=_round_to(f, divisible_by), **kwargs)
-        ctx.save_repr(x, f"rep{i}")
-        f *= mult
-    return x
+    return _tower(ctx, x, conv_block, filters_init, filters_end, filters_mult, divisible_by, repeat, kwargs)
 
 
 @block("conv_tower_nac")
@@ -187,13 +191,7 @@ def conv_tower(ctx, x, filters_init, filters_end=None, filters_mult=None, divisi
 def conv_tower_nac(ctx, x, filters_init, filters_end=None, filters_mult=None, divisible_by=1, repeat=1,
                    **kwargs):
     """Like conv_tower with conv_nac blocks."""
-    mult = _filters_mult(filters_init, filters_end, filters_mult, repeat)
-    f = filters_init
-    for i in range(repeat):
-        x = conv_nac(ctx, x, filters=_round_to(f, divisible_by), **kwargs)
-        ctx.save_repr(x, f"rep{i}")
-        f *= mult
-    return x
+    return _tower(ctx, x, conv_nac, filters_init, filters_end, filters_mult, divisible_by, repeat, kwargs)
 
 
 @block("res_tower")

@@ -109,16 +109,16 @@ def _unique_taps(recorded):
     return [last[i] for i in order]
 
 
-def _block_args(fn, params, spec: ModelSpec, where: str, warn: list):
-    accepted = accepted_params(fn)
+def _filter_params(params, accepted, spec: ModelSpec, where: str, kind: str, warn: list) -> dict:
+    """Globals the builder accepts, overridden by the block's own params; unknown params warn."""
     args = {k: v for k, v in spec.globals.items() if k in accepted}
     for k, v in params.items():
         if k == "name":
             continue
         if k not in accepted:
-            msg = f"{where}: parameter {k!r} is not known to block {params['name']!r} (ignored)"
+            msg = f"{where}: parameter {k!r} is not known to {kind} {params['name']!r} (ignored)"
             warn.append(msg)
-            warnings.warn(msg, ParamsWarning, stacklevel=3)
+            warnings.warn(msg, ParamsWarning, stacklevel=4)
             continue
         args[k] = v
     return args
@@ -128,16 +128,7 @@ def _keras_block(ctx, x, params, spec, where, warn):
     name = params["name"]
     cls = KERAS_LAYERS[name]
     sig = set(inspect.signature(cls.__init__).parameters) - {"self", "kwargs"}
-    args = {k: v for k, v in spec.globals.items() if k in sig}
-    for k, v in params.items():
-        if k == "name":
-            continue
-        if k not in sig:
-            msg = f"{where}: parameter {k!r} is not known to Keras layer {name} (ignored)"
-            warn.append(msg)
-            warnings.warn(msg, ParamsWarning, stacklevel=3)
-            continue
-        args[k] = v
+    args = _filter_params(params, sig, spec, where, "Keras layer", warn)
     if name == "Dropout":
         return ctx.dropout(x, args.get("rate", 0))
     if name == "Cropping1D":
@@ -160,7 +151,7 @@ def _build_block(ctx, x, params, spec, where, warn):
     if name not in BLOCKS:
         raise InputError(f"{where}: unknown block {name!r}; supported blocks: {', '.join(sorted(BLOCKS))}")
     fn = BLOCKS[name]
-    args = _block_args(fn, params, spec, where, warn)
+    args = _filter_params(params, accepted_params(fn), spec, where, "block", warn)
     if name.startswith("unet_"):
         match = None
         for r in reversed(ctx.reprs[:-1]):
