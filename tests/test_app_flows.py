@@ -229,15 +229,17 @@ def test_option_changes(env, model):
     at.run()
     no_problems(at)
     assert any(c.value.startswith("Gradient x input") and "selected range" in c.value for c in at.caption)
-    # TSS objective (gene input) and MC-dropout samples
+    # TSS objective (gene input) and MC-dropout samples (without RC and shifts, to stay quick)
     at.radio(key="attr_objective").set_value("tss")
+    at.checkbox(key="ens_rc").uncheck()
+    at.select_slider(key="ens_shifts").set_value(0)
     at.number_input(key="ens_mc").set_value(3)
     at.run()
     no_problems(at)
     assert any("tss bins" in c.value for c in at.caption)
     h5 = read_hdf5(at.session_state["downloads"]["predictions"]["hdf5"].make())
-    assert h5["members"].shape[-1] == 2 * 3 * 3 and h5.attrs["mc_n"] == 3
-    assert float(h5["sd"].max()) > 0
+    assert h5["members"].shape[-1] == 3 and h5.attrs["mc_n"] == 3 and h5.attrs["rc"] is False
+    assert float(h5["sd"].max()) > 0   # dropout samples differ
 
 
 def test_range_slider_drives_logo(env):
@@ -328,11 +330,21 @@ def test_ism_on_demand_and_diagnostics(env):
 def test_layers_view(env, model):
     from seqnn_engine.model.seqmodel import SeqModel  # noqa: F401
     pytest.importorskip("seqnn_engine.attribution.layer_grads")
-    at = new_app(env, view="Layers")
+    at = new_app(env, view="Layers", targets=[0, 6])
     at.run()
     no_problems(at)
     titles = figure_titles(at)
     assert any("units x positions" in t for t in titles) and any("targets x positions" in t for t in titles)
+    from seqnn_engine.export import read_hdf5
+    h5 = read_hdf5(at.session_state["downloads"]["layers"]["hdf5"].make())
+    tap = next(t for t in model.taps if t.name == "trunk.output")
+    g = h5[f"layer{tap.index}/grads"]
+    assert g.shape == (2, tap.length, tap.width)
+    # the engine's layer gradients of the same window, computed independently
+    _, _, seq = genome_window(model, DEFAULT_GENE)
+    enc = np.eye(4, dtype=np.float32)[[("ACGT".index(c) if c in "ACGT" else 0) for c in seq]][None]
+    ref = model.gradients(enc, layers=[tap.index], targets=[0, 6])
+    np.testing.assert_allclose(g, ref.grads[0][0], rtol=1e-4, atol=1e-6)
 
 
 def test_testset_page_matches_engine_evaluate(env, model):

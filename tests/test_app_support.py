@@ -18,7 +18,7 @@ TINY_PARAMS = {"model": {
     "activation": "gelu", "norm_type": "batch", "bn_momentum": 0.9,
     "trunk": [
         {"name": "conv_dna", "filters": 16, "kernel_size": 11, "norm_type": None, "activation": "linear",
-         "pool_size": 4},
+         "pool_size": 4, "dropout": 0.1},  # a dropout that changes the output (MC-dropout tests)
         {"name": "res_tower", "filters_init": 16, "filters_end": 24, "divisible_by": 8, "kernel_size": 5,
          "num_convs": 1, "pool_size": 2, "repeat": 3},
         {"name": "dilated_residual", "filters": 16, "rate_mult": 2, "repeat": 2, "dropout": 0.1, "kernel_size": 3},
