@@ -149,7 +149,8 @@ def progress(label: str, cancel_key: str, where=None):
     ``cancel_key`` in ``st.session_state["cancelled"]`` so the work is not restarted
     automatically.
     """
-    box = (where or st).container()
+    slot = (where or st).empty()
+    box = slot.container()
     bar = box.progress(0.0, text=f"{label}: starting")
     box.button("Cancel", key=f"cancel_{cancel_key}",
                on_click=lambda: st.session_state.__setitem__("cancelled", cancel_key))
@@ -166,7 +167,7 @@ def progress(label: str, cancel_key: str, where=None):
     try:
         yield cb
     finally:
-        box.empty()
+        slot.empty()
 
 
 def was_cancelled(cancel_key: str) -> bool:

@@ -83,13 +83,14 @@ def wait_gene_drawn(page, gene: str, timeout=180_000) -> None:
 
 
 def wait_idle(page, timeout=180_000) -> None:
-    """Wait until the script run has finished and the page has settled: no running-status widget
+    """Wait until the script run has finished and the page has settled: no stale element, no status widget
     and exactly one sequence logo, for 0.6 s in a row (Streamlit shows the status widget only
     after a short delay, and keeps stale elements until a run ends)."""
     t_end = time.perf_counter() + timeout / 1000
     calm = 0
     while time.perf_counter() < t_end:
-        busy = page.evaluate("() => !!document.querySelector('[data-testid=\"stStatusWidget\"]') || "
+        busy = page.evaluate("() => !!document.querySelector('[data-stale=\"true\"]') || "
+                             "!!document.querySelector('[data-testid=\"stStatusWidget\"]') || "
                              "[...document.querySelectorAll('.gtitle')].filter("
                              "t => t.textContent.startsWith('Sequence logo')).length > 1")
         calm = 0 if busy else calm + 1

@@ -114,13 +114,14 @@ def logo_title(page) -> str:
 
 
 def wait_idle(page, timeout: float = 120_000) -> None:
-    """Wait until the script run has finished and the page has settled: no running-status widget
+    """Wait until the script run has finished and the page has settled: no stale element, no status widget
     and one sequence logo, for 0.6 s in a row (the status widget shows only after a short delay,
     and stale elements stay until a run ends)."""
     t_end = time.monotonic() + timeout / 1000
     calm = 0
     while time.monotonic() < t_end:
-        busy = page.evaluate("() => !!document.querySelector('[data-testid=\"stStatusWidget\"]') || "
+        busy = page.evaluate("() => !!document.querySelector('[data-stale=\"true\"]') || "
+                             "!!document.querySelector('[data-testid=\"stStatusWidget\"]') || "
                              "[...document.querySelectorAll('.gtitle')].filter("
                              "t => t.textContent.startsWith('Sequence logo')).length > 1")
         calm = 0 if busy else calm + 1

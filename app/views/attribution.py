@@ -112,12 +112,14 @@ def ism_section(ctx: Ctx) -> None:
     a, b = ctx.positions(wr)
     n = (b - a) * 3
     res = attribution(ctx, "ism", window=(a, b), start=False)
-    requested = st.session_state.get("ism_request") == (ctx.inp.sequence[:32], a, b)
+    key = compute.attribution_key(ctx.model, ctx.inp.sequence, "ism", ctx.targets, objective_positions(ctx),
+                                  ctx.opts.statistic, ctx.opts.ensemble, (a, b))
+    requested = st.session_state.get("ism_request") == key
     if res is None and not requested:
         note = f" (the central {MAX_ISM_BP:,} bp of the selection)" if wr != tuple(ctx.rng) else ""
         if st.button(f"Run ISM on {wr[0]:,}-{wr[1]:,}{note}: {n:,} mutants x "
                      f"{ctx.opts.ensemble.n_members} member(s)", key="ism_run"):
-            st.session_state["ism_request"] = (ctx.inp.sequence[:32], a, b)
+            st.session_state["ism_request"] = key
             state.clear_cancel()
             requested = True
         else:
@@ -128,6 +130,7 @@ def ism_section(ctx: Ctx) -> None:
             return
     x = ctx.base_x()
     deltas = np.asarray(res["scores"])[a:b]
+    per_pos = compute.position_scores("ism", res["scores"], res["grads"])[a:b]  # mean |delta| per position
     fig = figures.heatmap_figure(deltas.T, x[a:b], list("ACGT"), title=f"ISM: change of the objective "
                                  f"(alt - ref), {wr[0]:,}-{wr[1]:,}", max_cols=MAX_HEATMAP_COLUMNS, height=220,
                                  z_title="delta")
@@ -139,6 +142,6 @@ def ism_section(ctx: Ctx) -> None:
     with st.expander("Download ISM", expanded=False):
         downloads.render(downloads.ViewData(
             "ism", {"ism_delta": deltas, "position": x[a:b], **{f"diag_{k}": v for k, v in diag.items()}},
-            ctx.meta(method="ism", window=[int(a), int(b)]), tracks={"ism_mean_abs": np.abs(deltas).sum(1) / 3.0},
+            ctx.meta(method="ism", window=[int(a), int(b)]), tracks={"ism_mean_abs": per_pos},
             track_start=int(wr[0]), track_step=1, chrom=ctx.inp.chrom, chrom_sizes=ctx.chrom_sizes(),
-            bed_scores=np.abs(deltas).sum(1) / 3.0, bed_start=int(wr[0]), figure=fig, stem=ctx.stem()))
+            bed_scores=per_pos, bed_start=int(wr[0]), figure=fig, stem=ctx.stem()))

@@ -22,12 +22,13 @@ def selected_range(model, inp: SeqInput) -> tuple[int, int]:
     range slider, or the default for a new input. Must run before the slider is drawn."""
     L = model.seq_length
     ident = _input_id(model, inp)
+    box = _box_from_chart(st.session_state.get("overview"))
     if st.session_state.get("range_for") != ident:
         st.session_state["range_for"] = ident
         rng = inp.focus or geometry.centred_range(inp.start, L, DEFAULT_RANGE_BP)
         st.session_state["range"] = geometry.clip_range(rng, inp.start, L)
-        st.session_state["last_box"] = None
-    box = _box_from_chart(st.session_state.get("overview"))
+        st.session_state["last_box"] = box  # a box left on the chart from the previous input is stale
+        return tuple(st.session_state["range"])
     if box is not None and box != st.session_state.get("last_box"):
         st.session_state["last_box"] = box
         st.session_state["range"] = geometry.clip_range(box, inp.start, L)
