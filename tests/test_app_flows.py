@@ -179,6 +179,21 @@ def test_switching_inputs_keeps_what_the_user_entered(env):
     no_problems(at)
 
 
+def test_gene_search_box_for_large_annotations(env, monkeypatch):
+    import app.inputs
+    monkeypatch.setattr(app.inputs, "GENE_SELECT_LIMIT", 10)   # the demo has 183 genes: search first
+    at = new_app(env)
+    at.run()
+    no_problems(at)
+    assert at.selectbox(key="gene").options[0].startswith("DMG129")  # the default stays selectable
+    at.text_input(key="gene_query").set_value("dmg14").run()
+    opts = at.selectbox(key="gene").options
+    assert all("DMG14" in o for o in opts[1:]) and len(opts) == 1 + 10   # DMG140..DMG149
+    at.selectbox(key="gene").set_value("DEMOG00142").run()
+    no_problems(at)
+    assert any("DMG142 (DEMOG00142)" in m.value for m in at.markdown)
+
+
 def test_fasta_paste_short_sequence_is_padded(env):
     at = new_app(env)
     at.run()
@@ -197,6 +212,9 @@ def test_interval_and_bad_interval_keep_page(env, model):
     at.text_input(key="interval").set_value("chr3:25,000-25,300").run()
     no_problems(at)
     assert at.slider(key="range_slider").value == (25000, 25300)
+    at.text_input(key="interval").set_value("chr3:899,900-900,000").run()
+    no_problems(at)
+    assert any("past the chromosome end" in c.value for c in at.caption)
     at.text_input(key="interval").set_value("chr9:1-100").run()
     assert at.sidebar.error and "chr9" in at.sidebar.error[0].value
     assert not at.exception
