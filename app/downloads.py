@@ -40,8 +40,9 @@ class ViewData:
     meta: JSON-able metadata (model, input, options, coordinates).
     tracks: name -> (N,) values for CSV and bigWig; value i covers
         ``[track_start + i * track_step, + track_step)`` in display coordinates.
-    chrom: chromosome when display coordinates are genome coordinates (enables bigWig/BED).
-    chrom_sizes: the genome's chromosome sizes (bigWig header).
+    chrom: the sequence name of the coordinates (the chromosome for genome inputs, the FASTA record
+        name otherwise); enables bigWig and BED. None: no coordinate-bearing exports.
+    chrom_sizes: bigWig header (the genome's chromosome sizes, or the user sequence's length).
     bed_scores: (L,) per-base scores starting at ``bed_start`` for the top-positions BED.
     figure: the plotly figure of the view (HTML download).
     """

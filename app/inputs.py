@@ -53,6 +53,7 @@ class SeqInput:
     tss_bins: tuple = ()
     focus: tuple | None = None
     notes: tuple = field(default_factory=tuple)
+    source_length: int = 0
 
     @property
     def genomic(self) -> bool:
@@ -255,7 +256,8 @@ def _fasta_input(model, sb) -> SeqInput | None:
         notes.append(f"{rec.n_uracil} U read as T")
     off = int(fit.offsets[0])
     focus = (max(0, off), min(len(rec), off + L)) if len(rec) < L else None
-    return SeqInput(fit.windows[0], rec.name or "sequence", "fasta", None, off, ".", (), (), focus, tuple(notes))
+    return SeqInput(fit.windows[0], rec.name or "sequence", "fasta", None, off, ".", (), (), focus, tuple(notes),
+                    source_length=len(rec))
 
 
 def sequence_input(model) -> SeqInput | None:

@@ -150,6 +150,20 @@ def test_fasta_upload_valid_then_invalid(env, model):
     assert any("DMG128_TSS" in m.value for m in at.markdown)
     over = json.loads(at.get("plotly_chart")[0].proto.spec)
     assert "TSS" not in [tr.get("name") for tr in over["data"]]  # no gene track for a FASTA input
+    # exports of a FASTA input use the record's own coordinates and name
+    import pyBigWig
+    from seqnn_engine.export import read_hdf5
+    reg = at.session_state["downloads"]
+    h5 = read_hdf5(reg["predictions"]["hdf5"].make())
+    assert h5.attrs["sequence_name"] == "DMG128_TSS" and h5.attrs["window_start"] == 0
+    p = env["root"] / "fasta_ctcf.bw"
+    p.write_bytes(io.BytesIO(reg["predictions"]["bigwig"].make()).getvalue())
+    z = zipfile.ZipFile(p)
+    p.write_bytes(z.read("CTCF.bw"))
+    bw = pyBigWig.open(str(p))
+    assert bw.chroms() == {"DMG128_TSS": 4096}
+    assert bw.values("DMG128_TSS", 8 * 32, 9 * 32)[0] == pytest.approx(float(h5["preds"][0, 0]))
+    bw.close()
     # an invalid upload shows an error and keeps the records that were there
     at.file_uploader(key="fasta_upload").set_value(("bad.fa", b">x\nACGT\n>x\nAC-GT!\n", "text/plain")).run()
     assert at.sidebar.error, "an invalid FASTA must show an error"

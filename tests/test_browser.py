@@ -178,7 +178,8 @@ def test_browser_flow(app_server):
         m = re.search(r"([\d,]+)-([\d,]+)", after)
         lo, hi = (int(v.replace(",", "")) for v in m.groups())
         assert 0 < hi - lo < 2000
-        logo_chart = page.locator('[data-testid="stPlotlyChart"]', has=page.locator(".gtitle", has_text="Sequence logo"))
+        logo_chart = page.locator('[data-testid="stPlotlyChart"]',
+                                  has=page.locator(".gtitle", has_text="Sequence logo"))
         assert logo_chart.locator("path.js-fill").count() >= 1  # filled glyph traces are drawn
 
         # download the attribution HDF5 and check it holds the selected window's arrays

@@ -100,7 +100,7 @@ def render(ctx: Ctx) -> None:
         downloads.render(downloads.ViewData(
             "attribution", arrays, ctx.meta(method=method, objective=ctx.opts.objective,
                                             statistic=ctx.opts.statistic),
-            tracks={"contribution": ps}, track_start=inp.start, track_step=1, chrom=inp.chrom,
+            tracks={"contribution": ps}, track_start=inp.start, track_step=1, chrom=ctx.ref_name(),
             chrom_sizes=ctx.chrom_sizes(), bed_scores=ps, bed_start=inp.start, bed_k=TOP_BED_POSITIONS,
             figure=fig_logo, stem=ctx.stem()))
     ism_section(ctx)
@@ -143,5 +143,5 @@ def ism_section(ctx: Ctx) -> None:
         downloads.render(downloads.ViewData(
             "ism", {"ism_delta": deltas, "position": x[a:b], **{f"diag_{k}": v for k, v in diag.items()}},
             ctx.meta(method="ism", window=[int(a), int(b)]), tracks={"ism_mean_abs": per_pos},
-            track_start=int(wr[0]), track_step=1, chrom=ctx.inp.chrom, chrom_sizes=ctx.chrom_sizes(),
+            track_start=int(wr[0]), track_step=1, chrom=ctx.ref_name(), chrom_sizes=ctx.chrom_sizes(),
             bed_scores=per_pos, bed_start=int(wr[0]), figure=fig, stem=ctx.stem()))

@@ -2,6 +2,7 @@
 selected range, plus small display helpers."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -52,9 +53,17 @@ class Ctx:
         m = self.model
         return geometry.range_bins(rng or self.rng, self.inp.start, m.stride, m.crop, m.target_length)
 
-    def chrom_sizes(self):
+    def ref_name(self) -> str:
+        """Sequence name for coordinate-bearing exports (bigWig, BED, CSV): the chromosome for
+        genome inputs, else the FASTA record name made safe for those formats."""
+        if self.inp.genomic:
+            return self.inp.chrom
+        return re.sub(r"[^A-Za-z0-9_.:|-]+", "_", self.inp.label).strip("_") or "sequence"
+
+    def chrom_sizes(self) -> dict:
+        """Header of bigWig exports: the genome's chromosomes, or the user's sequence alone."""
         if not self.inp.genomic:
-            return None
+            return {self.ref_name(): int(self.inp.source_length)}
         from app import state
         return dict(state.genome(str(self.model.model_dir.genome)).chrom_lengths)
 
@@ -63,7 +72,8 @@ class Ctx:
         e = self.opts.ensemble
         d = {"model_name": m.name, "model_digest": m.digest, "seq_length": m.seq_length, "stride": m.stride,
              "crop": m.crop, "target_length": m.target_length, "input_label": self.inp.label,
-             "input_source": self.inp.source, "chrom": self.inp.chrom or "", "window_start": int(self.inp.start),
+             "input_source": self.inp.source, "chrom": self.inp.chrom or "", "sequence_name": self.ref_name(),
+             "window_start": int(self.inp.start),
              "coordinates": "genome, 0-based" if self.inp.genomic else "user sequence, 0-based",
              "targets": [int(t) for t in self.opts.targets], "target_names": self.target_names(),
              "rc": e.rc, "shifts": [int(s) for s in e.shifts], "mc_n": e.mc_n, "n_value": e.n_value,

@@ -127,7 +127,8 @@ def render(model, inp: SeqInput, opts: Options) -> None:
         downloads.render(downloads.ViewData(
             "predictions", arrays, ctx.meta(member_labels=pred.meta.get("member_labels", [])),
             tracks={short[t]: pred["preds"][:, c] for t, c in zip(opts.targets, cols)},
-            track_start=int(bx[0]), track_step=model.stride, chrom=inp.chrom, chrom_sizes=ctx.chrom_sizes(),
+            track_start=int(bx[0]), track_step=model.stride, chrom=ctx.ref_name(),
+            chrom_sizes=ctx.chrom_sizes(),
             figure=fig, stem=ctx.stem()))
     if st.session_state.get("view") not in VIEWS:
         st.session_state["view"] = VIEWS[0]

@@ -75,5 +75,5 @@ def render(ctx: Ctx) -> None:
             "variant", arrays, ctx.meta(variant_position=pos, ref=inp.sequence[pos - inp.start], alt=alt),
             tracks={f"{n}_alt-ref": np.asarray(res["preds"])[:, c] - np.asarray(ref_p["preds"])[:, c]
                     for n, c in zip(names, cols)},
-            track_start=bx0, track_step=ctx.model.stride, chrom=inp.chrom, chrom_sizes=ctx.chrom_sizes(),
+            track_start=bx0, track_step=ctx.model.stride, chrom=ctx.ref_name(), chrom_sizes=ctx.chrom_sizes(),
             figure=fig, stem=ctx.stem()))
