@@ -32,6 +32,7 @@ import glob
 import json
 import os
 import re
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
@@ -150,12 +151,7 @@ def _open_tfrecord_dir(d: Path, split: str) -> TestSet:
     missing = [k for k in need if k not in stats]
     if missing:
         raise InputError(f"{stats_path} lacks {', '.join(missing)}")
-    try:
-        L, P, T = (int(stats[k]) for k in need)
-    except (TypeError, ValueError):
-        raise InputError(f"{stats_path}: seq_length, target_length and num_targets must be integers") from None
-    if min(L, P, T) < 1:
-        raise InputError(f"{stats_path}: seq_length, target_length and num_targets must be positive")
+    L, P, T = (_stat_int(stats, k, stats_path, 1) for k in need)
     seq_1hot = bool(stats.get("seq_1hot", False))
 
     files = sorted(glob.glob(str(d / "tfrecords" / f"{glob.escape(split)}-*.tfr")), key=_natural_key)
@@ -175,21 +171,35 @@ def _open_tfrecord_dir(d: Path, split: str) -> TestSet:
 
     n_key = f"{split}_seqs"
     if n_key in stats:
-        n = int(stats[n_key])
+        n = _stat_int(stats, n_key, stats_path, 0)
     else:
         n = _count_records(files)
 
     def reader(batch_size: int, start: int, stop: int) -> Iterator[Batch]:
         return _tfr_batches(files, stats_path, n, L, P, T, seq_1hot, batch_size, start, stop)
 
-    pool = stats.get("pool_width")
-    crop = stats.get("crop_bp")
+    pool = _stat_int(stats, "pool_width", stats_path, 1) if stats.get("pool_width") is not None else None
+    crop = _stat_int(stats, "crop_bp", stats_path, 0) if stats.get("crop_bp") is not None else None
     return TestSet(
         path=d, format="tfrecord", split=split, num_seqs=n, seq_length=L, target_length=P,
         num_targets=T, target_index=tuple(index), target_ids=tuple(ids), target_labels=tuple(descs),
         pool_width=int(pool) if pool is not None else None,
         crop_bp=int(crop) if crop is not None else None, _reader=reader,
     )
+
+
+def _stat_int(stats: dict, key: str, path: Path, minimum: int) -> int:
+    """statistics.json entry ``key`` as an integer >= minimum (InputError naming the entry otherwise)."""
+    v = stats[key]
+    try:
+        if isinstance(v, bool) or float(v) != int(v):
+            raise ValueError
+        v = int(v)
+    except (TypeError, ValueError, OverflowError):
+        raise InputError(f"{path}: {key} must be an integer, got {v!r:.40}") from None
+    if v < minimum:
+        raise InputError(f"{path}: {key} must be at least {minimum}, got {v}")
+    return v
 
 
 def _tf():
@@ -299,12 +309,12 @@ def _open_hdf5(p: Path, split: str) -> TestSet:
 
     try:
         h5 = h5py.File(p, "r")
-    except OSError as e:
+    except _H5_ERRORS as e:
         raise InputError(
             f"cannot open {p} as HDF5 ({_first_line(e)}): give a Baskerville data directory or an "
             "HDF5 test set"
         ) from None
-    with h5:
+    with h5, _h5_damage(p):
         keys = set(h5.keys())
         if f"{split}_in" in keys or f"{split}_out" in keys:
             fmt, kx, ky = "basenji_h5", f"{split}_in", f"{split}_out"
@@ -352,6 +362,22 @@ def _open_hdf5(p: Path, split: str) -> TestSet:
     )
 
 
+# what h5py raises for damaged files besides OSError (bad heap signatures, cache ring mismatches, ...)
+_H5_ERRORS = (OSError, RuntimeError, KeyError, ValueError, TypeError)
+
+
+@contextmanager
+def _h5_damage(p: Path):
+    """Turn h5py's errors on a damaged file into an InputError naming it (InputErrors pass through)."""
+    try:
+        yield
+    except InputError:
+        raise
+    except _H5_ERRORS as e:
+        raise InputError(f"{p} is damaged or not a readable HDF5 test set ({_first_line(e)}): "
+                         "re-download or re-create the file") from None
+
+
 def _first_line(e: Exception) -> str:
     s = str(e).strip()
     return s.splitlines()[0] if s else type(e).__name__
@@ -375,9 +401,9 @@ def _h5_batches(p: Path, kx: str, ky: str, batch_size: int, start: int, stop: in
 
     try:
         h5 = h5py.File(p, "r")
-    except OSError as e:
+    except _H5_ERRORS as e:
         raise InputError(f"cannot open {p} as HDF5 ({_first_line(e)})") from None
-    with h5:
+    with h5, _h5_damage(p):
         dx, dy = h5[kx], h5[ky]
         for a in range(start, stop, batch_size):
             b = min(a + batch_size, stop)

@@ -141,7 +141,22 @@ def _keras_block(ctx, x, params, spec, where, warn):
         raise InputError(f"{where}: Keras layer {name} rejected its parameters {args}: {e}") from None
 
 
+# what a builder or Keras raises for malformed block parameters (wrong types, impossible shapes)
+_PARAM_ERRORS = (TypeError, ValueError, KeyError, AttributeError, IndexError, ZeroDivisionError, OverflowError)
+
+
 def _build_block(ctx, x, params, spec, where, warn):
+    """Build one block; any failure caused by its parameters is an InputError naming the block."""
+    try:
+        return _build_block_unchecked(ctx, x, params, spec, where, warn)
+    except InputError:
+        raise
+    except _PARAM_ERRORS as e:
+        raise InputError(f"{where}: block {params.get('name')!r} could not be built with {params!r:.300}: "
+                         f"{type(e).__name__}: {str(e)[:300]}") from None
+
+
+def _build_block_unchecked(ctx, x, params, spec, where, warn):
     name = params["name"]
     if name[:1].isupper():
         if name not in KERAS_LAYERS:

@@ -87,7 +87,7 @@ def parse_params(source) -> ModelSpec:
         raise InputError(f"params file {label}: model.seq_length is missing (the input length in bp)")
     try:
         seq_length = int(model["seq_length"])
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise InputError(f"params file {label}: model.seq_length must be an integer, got "
                          f"{model['seq_length']!r}") from None
     if seq_length <= 0:

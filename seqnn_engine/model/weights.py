@@ -18,6 +18,10 @@ import numpy as np
 from ..errors import InputError
 
 
+# what h5py raises for damaged or odd files besides OSError (bad heap signatures, wrong object kinds, ...)
+_H5_ERRORS = (OSError, RuntimeError, KeyError, ValueError, TypeError, AttributeError, IndexError)
+
+
 def _s(v):
     return v.decode() if isinstance(v, bytes) else str(v)
 
@@ -54,7 +58,7 @@ def detect_format(path) -> str:
                 return "legacy"
             if "layers" in f:
                 return "keras3"
-    except OSError as e:
+    except _H5_ERRORS as e:
         raise InputError(f"weights file {p.name} is not a readable HDF5 file ({e}); it may be truncated or "
                          "not a Keras weights file") from None
     raise InputError(f"weights file {p.name} is HDF5 but holds no Keras weights (no 'model_weights' group, "
@@ -79,7 +83,9 @@ def _load_legacy(layers, path):
                 wn = [_s(w) for w in g[ln].attrs.get("weight_names", [])]
                 if wn:
                     file_layers.append((ln, [np.asarray(g[ln][w]) for w in wn], wn))
-    except (OSError, KeyError) as e:
+    except InputError:
+        raise
+    except _H5_ERRORS as e:
         raise InputError(f"weights file {name} is damaged or truncated ({e}): re-download or re-export it") from None
     mine = weighted_layers(layers)
     n_mine_w = sum(len(legacy_variables(lyr)) for lyr in mine)
@@ -138,7 +144,9 @@ def _load_keras3(layers, path):
                     if key not in g:
                         raise InputError(f"weights file {name} lacks {key}: it does not match params.json")
                     _assign(v, np.asarray(g[key]), f"layer {lyr.name} ({rel})")
-    except OSError as e:
+    except InputError:
+        raise
+    except _H5_ERRORS as e:
         raise InputError(f"weights file {name} is damaged or truncated ({e}): re-download or re-export it") from None
 
 
@@ -147,11 +155,13 @@ def _has_vars(g):
 
 
 def _count_vars(g):
+    if not isinstance(g, h5py.Group):
+        return 0
     n = 0
     for k, v in g.items():
-        if k == "vars":
+        if k == "vars" and isinstance(v, h5py.Group):
             n += len(v.keys())
-        elif hasattr(v, "keys"):
+        elif isinstance(v, h5py.Group):
             n += _count_vars(v)
     return n
 
