@@ -359,9 +359,11 @@ def _make_record(name, desc, chunks, chunk_lines) -> FastaRecord:
         ends = np.cumsum([len(c) for c in chunks])
         line = chunk_lines[int(np.searchsorted(ends, p, side="right"))]
         ch = chr(raw[p])
+        # letters that occur in proteins but in no nucleotide code
+        protein = " (it looks like a protein sequence: give the DNA sequence)" if ch in "EFILPQefilpq" else ""
         raise InputError(
             f"record '{name}': invalid character {ch!r} at sequence position {p + 1} "
-            f"(line {line}): use only A, C, G, T, N and IUPAC ambiguity codes"
+            f"(line {line}){protein}: use only A, C, G, T, N and IUPAC ambiguity codes"
         )
     n_lower = int(np.count_nonzero(arr >= 97))
     seq = raw.translate(_CLEAN).decode("ascii")
