@@ -63,7 +63,8 @@ def model_loaded(path: str, replicate: int = 0) -> bool:
 def model(path: str, replicate: int = 0):
     """The loaded model (shared, never mutated), warmed up: the compiled prediction and the
     default attribution are traced once here, so a session's first result is not slowed by
-    tracing (one-time cost per server process)."""
+    tracing (one-time cost per server process). Tracing in a background thread instead was
+    measured slower: the page's own attribution then traced the same functions concurrently."""
     from seqnn_engine import load_model_dir
     m = load_model_dir(path, replicate=replicate)
     warm_up(m)

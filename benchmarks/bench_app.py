@@ -1,6 +1,6 @@
 """Dashboard timings measured in a real browser (Playwright + Debian chromium).
 
-    .venv/bin/python benchmarks/bench_app.py            # prints a table, updates benchmarks/RESULTS.md
+    .venv/bin/python benchmarks/bench_app.py [--quick] [--no-write]   # prints a table, updates RESULTS.md
 
 Measures, on the bundled demo model (or the tiny test model when the demo is not trained):
 
@@ -33,8 +33,7 @@ sys.path.insert(0, str(REPO / "tests"))
 CHROMIUM = "/usr/bin/chromium"
 CHROME_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                "--disable-component-update", "--disable-sync", "--no-first-run"]
-RESULTS = REPO / "benchmarks" / "RESULTS.md"
-START, END = "<!-- bench_app:start -->", "<!-- bench_app:end -->"
+sys.path.insert(0, str(REPO / "benchmarks"))
 GENES_NEW = ("DMG130", "DMG131", "DMG132", "DMG133")
 FIRST_GENE = "DMG129"  # the gene preselected on the demo model (and the tiny test model)
 
@@ -136,7 +135,7 @@ def box_select(page, frac0: float, frac1: float) -> float:
     return dt
 
 
-def main() -> dict:
+def main(quick: bool = False) -> dict:
     from playwright.sync_api import sync_playwright
     demo = (REPO / "assets" / "demo" / "manifest.json").exists()
     tmp = Path(tempfile.mkdtemp(prefix="bench-app-"))
@@ -167,9 +166,10 @@ def main() -> dict:
             out["cold_first_chart_s"] = time.perf_counter() - t0
             wait_idle(page)
             out["cold_page_complete_s"] = time.perf_counter() - t0
-            new = [pick_gene(page, g) for g in GENES_NEW]
-            cached = [pick_gene(page, g) for g in GENES_NEW[:3]]
-            sel = [box_select(page, a, a + 0.04) for a in (0.3, 0.45, 0.6)]
+            genes = GENES_NEW[:2] if quick else GENES_NEW
+            new = [pick_gene(page, g) for g in genes]
+            cached = [pick_gene(page, g) for g in genes[:3]]
+            sel = [box_select(page, a, a + 0.04) for a in ((0.3, 0.6) if quick else (0.3, 0.45, 0.6))]
             out.update(new_input_s=new, cached_input_s=cached, box_select_s=sel)
             page.close()
         finally:
@@ -209,7 +209,7 @@ def report(r: dict) -> str:
         ("restart over the same store: page open -> first chart", r["restart_first_chart_s"]),
         ("restart over the same store: page open -> page complete", r["restart_page_complete_s"]),
     ]
-    lines = [START, "## Dashboard in the browser (`benchmarks/bench_app.py`)", "",
+    lines = ["## Dashboard in the browser (`benchmarks/bench_app.py`)", "",
              f"Model: {r['model']}. Chromium headless via Playwright on this machine (2 CPU cores shared with "
              f"other jobs: load average {r['load'][0]:.1f} before / {r['load'][1]:.1f} after the run; no GPU); "
              "times are wall-clock seconds seen by the browser.", "",
@@ -218,26 +218,19 @@ def report(r: dict) -> str:
     lines += ["", f"Goals: first chart <= 5 s once the model is loaded (measured "
               f"{r['cold_first_chart_s'] - r['cold_model_loaded_s']:.2f} s on a cold page, "
               f"{med(r['new_input_s']):.2f} s for a new gene); cached interaction <= 1 s "
-              f"(measured {med(r['cached_input_s']):.2f} s gene switch, {med(r['box_select_s']):.2f} s range).",
-              "", END]
+              f"(measured {med(r['cached_input_s']):.2f} s gene switch, {med(r['box_select_s']):.2f} s range)."]
     return "\n".join(lines) + "\n"
 
 
 def write_results(section: str) -> None:
-    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n\n"
-    if START in text and END in text:
-        a = text.index(START)
-        b = text.index(END) + len(END)
-        text = text[:a] + section.rstrip("\n") + text[b:]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    RESULTS.write_text(text)
+    from results import update_section
+    update_section("bench_app", section)
 
 
 if __name__ == "__main__":
     if not os.path.exists(CHROMIUM):
         sys.exit("Debian chromium is needed: apt-get install -y chromium")
-    res = main()
+    res = main(quick="--quick" in sys.argv)
     sec = report(res)
     print(sec)
     if "--no-write" not in sys.argv:
