@@ -30,6 +30,8 @@ def check_allowed(path: Path, roots, what: str) -> Path:
 
 def _join_inside(d: Path, rel: str, what: str) -> Path:
     """``d / rel`` without following symlinks; InputError for absolute paths or '..' escapes."""
+    if not isinstance(rel, str) or not rel.strip():
+        raise InputError(f"manifest {what} must be a non-empty path string relative to {d}, got {rel!r:.80}")
     rel_p = Path(rel)
     if rel_p.is_absolute() or ".." in rel_p.parts:
         raise InputError(f"manifest {what} path {rel!r} points outside the model directory {d}: use a path "
@@ -87,6 +89,8 @@ def read_model_dir(path, allowed_roots=None) -> ModelDir:
     if "weights" in manifest:
         w = manifest["weights"]
         w = [w] if isinstance(w, str) else w
+        if not isinstance(w, list):
+            raise InputError(f"{mf} 'weights' must be a file name or a list of file names, got {w!r:.80}")
         weights = [_join_inside(d, x, "weights") for x in w]
         for x in weights:
             if not x.exists():
@@ -96,6 +100,14 @@ def read_model_dir(path, allowed_roots=None) -> ModelDir:
     if not weights:
         raise InputError(f"model directory {d} has no weights file (*.h5)")
     targets = opt("targets", "targets.txt" if (d / "targets.txt").exists() else None)
+    try:
+        head = int(manifest.get("head", 0))
+        test_chroms = manifest.get("test_chroms", [])
+        if not isinstance(test_chroms, list):
+            raise TypeError
+        test_chroms = [str(c) for c in test_chroms]
+    except (TypeError, ValueError, OverflowError):
+        raise InputError(f"{mf}: 'head' must be an integer and 'test_chroms' a list of chromosome names") from None
     if allowed_roots is not None:
         for what, p in [("params", params), ("targets", targets), ("genome", opt("genome")),
                         ("genes", opt("genes")), ("motif sites", opt("motif_sites"))] + \
@@ -104,7 +116,7 @@ def read_model_dir(path, allowed_roots=None) -> ModelDir:
                 check_allowed(p, allowed_roots, what)
     return ModelDir(path=d.resolve(), name=str(manifest.get("name", d.name)), params=params, weights=weights,
                     targets=targets, genome=opt("genome"), genes=opt("genes"), motif_sites=opt("motif_sites"),
-                    test_chroms=list(manifest.get("test_chroms", [])), head=int(manifest.get("head", 0)),
+                    test_chroms=test_chroms, head=head,
                     manifest=manifest)
 
 

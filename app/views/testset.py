@@ -33,10 +33,11 @@ def find_datasets(roots: tuple, max_depth: int = 4) -> list[tuple[str, str]]:
             depth = len(Path(dirpath).relative_to(base).parts)
             dirnames[:] = sorted(d for d in dirnames if not d.startswith(".")) if depth < max_depth else []
             d = Path(dirpath)
-            if "statistics.json" in filenames and (d / "tfrecords").is_dir():
+            if "statistics.json" in filenames and (d / "tfrecords").is_dir() \
+                    and _inside(d / "tfrecords", base) and _inside(d / "statistics.json", base):
                 out.append((f"{d.name} (TFRecords)", str(d)))
             for f in sorted(filenames):
-                if not f.endswith((".h5", ".hdf5")) or "params.json" in filenames:
+                if not f.endswith((".h5", ".hdf5")) or "params.json" in filenames or not _inside(d / f, base):
                     continue
                 try:
                     with h5py.File(d / f, "r") as h5:
@@ -46,6 +47,16 @@ def find_datasets(roots: tuple, max_depth: int = 4) -> list[tuple[str, str]]:
                 if any(k.endswith("_in") for k in keys) or {"sequences", "targets"} <= keys:
                     out.append((f"{f} (HDF5)", str(d / f)))
     return out
+
+
+def _inside(p: Path, base: Path) -> bool:
+    """Whether ``p``, symlinks followed, stays inside the root ``base`` (no symlinks out of a root)."""
+    from seqnn_engine.modeldir import check_allowed
+    try:
+        check_allowed(p, [base], "test set")
+        return True
+    except InputError:
+        return False
 
 
 def _dataset_id(path: str) -> str:
