@@ -112,21 +112,36 @@ class RunningStats:
     """Welford streaming mean and unbiased variance over members.
 
     u_k = u_{k-1} + (x_k - u_{k-1}) / k;  v_k = v_{k-1} + (x_k - u_{k-1})(x_k - u_k);
-    var = v_n / (n - 1) (0 when n == 1). Accumulates in float64 per item.
+    var = v_n / (n - 1) (0 when n == 1). Accumulates in float64; the second-moment
+    array is allocated only once some item has a second member.
     """
 
     def __init__(self, shape):
-        self.n = np.zeros(shape[:1], dtype=np.int64)
-        self.mean = np.zeros(shape, dtype=np.float64)
-        self.m2 = np.zeros(shape, dtype=np.float64)
+        self.shape = tuple(shape)
+        self.n = np.zeros(self.shape[:1], dtype=np.int64)
+        self.mean = np.zeros(self.shape, dtype=np.float64)
+        self.m2 = None
 
     def update(self, i: int, x: np.ndarray):
         """Add one member's array for item i."""
-        self.n[i] += 1
-        d = x - self.mean[i]
-        self.mean[i] += d / self.n[i]
-        self.m2[i] += d * (x - self.mean[i])
+        self.update_block(i, np.asarray(x)[None])
+
+    def update_block(self, i0: int, xs: np.ndarray):
+        """Add one member's arrays for items i0 .. i0 + len(xs) - 1 (vectorised)."""
+        sl = slice(i0, i0 + xs.shape[0])
+        self.n[sl] += 1
+        n = self.n[sl].reshape((-1,) + (1,) * (xs.ndim - 1))
+        if (self.n[sl] == 1).all():
+            self.mean[sl] = xs
+            return
+        if self.m2 is None:
+            self.m2 = np.zeros(self.shape, dtype=np.float64)
+        d = xs - self.mean[sl]
+        self.mean[sl] += d / n
+        self.m2[sl] += d * (xs - self.mean[sl])
 
     def variance(self) -> np.ndarray:
+        if self.m2 is None:
+            return np.zeros(self.shape, dtype=np.float64)
         n = self.n.reshape((-1,) + (1,) * (self.m2.ndim - 1))
         return np.where(n > 1, self.m2 / np.maximum(n - 1, 1), 0.0)

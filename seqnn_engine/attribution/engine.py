@@ -119,8 +119,7 @@ class MemberRunner:
                     progress(done, total)
             obj_sum += objs
             if need_grad:
-                for i in range(n):
-                    stats.update(i, grads[i])
+                stats.update_block(0, grads)
             if on_member is not None:
                 on_member(mi, objs, grads)
         gmean = stats.mean.astype(np.float32) if need_grad else None

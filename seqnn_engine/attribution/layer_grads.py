@@ -171,13 +171,11 @@ def layer_gradients(model, x, layers=(0,), targets=None, positions=None, rc: boo
                 comp = tap_idx[li] == 0
                 gl = ens.unaugment_positions(grads_b[li], mem, st, axis=-2, complement=comp)
                 rl = ens.unaugment_positions(reprs_b[li], mem, st, axis=-2, complement=comp)
-                for k in range(gl.shape[0]):
-                    g_stats[li].update(b0 + k, gl[k])
-                    r_stats[li].update(b0 + k, rl[k])
-                    if allm is not None:
-                        allm[li][b0 + k, ..., mi] = gl[k]
-            for k in range(preds_b.shape[0]):
-                p_stats.update(b0 + k, preds_b[k])
+                g_stats[li].update_block(b0, gl)
+                r_stats[li].update_block(b0, rl)
+                if allm is not None:
+                    allm[li][b0:b0 + gl.shape[0], ..., mi] = gl
+            p_stats.update_block(b0, preds_b)
             done += sl.stop - sl.start
             if progress is not None:
                 progress(done, total)
