@@ -65,8 +65,9 @@ class SeqInput:
 
 # ----------------------------------------------------------------------------------- model
 
-def pick_model(settings) -> str | None:
-    """Model directory selectbox (only directories found under the configured roots)."""
+def pick_model(settings) -> tuple[str, int] | None:
+    """Model directory selectbox (only directories found under the configured roots) and, for a
+    directory with several weight files, the replicate. Returns (path, replicate) or None."""
     dirs = state.model_dirs(tuple(str(r) for r in settings.model_roots))
     sb = st.sidebar
     if not dirs:
@@ -75,14 +76,21 @@ def pick_model(settings) -> str | None:
                  + ", ".join(str(r) for r in settings.model_roots)
                  + ". Add roots with the SEQNN_MODEL_ROOTS environment variable or the config file.")
         return None
-    paths = [p for _, p in dirs]
-    names = {p: n for n, p in dirs}
+    paths = [p for _, p, _ in dirs]
+    names = {p: n for n, p, _ in dirs}
+    n_weights = {p: k for _, p, k in dirs}
     if st.session_state.get("model_path") not in paths:
         demo = str(DEMO_DIR.resolve())
         st.session_state["model_path"] = demo if demo in paths else paths[0]
-    return sb.selectbox("Model", paths, key="model_path",
+    path = sb.selectbox("Model", paths, key="model_path",
                         format_func=lambda p: f"{names[p]}  ({Path(p).name})" if names[p] != Path(p).name
                         else names[p])
+    rep = 0
+    if n_weights[path] > 1:
+        if st.session_state.get("replicate", 0) >= n_weights[path]:
+            st.session_state["replicate"] = 0
+        rep = sb.selectbox("Replicate (weights file)", list(range(n_weights[path])), key="replicate")
+    return path, int(rep)
 
 
 def target_labels(model) -> tuple[list[str], list[str]]:

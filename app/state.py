@@ -43,11 +43,12 @@ def result_cache() -> ResultCache:
 
 @st.cache_data(ttl=60, show_spinner=False)
 def model_dirs(roots: tuple) -> list:
-    """Model directories under the roots: list of (display name, absolute path str)."""
+    """Model directories under the roots: list of (display name, absolute path str, number of
+    weight files = replicates)."""
     from seqnn_engine.modeldir import find_model_dirs
     out = []
     for md in find_model_dirs([Path(r) for r in roots]):
-        out.append((md.name, str(md.path)))
+        out.append((md.name, str(md.path), len(md.weights)))
     return out
 
 
@@ -122,7 +123,7 @@ def genes(path: str) -> GeneIndex:
 # ----------------------------------------------------------------------------------- session
 
 PERSISTENT_KEYS = (
-    "model_path", "input_mode", "gene", "gene_query", "interval", "fasta_text", "fasta_record", "targets",
+    "model_path", "replicate", "input_mode", "gene", "gene_query", "interval", "fasta_text", "fasta_record", "targets",
     "ens_rc", "ens_shifts", "ens_mc", "ens_n", "attr_method", "attr_objective", "attr_stat", "layers",
     "view", "var_pos", "var_alt", "page", "dataset", "eval_limit", "eval_rc",
 )

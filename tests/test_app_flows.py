@@ -15,7 +15,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from test_app_support import DEFAULT_GENE, DEMO, REPO, build_model_root
+from test_app_support import DEFAULT_GENE, DEMO, REPO, build_model_root, build_replicates
 
 pytest.importorskip("streamlit.testing.v1")
 from streamlit.testing.v1 import AppTest  # noqa: E402
@@ -27,6 +27,7 @@ MAIN = str(REPO / "app" / "main.py")
 def env(tmp_path_factory):
     root = tmp_path_factory.mktemp("models")
     model_dir = build_model_root(root)
+    reps_dir = build_replicates(root)
     store = tmp_path_factory.mktemp("store")
     cfg = tmp_path_factory.mktemp("cfg") / "config.toml"
     cfg.write_text("")
@@ -34,7 +35,7 @@ def env(tmp_path_factory):
         mp.setenv("SEQNN_MODEL_ROOTS", str(root))
         mp.setenv("SEQNN_STORE_DIR", str(store))
         mp.setenv("SEQNN_DASHBOARD_CONFIG", str(cfg))
-        yield {"root": root, "model_dir": model_dir.resolve(), "store": store}
+        yield {"root": root, "model_dir": model_dir.resolve(), "reps_dir": reps_dir.resolve(), "store": store}
 
 
 @pytest.fixture(scope="module")
@@ -401,6 +402,28 @@ def test_model_page(env, model):
     taps = at.dataframe[0].value
     assert taps["name"].tolist() == [t.name for t in model.taps]
     assert at.dataframe[1].value["identifier"].tolist()[:2] == ["CTCF", "SPI1"]
+
+
+def test_replicates_and_fasta_only_model(env):
+    """A directory with two weight files offers a replicate choice; without a genome only FASTA input."""
+    from seqnn_engine import load_model_dir
+    from seqnn_engine.export import read_hdf5
+    at = new_app(env)
+    at.session_state["model_path"] = str(env["reps_dir"])
+    at.run()
+    no_problems(at)
+    assert at.radio(key="input_mode").options == ["FASTA"]
+    at.text_area(key="fasta_text").set_value(">r\n" + "ACGTTGCAAT" * 300).run()
+    no_problems(at)
+    preds = []
+    for rep in (0, 1):
+        at.selectbox(key="replicate").set_value(rep).run()
+        no_problems(at)
+        h5 = read_hdf5(at.session_state["downloads"]["predictions"]["hdf5"].make())
+        m = load_model_dir(env["reps_dir"], replicate=rep)
+        assert h5.attrs["model_digest"] == m.digest
+        preds.append(h5["preds"])
+    assert not np.allclose(preds[0], preds[1])
 
 
 @pytest.mark.skipif(not (DEMO / "manifest.json").exists(), reason="the demo model (assets/demo) is not trained yet")

@@ -52,6 +52,24 @@ def build_model_root(root: Path) -> Path:
     return d
 
 
+def build_replicates(root: Path) -> Path:
+    """``root/tiny_reps``: the tiny architecture with two weight files (replicates), no genome."""
+    import keras
+
+    from seqnn_engine.model.build import build_network
+    from seqnn_engine.model.spec import parse_params
+    from seqnn_engine.model.weights import save_weights
+
+    d = root / "tiny_reps"
+    d.mkdir(parents=True, exist_ok=True)
+    (d / "params.json").write_text(json.dumps(TINY_PARAMS))
+    for i in range(2):
+        keras.utils.set_random_seed(100 + i)
+        save_weights(build_network(parse_params(d / "params.json"), 0).layers, d / f"model{i}.weights.h5")
+    shutil.copy(DEMO / "targets.txt", d / "targets.txt")
+    return d
+
+
 def _write_testset(path: Path, n: int = 3) -> None:
     from seqnn_engine.datasets import write_plain_hdf5
     rng = np.random.default_rng(3)
