@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import zipfile
 
 import numpy as np
@@ -361,7 +360,6 @@ def test_ism_on_demand_and_diagnostics(env):
 
 
 def test_layers_view(env, model):
-    from seqnn_engine.model.seqmodel import SeqModel  # noqa: F401
     pytest.importorskip("seqnn_engine.attribution.layer_grads")
     at = new_app(env, view="Layers", targets=[0, 6])
     at.run()
