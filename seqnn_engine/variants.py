@@ -12,9 +12,9 @@ Scores, per target, from predictions ``ref``, ``alt`` of shape ``(..., H, P, T)`
 each already averaged over the reverse complement when asked; P bins):
 
 ======== ==========================================================================
-SUM      ``sum_{h,p} alt - sum_{h,p} ref`` (summed over shifts too, as the reference)
-logSUM   ``sum_{h,p} log2(alt + 1) - sum_{h,p} log2(ref + 1)``
-sqrtSUM  ``sum_{h,p} sqrt(alt) - sum_{h,p} sqrt(ref)``
+SUM      ``mean_h sum_p alt - mean_h sum_p ref`` (sum over bins, mean over shifts, as the reference)
+logSUM   ``mean_h sum_p log2(alt + 1) - mean_h sum_p log2(ref + 1)``
+sqrtSUM  ``mean_h sum_p sqrt(alt) - mean_h sum_p sqrt(ref)``
 D2       ``mean_h sqrt(sum_p (alt - ref)^2)`` (L2 norm over bins, mean over shifts)
 logD2    D2 of ``log2(x + 1)``
 sqrtD2   D2 of ``sqrt(x)``
@@ -123,7 +123,7 @@ def compute_scores(ref_preds, alt_preds, stats: Sequence[str] = ("SUM",)) -> dic
             f = transforms[prefix]
             r, a = f(ref), f(alt)
             if stat.endswith("SUM"):
-                val = a.sum(axis=(-3, -2)) - r.sum(axis=(-3, -2))
+                val = (a.sum(axis=(-3, -2)) - r.sum(axis=(-3, -2))) / ref.shape[-3]   # mean over shifts
             else:
                 val = _l2_over_bins(a - r)
             out[stat] = val.astype(np.float32)

@@ -58,12 +58,12 @@ def test_scores_hand_computed():
     ref = np.array([[[1.0], [3.0]], [[0.0], [1.0]]])
     alt = np.array([[[2.0], [3.0]], [[1.0], [4.0]]])
     s = compute_scores(ref, alt, SCORE_STATS)
-    # SUM: (2+3+1+4) - (1+3+0+1)
-    np.testing.assert_allclose(s["SUM"], [5.0])
-    # logSUM: log2(3*4*2*5) - log2(2*4*1*2) = log2(120/16)
-    np.testing.assert_allclose(s["logSUM"], [np.log2(7.5)], rtol=1e-6)
-    # sqrtSUM: (sqrt2 + sqrt3 + 1 + 2) - (1 + sqrt3 + 0 + 1)
-    np.testing.assert_allclose(s["sqrtSUM"], [np.sqrt(2) + 1], rtol=1e-6)
+    # SUM: sum over bins, mean over the 2 shifts: ((2+3+1+4) - (1+3+0+1)) / 2
+    np.testing.assert_allclose(s["SUM"], [2.5])
+    # logSUM: (log2(3*4*2*5) - log2(2*4*1*2)) / 2 = log2(120/16) / 2
+    np.testing.assert_allclose(s["logSUM"], [np.log2(7.5) / 2], rtol=1e-6)
+    # sqrtSUM: ((sqrt2 + sqrt3 + 1 + 2) - (1 + sqrt3 + 0 + 1)) / 2
+    np.testing.assert_allclose(s["sqrtSUM"], [(np.sqrt(2) + 1) / 2], rtol=1e-6)
     # D2: mean over shifts of the L2 norm over bins: (|(1, 0)| + |(1, 3)|) / 2
     np.testing.assert_allclose(s["D2"], [(1 + np.sqrt(10)) / 2], rtol=1e-6)
     # logD2: shift 0 diffs (log2 3 - 1, 0); shift 1 (1, log2 5 - 1)
@@ -72,7 +72,7 @@ def test_scores_hand_computed():
     assert all(v.dtype == np.float32 and v.shape == (1,) for v in s.values())
     # identical predictions score zero; leading axes (variants) are kept
     z = compute_scores(np.stack([ref, ref]), np.stack([ref, alt]), ["SUM", "D2"])
-    np.testing.assert_allclose(z["SUM"][:, 0], [0.0, 5.0])
+    np.testing.assert_allclose(z["SUM"][:, 0], [0.0, 2.5])
     np.testing.assert_allclose(z["D2"][:, 0], [0.0, (1 + np.sqrt(10)) / 2], rtol=1e-6)
     with pytest.raises(InputError, match="unknown variant statistic"):
         compute_scores(ref, alt, ["SAD"])
@@ -151,8 +151,9 @@ def test_variants_command_hand_checked(tmp_path):
                     for h in (-1, 0, 1)] for s in (r_seq, a_seq)]
             r, a = np.array(per[0], np.float64), np.array(per[1], np.float64)   # (3 shifts, P, T)
             np.testing.assert_allclose(d["REF"][i], r, rtol=1e-5, atol=1e-6)
-            np.testing.assert_allclose(d["SUM"][i], a.sum((0, 1)) - r.sum((0, 1)), rtol=1e-4, atol=1e-4)
-            np.testing.assert_allclose(d["logSUM"][i], np.log2(a + 1).sum((0, 1)) - np.log2(r + 1).sum((0, 1)),
+            np.testing.assert_allclose(d["SUM"][i], (a.sum((0, 1)) - r.sum((0, 1))) / 3, rtol=1e-4, atol=1e-4)
+            np.testing.assert_allclose(d["logSUM"][i],
+                                       (np.log2(a + 1).sum((0, 1)) - np.log2(r + 1).sum((0, 1))) / 3,
                                        rtol=1e-4, atol=1e-4)
             np.testing.assert_allclose(d["D2"][i], np.sqrt(((a - r) ** 2).sum(1)).mean(0), rtol=1e-4, atol=1e-6)
             assert np.abs(a - r).max() > 0  # the variant changes the prediction
