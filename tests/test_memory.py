@@ -1,0 +1,126 @@
+"""Bounded memory: 200 sequential distinct requests through the dashboard's cache layers (app.compute ->
+app.cache.ResultCache, an in-process LRU bounded in bytes, in front of seqnn_engine.store.ResultStore,
+bounded on disk) keep the process's resident memory within a stated bound, and both caches evict.
+
+Stated bound (also in benchmarks/RESULTS.md, section "load"): after a 20-request warm-up (tracing of
+the compiled functions, allocator pools), 200 further distinct requests (predictions with mixed
+ensembles and input attributions) may grow the resident set size by at most RSS_GROWTH_BOUND_MB.
+The results they produce (~85 MiB) total several times the cache bounds and over twice the RSS
+bound, so without eviction the test fails.
+"""
+from __future__ import annotations
+
+import gc
+import json
+
+import numpy as np
+import pytest
+
+RSS_GROWTH_BOUND_MB = 32
+MEMORY_CACHE_BYTES = 8 << 20     # 8 MiB in-process LRU
+STORE_BYTES = 16 << 20           # 16 MiB on disk
+N_WARM, N_REQUESTS = 20, 200
+
+PARAMS = {"model": {
+    "seq_length": 4096, "activation": "gelu", "norm_type": "batch", "bn_momentum": 0.9,
+    "trunk": [{"name": "conv_dna", "filters": 16, "kernel_size": 11, "pool_size": 4, "norm_type": None},
+              {"name": "res_tower", "filters_init": 16, "filters_end": 24, "divisible_by": 8, "kernel_size": 5,
+               "num_convs": 1, "pool_size": 2, "repeat": 3},
+              {"name": "dilated_residual", "filters": 16, "rate_mult": 2, "repeat": 2, "dropout": 0.1,
+               "kernel_size": 3},
+              {"name": "Cropping1D", "cropping": 8}],
+    "head": {"name": "final", "units": 8, "activation": "softplus"},
+}}
+
+
+def rss_bytes() -> int:
+    """Current resident set size of this process (VmRSS in /proc/self/status; ru_maxrss elsewhere)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    import resource
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    import keras
+
+    from seqnn_engine import load_model
+    from seqnn_engine.model.build import build_network
+    from seqnn_engine.model.spec import parse_params
+    from seqnn_engine.model.weights import save_weights
+    d = tmp_path_factory.mktemp("mem")
+    (d / "params.json").write_text(json.dumps(PARAMS))
+    keras.utils.set_random_seed(5)
+    save_weights(build_network(parse_params(PARAMS), 0).layers, d / "w.weights.h5")
+    return load_model(d / "params.json", d / "w.weights.h5")
+
+
+def _request(cache, model, i: int):
+    """Request i: a distinct sequence; kinds and options cycle like a user clicking around."""
+    from app.compute import Ensemble, attribute, layer_gradients, predict
+    rng = np.random.default_rng(1000 + i)
+    seq = "".join(rng.choice(list("ACGT"), model.seq_length))
+    ens = [Ensemble(), Ensemble(rc=True), Ensemble(shifts=(-1, 0, 1)), Ensemble(mc_n=2)][i % 4]
+    if i % 3 == 2:
+        r = attribute(cache, model, seq, "saliency", [i % 8], None, "sum", Ensemble(rc=bool(i % 2)))
+        assert r["scores"].shape == (model.seq_length, 4)
+    elif i % 3 == 1:   # the layer view: all 8 targets at the input and the first block (~1.2 MiB each)
+        r = layer_gradients(cache, model, seq, [0, 1], list(range(8)), None, Ensemble(rc=bool(i % 2)))
+        assert r["grads_0"].shape == (8, model.seq_length, 4)
+    else:
+        r = predict(cache, model, seq, ens)
+        assert r["preds"].shape == (model.target_length, model.num_targets)
+    return r
+
+
+def test_200_distinct_requests_bounded_rss_and_caches_evict(model, tmp_path):
+    pytest.importorskip("streamlit")   # app.compute lives beside the Streamlit app (it does not import it)
+    from app.cache import ResultCache
+    from seqnn_engine.store import ResultStore
+    store = ResultStore(tmp_path / "store", max_bytes=STORE_BYTES)
+    cache = ResultCache(max_bytes=MEMORY_CACHE_BYTES, store=store)
+    for i in range(N_WARM):
+        _request(cache, model, -1 - i)
+    gc.collect()
+    rss0 = rss_bytes()
+    produced = 0
+    samples = []
+    for i in range(N_REQUESTS):
+        r = _request(cache, model, i)
+        assert r.source == "computed"          # distinct requests: never a hit
+        produced += r.nbytes
+        del r
+        if i % 20 == 19:
+            gc.collect()
+            samples.append(rss_bytes() - rss0)
+            assert cache._bytes <= MEMORY_CACHE_BYTES
+            assert store.size_bytes() <= STORE_BYTES
+    growth = max(samples)
+    print(f"\nRSS after warm-up {rss0 / 2**20:.0f} MiB; growth over {N_REQUESTS} requests "
+          f"{[round(s / 2**20, 1) for s in samples]} MiB; results produced {produced / 2**20:.1f} MiB; "
+          f"memory cache {cache._bytes / 2**20:.2f} MiB in {len(cache)} entries; store "
+          f"{store.size_bytes() / 2**20:.2f} MiB")
+    # the results would not fit the caches: eviction really happened at both levels
+    assert produced > 2 * RSS_GROWTH_BOUND_MB * 2**20 and produced > 4 * STORE_BYTES
+    assert len(cache) < N_REQUESTS // 2
+    assert growth <= RSS_GROWTH_BOUND_MB * 2**20, f"RSS grew {growth / 2**20:.1f} MiB"
+    # the early results were evicted from memory; the latest is still served from memory
+    assert cache.peek(_key_of(model, N_REQUESTS - 1)).source == "memory"
+
+
+def _key_of(model, i):
+    from app.compute import Ensemble, attribution_key, layers_key, prediction_key
+    rng = np.random.default_rng(1000 + i)
+    seq = "".join(rng.choice(list("ACGT"), model.seq_length))
+    if i % 3 == 2:
+        return attribution_key(model, seq, "saliency", [i % 8], None, "sum", Ensemble(rc=bool(i % 2)))
+    if i % 3 == 1:
+        return layers_key(model, seq, [0, 1], list(range(8)), None, Ensemble(rc=bool(i % 2)))
+    ens = [Ensemble(), Ensemble(rc=True), Ensemble(shifts=(-1, 0, 1)), Ensemble(mc_n=2)][i % 4]
+    return prediction_key(model, seq, ens)
