@@ -60,8 +60,9 @@ def plan(model, start: int, end: int):
     if r is None:
         return None
     st = model.stride
-    # changed bins reach r past the window; their own receptive fields reach r further
-    need = (end - start) + 2 * (2 * r + (model.crop + 2) * st)
+    # changed bins reach r (+ one bin) past the window and need their own receptive field (r
+    # further) inside the sub-window; the sub-model's cropped edge bins must lie in that margin
+    need = (end - start) + 2 * (max(2 * r, r + model.crop * st) + 2 * st)
     lw = int(np.ceil(need / st) * st)
     if lw >= 0.9 * model.seq_length:
         return None
