@@ -436,8 +436,9 @@ def write_plain_hdf5(
     if y.ndim != 3 or y.shape[0] != x.shape[0]:
         raise InputError(f"targets must have shape (N, P, T) with N={x.shape[0]}, got {y.shape}")
     binary = bool(np.all((x == 0) | (x == 1)))
+    from .atomic import atomic_path
     out = Path(path)
-    with h5py.File(out, "w") as h5:
+    with atomic_path(out) as tmp, h5py.File(tmp, "w") as h5:   # no half-written file under the final name
         h5.create_dataset("sequences", data=x.astype(bool if binary else np.float32),
                           chunks=(1,) + x.shape[1:] if x.shape[0] else None)
         h5.create_dataset("targets", data=y.astype(np.float32), chunks=(1,) + y.shape[1:] if y.shape[0] else None)

@@ -137,7 +137,8 @@ def write_accuracy_tsv(
             else:
                 cells.append(str(v).replace("\t", " ").replace("\n", " "))
         lines.append("\t".join(cells))
-    out.write_text("\n".join(lines) + "\n")
+    from .atomic import write_text_atomic
+    write_text_atomic(out, "\n".join(lines) + "\n")   # an interrupted write never leaves half a table
     return out
 
 
