@@ -155,7 +155,44 @@ def run(args) -> dict:
                 seconds=time.perf_counter() - t_all, model=trained, tix=tix, ism_seconds=ism_seconds)
 
 
+# ----------------------------------------------------------------------------- state
+
+
+def _nan_list(a) -> list:
+    return [None if not np.isfinite(z) else round(float(z), 7) for z in np.asarray(a, np.float64)]
+
+
+def make_state(res, args) -> dict:
+    """Everything the report needs, JSON-serialisable (per-window metrics, counts, timings, settings)."""
+    W, labels, m = res["windows"], res["labels"], res["model"]
+    tracks = {}
+    for k in gt.DRIVERS:
+        lab = labels[k]["exclude"]
+        rows = (lab == 1).any(1)
+        decoy = (labels[k]["negative"][rows] == 0) & (lab[rows] == -1)
+        tracks[k] = dict(windows=int(rows.sum()), positive_bp=int((lab == 1).sum()), decoy_bp=int(decoy.sum()),
+                         prevalence=float(np.mean((lab[rows] == 1).sum(1) / (lab[rows] >= 0).sum(1))))
+    ig = [r["ig_error"] for r in res["records"] if r["method"] == "integrated_gradients" and r["model"] == "trained"]
+    records = [dict(model=r["model"], method=r["method"], rc=r["rc"], track=r["motif"],
+                    windows=[f"{W.chrom[i]}:{int(W.start[i])}" for i in r["idx"]],
+                    **{f"{stat}_{v}": _nan_list(getattr(r["metrics"][v], stat))
+                       for v in VARIANTS for stat in ("auroc", "aupr")})
+               for r in res["records"]]
+    timing = [dict(model=k[0], method=k[1], rc=k[2], n=n, seconds=s) for k, (n, s) in res["timing"].items()]
+    return dict(machine=machine(), quick=bool(args.quick), seconds=res["seconds"], n_params=int(m.n_params),
+                target_length=int(m.target_length), n_windows=len(W), length=W.length, crop_bp=W.crop_bp,
+                chroms=sorted(set(map(str, W.chrom))), seed=args.seed, sg_samples=args.sg_samples,
+                sg_noise=args.sg_noise, ig_steps=args.ig_steps,
+                ig_error_median=float(np.median(np.concatenate(ig))) if ig else None,
+                ism_windows=[int(i) for i in res["ism_win"]], ism_windows_untrained=[int(i) for i in res["ism_win_u"]],
+                ism_seconds_per_window=res["ism_seconds"], tracks=tracks, timing=timing, records=records)
+
+
 # ----------------------------------------------------------------------------- report
+
+
+def _arr(values) -> np.ndarray:
+    return np.array([np.nan if z is None else z for z in values], np.float64)
 
 
 def _cell(values) -> str:
@@ -164,46 +201,60 @@ def _cell(values) -> str:
     return "n/a" if v.size == 0 else f"{v.mean():.3f} / {np.median(v):.3f}"
 
 
-def _rows(res, stat: str, variant: str):
-    recs = res["records"]
+def _rows(st, key: str):
     out = []
     for model_name in ("trained", "untrained"):
         for method in METHODS:
             for rc in (False, True):
-                sel = [r for r in recs if r["model"] == model_name and r["method"] == method and r["rc"] == rc]
+                sel = [r for r in st["records"] if r["model"] == model_name and r["method"] == method and r["rc"] == rc]
                 if not sel:
                     continue
-                by = {r["motif"]: getattr(r["metrics"][variant], stat) for r in sel}
-                n = {r["motif"]: int(np.isfinite(r["metrics"][variant].auroc).sum()) for r in sel}
-                pooled = np.concatenate([by[m] for m in gt.DRIVERS if m in by])
+                by = {r["track"]: _arr(r[key]) for r in sel}
+                n = {r["track"]: int(np.isfinite(_arr(r["auroc_exclude"])).sum()) for r in sel}
+                pooled = np.concatenate([by[k] for k in gt.DRIVERS if k in by])
                 out.append(dict(model=model_name, method=method, rc=rc, by=by, n=n, pooled=pooled))
     return out
 
 
-def _scope(res, row) -> str:
-    full = {m: int((res["labels"][m]["exclude"] == 1).any(1).sum()) for m in gt.DRIVERS}
-    if all(row["n"].get(m, 0) == full[m] for m in gt.DRIVERS):
+def _scope(st, row) -> str:
+    full = {k: st["tracks"][k]["windows"] for k in gt.DRIVERS}
+    if all(row["n"].get(k, 0) == full[k] for k in gt.DRIVERS):
         return f"all ({sum(full.values())})"
     return f"ISM set ({sum(row['n'].values())})"
 
 
-def _goal(row) -> str:
-    means = [np.nanmean(row["by"][m]) for m in gt.DRIVERS if m in row["by"]]
+def _track_means(row) -> list[float]:
+    return [float(np.nanmean(row["by"][k])) for k in gt.DRIVERS if k in row["by"]]
+
+
+def _goal_met(row):
+    """True / False against the issue's goal (every track's mean AUROC), None when no goal applies."""
+    means = _track_means(row)
     if row["model"] == "untrained":
-        return f"<= {UNTRAINED_GOAL}: " + ("met" if max(means) <= UNTRAINED_GOAL else "**missed**")
+        return max(means) <= UNTRAINED_GOAL
     g = GOAL.get(row["method"])
-    if g is None:
+    return None if g is None else min(means) >= g
+
+
+def _goal(row) -> str:
+    ok = _goal_met(row)
+    if ok is None:
         return ""
-    return f">= {g}: " + ("met" if min(means) >= g else "**missed**")
+    bound = f"<= {UNTRAINED_GOAL}" if row["model"] == "untrained" else f">= {GOAL[row['method']]}"
+    return f"{bound}: " + ("met" if ok else "**missed**")
 
 
-def table(res, stat: str, variant: str, with_goal: bool) -> str:
+def _name(row) -> str:
+    return f"{row['model']} {LABEL[row['method']]}{' + RC' if row['rc'] else ''}"
+
+
+def table(st, stat: str, variant: str, with_goal: bool) -> str:
     head = "| model | method | RC | window x track pairs | " + " | ".join(gt.DRIVERS) + " | all tracks |" + \
         (" goal (every track's mean) |" if with_goal else "")
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
-    for row in _rows(res, stat, variant):
-        cells = [_cell(row["by"][m]) if m in row["by"] else "" for m in gt.DRIVERS]
-        line = (f"| {row['model']} | {LABEL[row['method']]} | {'yes' if row['rc'] else 'no'} | {_scope(res, row)} | "
+    for row in _rows(st, f"{stat}_{variant}"):
+        cells = [_cell(row["by"][k]) if k in row["by"] else "" for k in gt.DRIVERS]
+        line = (f"| {row['model']} | {LABEL[row['method']]} | {'yes' if row['rc'] else 'no'} | {_scope(st, row)} | "
                 + " | ".join(cells) + f" | {_cell(row['pooled'])} |")
         if with_goal:
             line += f" {_goal(row)} |"
@@ -211,19 +262,49 @@ def table(res, stat: str, variant: str, with_goal: bool) -> str:
     return "\n".join(lines)
 
 
-def report(res, args) -> str:
-    W, labels, m = res["windows"], res["labels"], res["model"]
-    n_pos = {k: int((labels[k]["exclude"] == 1).any(1).sum()) for k in gt.DRIVERS}
-    pos_bp = {k: int((labels[k]["exclude"] == 1).sum()) for k in gt.DRIVERS}
-    ig = [r["ig_error"] for r in res["records"] if r["method"] == "integrated_gradients" and r["model"] == "trained"]
-    ig_err = float(np.median(np.concatenate(ig))) if ig else float("nan")
-    prevalence = {}
-    for k in gt.DRIVERS:
-        lab = labels[k]["exclude"]
-        rows = (lab == 1).any(1)
-        prevalence[k] = float(np.mean((lab[rows] == 1).sum(1) / (lab[rows] >= 0).sum(1)))
-    tm = res["timing"]
+def summary(st) -> str:
+    """Goal verdicts and the effects of the RC ensemble and of decoys, computed from the tables."""
+    roc = _rows(st, "auroc_exclude")
+    met = [r for r in roc if _goal_met(r) is True]
+    missed = [r for r in roc if _goal_met(r) is False]
+    lines = []
+    trained_missed = [r for r in missed if r["model"] == "trained"]
+    lines.append(f"- Goals (AUROC, background negatives, every track's mean): {len(met)} rows met, "
+                 f"{len(missed)} missed" + (": " + "; ".join(
+                     f"{_name(r)} (track means {', '.join(f'{k} {v:.3f}' for k, v in zip(r['by'], _track_means(r)))}; "
+                     f"{sum(r['n'].values())} window x track pairs)" for r in missed) if missed else "") + ".")
+    tr = [r for r in roc if r["model"] == "trained"]
+    if tr and not trained_missed:
+        lo = min(min(_track_means(r)) for r in tr)
+        lines.append(f"- Every trained-model method and RC setting has a per-track mean AUROC >= {lo:.3f}.")
+    ap = {(r["model"], r["method"], r["rc"]): np.nanmean(r["pooled"]) for r in _rows(st, "aupr_exclude")}
+    gains = [(m, ap[("trained", m, True)] - ap[("trained", m, False)]) for m in METHODS
+             if ("trained", m, True) in ap and ("trained", m, False) in ap]
+    if gains:
+        lines.append("- The RC ensemble raises the trained model's mean AUPR (all tracks) by "
+                     + ", ".join(f"{LABEL[m]} {d:+.3f}" for m, d in gains) + ".")
+    dec = _rows(st, "auroc_negative")
+    diffs = [abs(np.nanmean(a["pooled"]) - np.nanmean(b["pooled"])) for a, b in zip(roc, dec) if a["model"] == "trained"]
+    if diffs:
+        n_dec = sum(t.get("decoy_bp", 0) for t in st["tracks"].values())
+        frac = n_dec / max(1, sum(t["windows"] for t in st["tracks"].values()) * st["length"])
+        lines.append(f"- Counting the bases of decoy sites (GATA1, YY1, FOXA2; {n_dec:,} window x track bases, about "
+                     f"{100 * frac:.1f}% of the negatives, so at most a ~{frac:.3f} AUROC drop were they all ranked on "
+                     f"top) as negatives changes the trained model's pooled mean AUROC by at most {max(diffs):.1e}: "
+                     "decoy bases rank with the background.")
+    un = [r for r in roc if r["model"] == "untrained"]
+    if un:
+        lines.append(f"- Untrained control: pooled mean AUROC {min(np.nanmean(r['pooled']) for r in un):.3f} to "
+                     f"{max(np.nanmean(r['pooled']) for r in un):.3f}; its AUPR stays near the random level."
+                     + (f" Its rows on the ISM set rest on at most {len(st['ism_windows_untrained'])} window(s) per "
+                        "track, so their per-track means are noisy." if st["ism_windows_untrained"] else ""))
+    return "\n".join(lines)
+
+
+def report(st) -> str:
+    tk = st["tracks"]
     trows = []
+    tm = {(t["model"], t["method"], t["rc"]): (t["n"], t["seconds"]) for t in st["timing"]}
     for method in METHODS:
         cells = []
         for model_name in ("trained", "untrained"):
@@ -231,54 +312,62 @@ def report(res, args) -> str:
                 n, s = tm.get((model_name, method, rc), (0, 0.0))
                 cells.append(f"{s / n:.2f}" if n else "")
         trows.append(f"| {LABEL[method]} | " + " | ".join(cells) + " |")
-    mode = "QUICK run (not the benchmark of record)" if args.quick else "full run"
+    mode = "QUICK run (not the benchmark of record)" if st["quick"] else "full run"
+    rendered = (" This section was re-rendered (`--render`) from the run's saved per-window metrics (rounded to 5-7"
+                " decimals) and timings." if st.get("rendered") else "")
+    L, crop, nW = st["length"], st["crop_bp"], st["n_windows"]
+    ism_s = st["ism_seconds_per_window"].get("trained", float("nan"))
+    ig_err = st["ig_error_median"] if st["ig_error_median"] is not None else float("nan")
     txt = f"""## Planted-motif ground truth (benchmarks/bench_ground_truth.py)
 
-Machine: {machine()}. {mode}; total {res['seconds'] / 60:.1f} min.
-Model: the shipped demo model (assets/demo, {m.n_params:,} parameters); control: the same params.json with
-random weights (Keras seed {args.seed}, untrained).
+Machine: {st['machine']}. {mode}; total {st['seconds'] / 60:.1f} min.{rendered}
+Model: the shipped demo model (assets/demo, {st['n_params']:,} parameters); control: the same params.json with
+random weights (Keras seed {st['seed']}, untrained).
 
-**Windows.** Held-out chr3 tiled into {len(W)} non-overlapping {W.length} bp windows (the training report's
+**Summary.**
+{summary(st)}
+
+**Windows.** Held-out {', '.join(st['chroms'])} tiled into {nW} non-overlapping {L} bp windows (the training report's
 held-out set). A window counts for a track when it holds >= 1 positive site; windows per track:
-{', '.join(f'{k} {n_pos[k]}' for k in gt.DRIVERS)} (positive bases: {', '.join(f'{k} {pos_bp[k]}' for k in gt.DRIVERS)}).
-ISM (whole {W.length} bp input, 3 substitutions x forward + RC = {6 * W.length:,} model calls per window) was run on the
-{len(res['ism_win'])} windows holding positives of the most driver tracks ({res['ism_win'].tolist()}); the untrained control's
-SmoothGrad, IG and ISM on the first {len(res['ism_win_u'])} of them. Saliency and both grad x input variants of the control
-use every window. Why a subset: whole-input ISM took {res['ism_seconds'].get('trained', float('nan')):.0f} s per window here (4 tracks, forward + RC in
-one pass), so all {len(W)} windows would take about {res['ism_seconds'].get('trained', float('nan')) * len(W) / 3600:.1f} h.
+{', '.join(f"{k} {tk[k]['windows']}" for k in gt.DRIVERS)} (positive bases: {', '.join(f"{k} {tk[k]['positive_bp']}" for k in gt.DRIVERS)}).
+ISM (whole {L} bp input, 3 substitutions x forward + RC = {6 * L:,} model calls per window) was run on the
+{len(st['ism_windows'])} windows holding positives of the most driver tracks (indexes {st['ism_windows']}); the untrained
+control's SmoothGrad, IG and ISM on the first {len(st['ism_windows_untrained'])} of them. Saliency and both grad x input
+variants of the control use every window. Why a subset: whole-input ISM took {ism_s:.0f} s per window here (4 tracks,
+forward + RC in one pass), so all {nW} windows would take about {ism_s * nW / 3600:.1f} h.
 
 **Objective.** Each driver track's target (CTCF, SPI1, CEBPB, REST; indexes from targets.txt) summed over all
-{m.target_length} output bins (statistic `sum`). RC = yes: forward + reverse-complement ensemble (`rc=True`).
+{st['target_length']} output bins (statistic `sum`). RC = yes: forward + reverse-complement ensemble (`rc=True`).
 
 **Labels.** Positive: every base of a planted driver site of the track's own motif whose centre lies in the output
-span [{W.crop_bp}, {W.length - W.crop_bp}) bp. Negative: bases outside every planted site. Excluded: other planted sites (other
+span [{crop}, {L - crop}) bp. Negative: bases outside every planted site. Excluded: other planted sites (other
 drivers; decoys GATA1/YY1/FOXA2 unless the decoy variant counts them as negatives) and own-motif sites centred
 in the cropped margins. Per-window AUROC (average ranks for ties) and AUPR (step-wise average precision, the
-scikit-learn definition) over the window's {W.length} positions; cells are **mean / median over windows**. The AUPR of
-a random ranking is the fraction of positives among scored positions: {', '.join(f'{k} {prevalence[k]:.4f}' for k in gt.DRIVERS)}
+scikit-learn definition) over the window's {L} positions; cells are **mean / median over windows**. The AUPR of
+a random ranking is the fraction of positives among scored positions: {', '.join(f"{k} {tk[k]['prevalence']:.4f}" for k in gt.DRIVERS)}
 (window means). "window x track pairs": windows scored, summed over the 4 tracks ("all" = every window with a
 positive; "ISM set" = the ISM windows).
 
 **Scores.** Saliency and SmoothGrad: L2 over ACGT of the mean-centred gradient; grad x input, centred grad x input and
 IG: absolute value of the sum over ACGT (magnitude); ISM: mean |delta objective| over the 3 substitutions.
-SmoothGrad: {args.sg_samples} samples, noise sd {args.sg_noise}. IG: zero baseline, {args.ig_steps} Gauss-Legendre steps
+SmoothGrad: {st['sg_samples']} samples, noise sd {st['sg_noise']}. IG: zero baseline, {st['ig_steps']} Gauss-Legendre steps
 (median completeness error |sum attr - (f(x) - f(0))| / |f(x) - f(0)| = {ig_err:.3f}).
 
 ### AUROC, background negatives (goals: ISM and saliency >= 0.97, grad x input and IG >= 0.90, untrained <= 0.6)
 
-{table(res, 'auroc', 'exclude', True)}
+{table(st, 'auroc', 'exclude', True)}
 
 ### AUROC, decoy sites also negatives
 
-{table(res, 'auroc', 'negative', False)}
+{table(st, 'auroc', 'negative', False)}
 
 ### AUPR (average precision), background negatives
 
-{table(res, 'aupr', 'exclude', False)}
+{table(st, 'aupr', 'exclude', False)}
 
 ### AUPR, decoy sites also negatives
 
-{table(res, 'aupr', 'negative', False)}
+{table(st, 'aupr', 'negative', False)}
 
 ### Time, seconds per window and track
 
@@ -296,7 +385,7 @@ forward-only time is half of the forward + RC pass (one of its two model calls p
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="a few-minute version (prints; add --write to record)")
-    ap.add_argument("--write", action="store_true", help="write RESULTS.md even with --quick")
+    ap.add_argument("--write", action="store_true", help="write RESULTS.md even with --quick or --render")
     ap.add_argument("--windows", type=int, default=None, help="use only the first N held-out windows")
     ap.add_argument("--ism-windows", type=int, default=None, help="windows for trained-model ISM")
     ap.add_argument("--ism-windows-untrained", type=int, default=None,
@@ -307,26 +396,27 @@ def main(argv=None) -> int:
     ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--ism-batch", type=int, default=64)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--json", type=Path, default=None, help="also write per-window metrics to this JSON file")
+    ap.add_argument("--json", type=Path, default=None,
+                    help="also save the run (per-window metrics, timings, settings) to this JSON file")
+    ap.add_argument("--render", type=Path, default=None,
+                    help="re-render the report from a JSON file saved with --json (no computation)")
     a = ap.parse_args(argv)
-    q = a.quick
-    defaults = dict(windows=40 if q else None, ism_windows=1 if q else 4, ism_windows_untrained=1 if q else 2,
-                    sg_samples=4 if q else 8, ig_steps=8 if q else 16)
-    for k, v in defaults.items():
-        if getattr(a, k) is None:
-            setattr(a, k, v)
-    res = run(a)
-    body = report(res, a)
+    if a.render:
+        st = json.loads(a.render.read_text())
+        st["rendered"] = True
+    else:
+        q = a.quick
+        defaults = dict(windows=40 if q else None, ism_windows=1 if q else 4, ism_windows_untrained=1 if q else 2,
+                        sg_samples=4 if q else 8, ig_steps=8 if q else 16)
+        for k, v in defaults.items():
+            if getattr(a, k) is None:
+                setattr(a, k, v)
+        st = make_state(run(a), a)
+        if a.json:
+            a.json.write_text(json.dumps(st))
+    body = report(st)
     print(body)
-    if a.json:
-        rows = [dict(model=r["model"], method=r["method"], rc=r["rc"], track=r["motif"],
-                     windows=[f"{res['windows'].chrom[i]}:{int(res['windows'].start[i])}" for i in r["idx"]],
-                     **{f"{stat}_{v}": [None if not np.isfinite(z) else round(float(z), 5)
-                                        for z in getattr(r["metrics"][v], stat)]
-                        for v in VARIANTS for stat in ("auroc", "aupr")})
-                for r in res["records"]]
-        a.json.write_text(json.dumps(rows))
-    if not q or a.write:
+    if a.write or not (st["quick"] or a.render):
         update_section("ground_truth", body)
         log("wrote the ground_truth section of benchmarks/RESULTS.md")
     return 0
