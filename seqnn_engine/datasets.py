@@ -448,3 +448,30 @@ def write_plain_hdf5(
         if target_labels is not None:
             h5.create_dataset("target_labels", data=np.array(list(target_labels), dtype=object), dtype=str_dt)
     return out
+
+
+def find_datasets(roots, max_depth: int = 4) -> list[tuple[str, str]]:
+    """Test sets under allow-listed roots: (label, absolute path) of Baskerville data directories
+    (statistics.json + tfrecords/) and HDF5 test sets (``{split}_in``/``{split}_out`` or
+    ``sequences``/``targets``); files reached through symlinks out of a root are skipped."""
+    import h5py
+
+    from .modeldir import is_allowed, walk_roots
+    out = []
+    for base, d, filenames in walk_roots(roots, max_depth):
+        if "statistics.json" in filenames and (d / "tfrecords").is_dir() \
+                and is_allowed(d / "tfrecords", [base]) and is_allowed(d / "statistics.json", [base]):
+            out.append((f"{d.name} (TFRecords)", str(d)))
+        if "params.json" in filenames:
+            continue
+        for f in sorted(filenames):
+            if not f.endswith((".h5", ".hdf5")) or not is_allowed(d / f, [base]):
+                continue
+            try:
+                with h5py.File(d / f, "r") as h5:
+                    keys = set(h5.keys())
+            except OSError:
+                continue
+            if any(k.endswith("_in") for k in keys) or {"sequences", "targets"} <= keys:
+                out.append((f"{f} (HDF5)", str(d / f)))
+    return out

@@ -132,9 +132,9 @@ def load_model_dir(path, replicate: int = 0, head: Optional[int] = None):
     return m
 
 
-def find_model_dirs(roots, max_depth: int = 3) -> list[ModelDir]:
-    """Model directories (holding params.json) under allow-listed roots, not following symlinks out."""
-    found = []
+def walk_roots(roots, max_depth: int):
+    """Yield (resolved root, directory, file names) under each root, depth-limited, hidden folders
+    skipped, symlinked folders not followed."""
     for root in roots:
         root = Path(root)
         if not root.is_dir():
@@ -142,12 +142,26 @@ def find_model_dirs(roots, max_depth: int = 3) -> list[ModelDir]:
         root_r = root.resolve()
         for dirpath, dirnames, filenames in os.walk(root_r, followlinks=False):
             depth = len(Path(dirpath).relative_to(root_r).parts)
-            if depth >= max_depth:
-                dirnames[:] = []
-            dirnames[:] = sorted(x for x in dirnames if not x.startswith("."))
-            if "params.json" in filenames:
-                try:
-                    found.append(read_model_dir(dirpath, allowed_roots=[root_r]))
-                except InputError:
-                    continue
+            dirnames[:] = sorted(x for x in dirnames if not x.startswith(".")) if depth < max_depth else []
+            yield root_r, Path(dirpath), filenames
+
+
+def is_allowed(path: Path, roots) -> bool:
+    """Whether ``path`` (symlinks followed) lies inside one of ``roots``."""
+    try:
+        check_allowed(path, roots, "file")
+        return True
+    except InputError:
+        return False
+
+
+def find_model_dirs(roots, max_depth: int = 3) -> list[ModelDir]:
+    """Model directories (holding params.json) under allow-listed roots, not following symlinks out."""
+    found = []
+    for root_r, d, filenames in walk_roots(roots, max_depth):
+        if "params.json" in filenames:
+            try:
+                found.append(read_model_dir(d, allowed_roots=[root_r]))
+            except InputError:
+                continue
     return found

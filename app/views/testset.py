@@ -2,7 +2,6 @@
 progress (seqnn_engine.predict_file.evaluate), per-target table and predicted-vs-observed scatter."""
 from __future__ import annotations
 
-import os
 import tempfile
 from pathlib import Path
 
@@ -20,43 +19,9 @@ METRICS = ("pearsonr", "r2", "spearmanr", "var_explained", "poisson")
 
 @st.cache_data(ttl=60, show_spinner=False)
 def find_datasets(roots: tuple, max_depth: int = 4) -> list[tuple[str, str]]:
-    """Test sets under the roots: (label, absolute path) of Baskerville data directories
-    (statistics.json + tfrecords/) and HDF5 test sets (split_in/split_out or sequences/targets)."""
-    import h5py
-    out = []
-    for root in roots:
-        root = Path(root)
-        if not root.is_dir():
-            continue
-        base = root.resolve()
-        for dirpath, dirnames, filenames in os.walk(base, followlinks=False):
-            depth = len(Path(dirpath).relative_to(base).parts)
-            dirnames[:] = sorted(d for d in dirnames if not d.startswith(".")) if depth < max_depth else []
-            d = Path(dirpath)
-            if "statistics.json" in filenames and (d / "tfrecords").is_dir() \
-                    and _inside(d / "tfrecords", base) and _inside(d / "statistics.json", base):
-                out.append((f"{d.name} (TFRecords)", str(d)))
-            for f in sorted(filenames):
-                if not f.endswith((".h5", ".hdf5")) or "params.json" in filenames or not _inside(d / f, base):
-                    continue
-                try:
-                    with h5py.File(d / f, "r") as h5:
-                        keys = set(h5.keys())
-                except OSError:
-                    continue
-                if any(k.endswith("_in") for k in keys) or {"sequences", "targets"} <= keys:
-                    out.append((f"{f} (HDF5)", str(d / f)))
-    return out
-
-
-def _inside(p: Path, base: Path) -> bool:
-    """Whether ``p``, symlinks followed, stays inside the root ``base`` (no symlinks out of a root)."""
-    from seqnn_engine.modeldir import check_allowed
-    try:
-        check_allowed(p, [base], "test set")
-        return True
-    except InputError:
-        return False
+    """Test sets under the roots (seqnn_engine.datasets.find_datasets), cached for a minute."""
+    from seqnn_engine.datasets import find_datasets as engine_find
+    return engine_find(roots, max_depth)
 
 
 def _dataset_id(path: str) -> str:
