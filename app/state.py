@@ -67,6 +67,8 @@ def model(path: str, replicate: int = 0):
     tracing (one-time cost per server process). Tracing in a background thread instead was
     measured slower: the page's own attribution then traced the same functions concurrently."""
     from seqnn_engine import load_model_dir
+    from seqnn_engine.modeldir import read_model_dir
+    read_model_dir(path, allowed_roots=settings().model_roots)   # only models under the configured roots
     m = load_model_dir(path, replicate=replicate)
     warm_up(m)
     _LOADED.add((path, replicate))

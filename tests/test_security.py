@@ -227,6 +227,15 @@ def test_app_model_path_outside_roots_is_never_loaded(app_env, injected):
     assert not any(Path(p).resolve() == tree["evil"].resolve() for p, _ in state._LOADED)
 
 
+def test_app_model_loader_checks_roots(app_env):
+    """Defence in depth: the process-wide model loader itself refuses a directory outside the roots."""
+    import app.state as state
+    with pytest.raises(InputError, match="outside the allowed folders"):
+        state.model(str(app_env["evil"]))
+    with pytest.raises(InputError, match="outside the allowed folders"):
+        state.model(str(app_env["root"] / ".." / "outside" / "evil"))
+
+
 def test_app_dataset_path_outside_roots_is_never_opened(app_env):
     from streamlit.testing.v1 import AppTest
     tree = app_env
