@@ -201,3 +201,35 @@ def test_gradient_memory_estimate_checked_first(small_model, monkeypatch):
     monkeypatch.setenv("SEQNN_GRADIENT_MEMORY_MB", str(need / (1 << 20)))
     g = m.gradients(x, layers=[0, 1])
     assert g.grads[0].shape == (1, m.num_targets, m.seq_length, 4)
+
+
+# ------------------------------------------------------------------------------ the dashboard shows them
+
+def test_dashboard_shows_limit_messages(tmp_path, monkeypatch):
+    """Limits set in the environment reach the page: the layer view over the gradient memory budget and a
+    FASTA paste over the record limit each show an error naming the limit; the page keeps its charts."""
+    pytest.importorskip("streamlit.testing.v1")
+    from streamlit.testing.v1 import AppTest
+
+    from test_app_support import REPO, build_model_root
+    model_dir = build_model_root(tmp_path / "models").resolve()
+    (tmp_path / "cfg.toml").write_text("")
+    monkeypatch.setenv("SEQNN_MODEL_ROOTS", str(tmp_path / "models"))
+    monkeypatch.setenv("SEQNN_STORE_DIR", str(tmp_path / "store"))
+    monkeypatch.setenv("SEQNN_DASHBOARD_CONFIG", str(tmp_path / "cfg.toml"))
+    monkeypatch.setenv("SEQNN_LIMITS_FILE", str(tmp_path / "cfg.toml"))
+    monkeypatch.setenv("SEQNN_GRADIENT_MEMORY_MB", "0.01")
+    monkeypatch.setenv("SEQNN_MAX_RECORDS", "2")
+    at = AppTest.from_file(str(REPO / "app" / "main.py"), default_timeout=180)
+    at.session_state["model_path"] = str(model_dir)
+    at.session_state["view"] = "Layers"
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    errors = [e.value for e in at.error]
+    assert any("gradient_memory_mb" in e and "SEQNN_GRADIENT_MEMORY_MB" in e for e in errors), errors
+    assert at.get("plotly_chart"), "the prediction tracks are still drawn"
+    at.radio(key="input_mode").set_value("FASTA").run()
+    at.text_area(key="fasta_text").set_value(">a\nACGT\n>b\nACGT\n>c\nACGT\n").run()
+    assert not at.exception
+    side = [e.value for e in at.sidebar.error]
+    assert any("max_records" in e and "SEQNN_MAX_RECORDS" in e for e in side), side
