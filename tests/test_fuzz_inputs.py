@@ -18,6 +18,7 @@ from __future__ import annotations
 import copy
 import itertools
 import json
+import os
 import warnings
 import zlib
 from pathlib import Path
@@ -34,8 +35,9 @@ DEMO = REPO / "assets" / "demo"
 
 
 def fuzz(n: int) -> settings:
-    """Bounded fuzzing: n examples, no deadline (model building takes ~0.3 s)."""
-    return settings(max_examples=n, deadline=None,
+    """Bounded fuzzing: n examples (times $SEQNN_FUZZ_SCALE for a deeper local run), no deadline
+    (model building takes ~0.3 s)."""
+    return settings(max_examples=n * max(1, int(os.environ.get("SEQNN_FUZZ_SCALE", "1") or 1)), deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                            HealthCheck.function_scoped_fixture])
 _COUNTER = itertools.count()
