@@ -7,7 +7,8 @@ result store, loads the model once with a first page (the cold start is measured
 then opens N sessions at once, each in its own browser context (its own Streamlit session) of one
 headless Chromium (Playwright, /usr/bin/chromium). Every session does a realistic flow:
 
-1. open the page -> the default gene's tracks drawn;
+1. open the page -> the default gene's tracks drawn (every fourth session then switches to a second,
+   different model found under a configured root);
 2. pick its own gene;
 3. change the ensemble: reverse complement, shifts (slider), MC-dropout samples - a different mix per
    session;
@@ -66,6 +67,7 @@ class Plan:
     shift_k: int          # shifts -k..k
     mc: int               # MC-dropout samples
     drop_target: str | None
+    model: str = "main"   # "main" (the demo) or "second" (a small different model under a configured root)
 
     @classmethod
     def baseline(cls) -> "Plan":
@@ -73,9 +75,10 @@ class Plan:
         return cls(-1, "DMG140", rc=True, shift_k=1, mc=2, drop_target="CTCF")
 
     @classmethod
-    def for_session(cls, i: int) -> "Plan":
+    def for_session(cls, i: int, second_model: bool = True) -> "Plan":
         return cls(i, GENES[i % len(GENES)], rc=i % 2 == 1, shift_k=(0, 1, 0, 2)[i % 4], mc=(0, 0, 3, 0, 2)[i % 5],
-                   drop_target="CTCF" if i % 3 == 2 else None)
+                   drop_target="CTCF" if i % 3 == 2 else None,
+                   model="second" if second_model and i % 4 == 1 else "main")
 
 
 @dataclass
@@ -144,6 +147,15 @@ def rss_of(pid: int) -> int:
     return 0
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (from /proc/<pid>/stat), 0.0 when unknown."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
 class RssSampler(threading.Thread):
     """Samples a process's resident set size every ``period`` seconds (peak and last value)."""
 
@@ -209,6 +221,15 @@ async def pick_gene(page, gene: str) -> None:
     await page.wait_for_function(GENE_DRAWN_JS, arg=gene, timeout=STEP_TIMEOUT_MS)
 
 
+async def switch_model(page, label: str) -> None:
+    box = page.locator('[data-testid="stSelectbox"]', has_text="Model")
+    await box.locator("input").first.click()
+    await page.keyboard.type(label)
+    opt = page.locator('[role="option"]', has_text=label).first
+    await opt.wait_for(timeout=STEP_TIMEOUT_MS)
+    await opt.click()
+
+
 async def open_ensemble(page) -> None:
     exp = page.locator('[data-testid="stExpander"]', has_text="Ensemble")
     if not await exp.locator('[data-testid="stCheckbox"]').first.is_visible():
@@ -243,7 +264,15 @@ async def drop_target(page, name: str) -> None:
 async def box_select(page) -> None:
     old = await page.locator(".gtitle", has_text="Sequence logo").first.text_content()
     drag = page.locator('[data-testid="stPlotlyChart"]').first.locator(".nsewdrag").first
-    bb = await drag.bounding_box()
+    bb = None
+    for _ in range(150):       # the chart may be re-mounted right after a run: wait until it has a box
+        await drag.wait_for(state="attached", timeout=STEP_TIMEOUT_MS)
+        bb = await drag.bounding_box()
+        if bb is not None and bb["width"] > 0:
+            break
+        await asyncio.sleep(0.2)
+    if bb is None:
+        raise TimeoutError("the prediction chart has no drag area to box-select on")
     y = bb["y"] + bb["height"] / 2
     await page.mouse.move(bb["x"] + bb["width"] * 0.40, y)
     await page.mouse.down()
@@ -287,6 +316,8 @@ async def session_flow(browser, url: str, plan: Plan, start_evt: asyncio.Event) 
             await page.goto(url)
             await page.wait_for_function(GENE_DRAWN_JS, arg=FIRST_GENE, timeout=STEP_TIMEOUT_MS)
         await timed(res, "open -> tracks drawn", open_page, page)
+        if plan.model == "second":
+            await timed(res, "switch to the second model -> redrawn", lambda: switch_model(page, SECOND_LABEL), page)
         await timed(res, "pick gene -> tracks drawn", lambda: pick_gene(page, plan.gene), page)
         if plan.rc or plan.shift_k or plan.mc:
             await timed(res, "ensemble options -> redrawn", lambda: set_options(page, plan), page)
@@ -305,12 +336,19 @@ async def session_flow(browser, url: str, plan: Plan, start_evt: asyncio.Event) 
 
 # ----------------------------------------------------------------------------------- verification
 
-def verify(results: list[SessionResult], model_dir: Path) -> None:
-    """Compare each session's chart with a serial engine prediction of its gene and options."""
+def verify(results: list[SessionResult], model_dirs: dict) -> None:
+    """Compare each session's chart with a serial engine prediction of its model, gene and options."""
+    for key, d in model_dirs.items():
+        _verify_model([r for r in results if r.plan.model == key], d)
+
+
+def _verify_model(results: list[SessionResult], model_dir: Path) -> None:
     from seqnn_engine import load_model_dir
     from seqnn_engine.genes import GeneSet, gene_window
     from seqnn_engine.genome import Genome
     from seqnn_engine.onehot import encode
+    if not results:
+        return
     model = load_model_dir(model_dir)
     md = model.model_dir
     genes = GeneSet.read(md.genes)
@@ -348,14 +386,21 @@ def verify(results: list[SessionResult], model_dir: Path) -> None:
 
 # ----------------------------------------------------------------------------------- run
 
-def _model_setup(tmp: Path) -> tuple[dict, Path, str]:
-    demo = REPO / "assets" / "demo"
-    if (demo / "manifest.json").exists() and any(demo.glob("*.h5")):
-        return {"SEQNN_MODEL_ROOTS": ""}, demo, "bundled demo model (assets/demo)"
+SECOND_LABEL = "Tiny test model"   # manifest name of tests/test_app_support's model
+
+
+def _model_setup(tmp: Path) -> tuple[dict, dict, str]:
+    """(environment, {"main": dir, "second": dir}, description). The second model is the tests' tiny
+    model (another architecture, random weights, same genome) under a configured root."""
     sys.path.insert(0, str(REPO / "tests"))
     from test_app_support import build_model_root
-    d = build_model_root(tmp / "models")
-    return {"SEQNN_MODEL_ROOTS": str(tmp / "models")}, d, "tiny test model (demo not trained)"
+    tiny = build_model_root(tmp / "models").resolve()
+    env = {"SEQNN_MODEL_ROOTS": str(tmp / "models")}
+    demo = REPO / "assets" / "demo"
+    if (demo / "manifest.json").exists() and any(demo.glob("*.h5")):
+        return env, {"main": demo.resolve(), "second": tiny}, \
+            "bundled demo model (assets/demo) and, for every fourth session, the tests' tiny model"
+    return env, {"main": tiny}, "tiny test model (demo not trained)"
 
 
 def run(n_sessions: int = 8, timeout_s: float = 900.0, log_dir: Path | None = None) -> dict:
@@ -364,10 +409,10 @@ def run(n_sessions: int = 8, timeout_s: float = 900.0, log_dir: Path | None = No
     n_sessions = max(1, min(int(n_sessions), MAX_SESSIONS))
     tmp = Path(tempfile.mkdtemp(prefix="seqnn-load-"))
     (tmp / "none.toml").write_text("")
-    env, model_dir, model_label = _model_setup(tmp)
+    env, model_dirs, model_label = _model_setup(tmp)
     env.update({"SEQNN_STORE_DIR": str(tmp / "store"), "SEQNN_DASHBOARD_CONFIG": str(tmp / "none.toml")})
     log_path = (log_dir or tmp) / "streamlit-load.log"
-    plans = [Plan.for_session(i) for i in range(n_sessions)]
+    plans = [Plan.for_session(i, "second" in model_dirs) for i in range(n_sessions)]
     out: dict = {"sessions": n_sessions, "model": model_label, "load_before": os.getloadavg()[0]}
     with open(log_path, "w") as log:
         port = free_port()
@@ -396,12 +441,14 @@ def run(n_sessions: int = 8, timeout_s: float = 900.0, log_dir: Path | None = No
                     sampler.peak = out["rss_after_warm_up"]
                     go = asyncio.Event()
                     tasks = [asyncio.create_task(session_flow(browser, url, pl, go)) for pl in plans]
+                    cpu0 = cpu_seconds(proc.pid)
                     t1 = time.perf_counter()
                     go.set()
                     done, pending = await asyncio.wait(tasks, timeout=timeout_s)
                     for t in pending:
                         t.cancel()
                     out["wall_s"] = time.perf_counter() - t1
+                    out["server_cpu_s"] = cpu_seconds(proc.pid) - cpu0
                     res = []
                     for t, pl in zip(tasks, plans):
                         if t in done and not t.cancelled() and t.exception() is None:
@@ -421,7 +468,7 @@ def run(n_sessions: int = 8, timeout_s: float = 900.0, log_dir: Path | None = No
             out["rss_end"] = rss_of(proc.pid)
             stop_server(proc)
     out["load_after"] = os.getloadavg()[0]
-    verify(results + [out["baseline"]], model_dir)
+    verify(results + [out["baseline"]], model_dirs)
     out["results"] = results
     out["log"] = str(log_path)
     return out
@@ -459,7 +506,7 @@ def report(r: dict) -> str:
              "Each session: open the page, pick its own gene, change the ensemble (a different mix of reverse "
              "complement, shifts -1..1 / -2..2 and 2-3 MC-dropout samples per session), drop a target (every "
              "third session), box-select a range (logo drawn), read the prediction chart. Latency = action -> page "
-             "settled, in seconds.", "",
+             "settled, in seconds. Every fourth session (1, 5, ...) first switches to the second model.", "",
              f"| measurement | 1 session alone | {n} sessions at once |", "|---|---|---|",
              f"| sessions completed | {int(base.completed)} / 1 | **{done} / {n}** |",
              f"| chart equals a serial engine run exactly (float32) | {int(bool(base.verified))} / 1 | **{ok} / {n}** |",
@@ -474,7 +521,9 @@ def report(r: dict) -> str:
     lines += [f"| server RSS before the sessions (after warm-up and the lone session) | | "
               f"{r['rss_after_warm_up'] / mib:.0f} MiB |",
               f"| server RSS peak during the sessions | | **{r['rss_peak'] / mib:.0f} MiB** |",
-              f"| server RSS at the end | | {r['rss_end'] / mib:.0f} MiB |"]
+              f"| server RSS at the end | | {r['rss_end'] / mib:.0f} MiB |",
+              f"| server CPU time during the sessions (the rest of the 2 cores x wall time went to the "
+              f"browser and other jobs) | | {r['server_cpu_s']:.1f} s of {2 * r['wall_s']:.0f} core-s |"]
     errs = [f"session {x.plan.index} ({x.plan.gene}): {e}" for x in res + [base] for e in x.errors]
     if errs:
         lines += ["", "Problems:", ""] + [f"- {e}" for e in errs[:20]]

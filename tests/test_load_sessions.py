@@ -1,6 +1,7 @@
 """CI version of benchmarks/load_test.py: 3 real-browser sessions at once against one dashboard on
-127.0.0.1 (Playwright + Debian chromium; skips cleanly without them). Every session completes its flow
-(own gene, ensemble options, dropped target, box-selected range), its page shows no exception or
+127.0.0.1 (Playwright + Debian chromium; skips cleanly without them), one of them on a second model.
+Every session completes its flow (own model and gene, ensemble options, dropped target, box-selected
+range), its page shows no exception or
 error, and its prediction chart equals a serial engine run of its own gene and options exactly (no
 cross-session leakage). Bounded: 3 sessions, 150 s for the sessions, each step at most 180 s. No
 timing is asserted; the benchmark writes the numbers."""
@@ -36,5 +37,7 @@ def test_three_browser_sessions_at_once(tmp_path):
         assert x.max_abs_diff == 0.0
     # the three sessions really used different genes and ensembles
     assert len({(x.plan.gene, x.plan.rc, x.plan.shift_k, x.plan.mc) for x in res}) == 3
+    if (REPO / "assets" / "demo" / "manifest.json").exists():
+        assert {x.plan.model for x in res} == {"main", "second"}     # two different models at once
     assert r["rss_peak"] > 0
     assert r["baseline"].completed and r["baseline"].verified   # the lone session run first
