@@ -1,6 +1,6 @@
 """Load test: N concurrent real-browser sessions against one locally started dashboard.
 
-    .venv/bin/python benchmarks/load_test.py [--sessions 8] [--timeout 900] [--no-write]
+    .venv/bin/python benchmarks/load_test.py [--sessions 8] [--timeout 900] [--quick] [--no-write]
 
 Starts the dashboard with the README command on 127.0.0.1 (a free port; loopback only) over an empty
 result store, loads the model once with a first page (the cold start is measured by bench_app.py),
@@ -539,7 +539,10 @@ def main(argv=None) -> int:
     ap.add_argument("--sessions", type=int, default=8)
     ap.add_argument("--timeout", type=float, default=900.0, help="seconds for all sessions")
     ap.add_argument("--no-write", action="store_true", help="print only; do not update RESULTS.md")
+    ap.add_argument("--quick", action="store_true", help="3 sessions (benchmarks/run_all.py --quick)")
     a = ap.parse_args(argv)
+    if a.quick:
+        a.sessions = min(a.sessions, 3)
     if not os.path.exists(CHROMIUM):
         print("Debian chromium is needed: apt-get install -y chromium", file=sys.stderr)
         return 2
