@@ -463,10 +463,12 @@ def run(n_sessions: int = 8, timeout_s: float = 900.0, log_dir: Path | None = No
         try:
             results = asyncio.run(main())
         finally:
-            sampler.stop()
-            out["rss_peak"] = sampler.peak
-            out["rss_end"] = rss_of(proc.pid)
-            stop_server(proc)
+            try:
+                sampler.stop()
+                out["rss_peak"] = sampler.peak
+                out["rss_end"] = rss_of(proc.pid)
+            finally:
+                stop_server(proc)     # never leave the server running
     out["load_after"] = os.getloadavg()[0]
     verify(results + [out["baseline"]], model_dirs)
     out["results"] = results
