@@ -28,7 +28,7 @@ def add_parser(sub) -> None:
     m.add_argument("--params", metavar="JSON", help="params.json of the model")
     m.add_argument("--weights", metavar="H5", help="weights file (.h5)")
     m.add_argument("--head", type=int, default=0, help="model head index (default 0)")
-    m.add_argument("--targets", metavar="TXT",
+    m.add_argument("--targets-file", "--targets", dest="targets", metavar="TXT",
                    help="targets.txt for strand pairs (default: the data directory's, else the model's)")
     d = p.add_argument_group("data")
     d.add_argument("--data", required=True, metavar="PATH",
