@@ -91,14 +91,8 @@ def run_attribution(args, method: str, command: str) -> int:
         if getattr(args, flag):
             opt.out_path(getattr(args, flag), "--" + flag.replace("_", "-"))
     options = attribution_options(args, method, targets)
-    source = opt.model_source(args)
-    store = opt.open_store(args)
-    executor = opt.open_executor(args, source, quiet=args.quiet)
+    executor, store, info, tidx = opt.start_job(args, targets)
     try:
-        info = executor.info
-        tidx = info.check_targets(targets)
-        if args.mc and not info.has_dropout:
-            raise InputError("MC dropout needs dropout layers, and this model has none: drop --mc")
         pos = options["positions"]
         if isinstance(pos, list) and pos[-1] >= info.target_length:
             raise InputError(f"--positions bins go up to {pos[-1]} but the model has {info.target_length} "

@@ -53,12 +53,8 @@ def run(args) -> int:
     if not args.genes and not args.all_genes:
         raise InputError("choose genes with --genes NAME,NAME (names or ids) or --all-genes")
     targets = opt.parse_index_list(args.targets) if args.targets else None
-    source = opt.model_source(args)
-    store = opt.open_store(args)
-    executor = opt.open_executor(args, source, quiet=args.quiet)
+    executor, store, info, tidx = opt.start_job(args, targets)
     try:
-        info = executor.info
-        tidx = info.check_targets(targets)
         args.fit = "crop"
         win = collect_windows(args, info, "gtf")
         for note in win.notes:

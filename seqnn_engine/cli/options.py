@@ -219,6 +219,26 @@ def open_executor(args, source, quiet: bool = False):
     return make_executor(args.executor, source, num_actors=args.num_actors, address=args.address)
 
 
+def start_job(args, targets, with_store: bool = True):
+    """Load the model (locally or into Ray actors) for a scoring command.
+
+    Returns (executor, store or None, model info, checked target indexes); the executor
+    is closed again when a check fails. The caller closes it when the job ends.
+    """
+    source = model_source(args)
+    store = open_store(args) if with_store else None
+    executor = open_executor(args, source, quiet=args.quiet)
+    try:
+        info = executor.info
+        tidx = info.check_targets(targets)
+        if getattr(args, "mc", 0) and not info.has_dropout:
+            raise InputError("MC dropout needs dropout layers, and this model has none: drop --mc")
+    except BaseException:
+        executor.close()
+        raise
+    return executor, store, info, tidx
+
+
 def float_dtype(args):
     return np.float32 if args.float32 else np.float16
 

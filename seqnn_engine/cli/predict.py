@@ -16,7 +16,6 @@ import sys
 
 import numpy as np
 
-from ..errors import InputError
 from . import options as opt
 from .inputs import (check_one_input, chrom_static, collect_windows, job_fingerprint, run_to_file,
                      summary_line, target_static)
@@ -55,14 +54,8 @@ def run(args) -> int:
     targets = opt.parse_index_list(args.targets) if args.targets else None
     if args.tsv_out:
         opt.out_path(args.tsv_out, "--tsv-out")
-    source = opt.model_source(args)
-    store = opt.open_store(args)
-    executor = opt.open_executor(args, source, quiet=args.quiet)
+    executor, store, info, tidx = opt.start_job(args, targets)
     try:
-        info = executor.info
-        tidx = info.check_targets(targets)
-        if args.mc and not info.has_dropout:
-            raise InputError("MC dropout needs dropout layers, and this model has none: drop --mc")
         win = collect_windows(args, info, kind)
         for note in win.notes:
             print(note, file=sys.stderr)

@@ -77,11 +77,8 @@ def run(args) -> int:
         check_substitutions(variants)
     if not variants:
         raise InputError(f"{args.vcf} has no substitutions to score")
-    source = opt.model_source(args)
-    executor = opt.open_executor(args, source, quiet=args.quiet)
+    executor, _, info, tidx = opt.start_job(args, targets, with_store=False)
     try:
-        info = executor.info
-        tidx = info.check_targets(targets)
         if args.untransform and info.targets is None:
             raise InputError("--untransform needs the model's targets.txt (give --targets-file)")
         with _genome(args, info) as genome:
