@@ -37,6 +37,7 @@ from urllib.parse import unquote
 import numpy as np
 
 from .errors import InputError
+from .textio import text_lines
 
 __all__ = ["Transcript", "Gene", "GeneSet", "GeneWindow", "gene_window", "gene_values"]
 
@@ -263,20 +264,6 @@ def _open_text(path: str):
     return open(path, "rt", encoding="utf-8", errors="replace", newline=None)
 
 
-def _iter_lines(data):
-    if isinstance(data, (bytes, bytearray, memoryview)):
-        raw = bytes(data)
-        if raw[:2] == b"\x1f\x8b":
-            try:
-                raw = gzip.decompress(raw)
-            except (OSError, EOFError, ValueError):
-                raise InputError("the gzip-compressed annotation is corrupt or truncated") from None
-        data = raw.decode("utf-8", errors="replace")
-    if not isinstance(data, str):
-        raise InputError(f"annotation must be text or bytes, got {type(data).__name__}")
-    return data.lstrip("\ufeff").replace("\r\n", "\n").replace("\r", "\n").split("\n")
-
-
 def _parse(lines, fmt: str, source: str) -> list[Gene]:
     b = _Builder(source)
     gff_features: dict[str, tuple] = {}
@@ -409,7 +396,7 @@ class GeneSet:
         """Parse annotation contents (``str`` or ``bytes``, gzip allowed); format 'gtf' or 'gff3'."""
         if format not in ("gtf", "gff3"):
             raise InputError(f"annotation format must be 'gtf' or 'gff3', got {format!r}")
-        return cls(_parse(_iter_lines(data), format, source))
+        return cls(_parse(text_lines(data, "annotation"), format, source))
 
     @classmethod
     def read(cls, path, *, format: str | None = None) -> "GeneSet":

@@ -19,12 +19,12 @@ Rules (InputError names the line and what to fix):
 """
 from __future__ import annotations
 
-import gzip
 import os
 import re
 from dataclasses import dataclass
 
 from .errors import InputError
+from .textio import text_lines
 
 __all__ = ["Variant", "VcfVariants", "parse_vcf", "read_vcf"]
 
@@ -80,28 +80,11 @@ class VcfVariants:
         return self.variants[i]
 
 
-def _lines(data):
-    if isinstance(data, (bytes, bytearray, memoryview)):
-        raw = bytes(data)
-        if raw[:2] == b"\x1f\x8b":
-            try:
-                raw = gzip.decompress(raw)
-            except (OSError, EOFError, ValueError):
-                raise InputError("the gzip-compressed VCF is corrupt or truncated") from None
-        try:
-            data = raw.decode("utf-8-sig")
-        except UnicodeDecodeError as e:
-            raise InputError(f"the VCF is not text (undecodable byte at offset {e.start})") from None
-    if not isinstance(data, str):
-        raise InputError(f"VCF input must be text or bytes, got {type(data).__name__}")
-    return data.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-
-
 def parse_vcf(data, *, source: str = "VCF") -> VcfVariants:
     """Parse VCF contents (``str`` or ``bytes``, gzip allowed); see the module docstring."""
     out: list[Variant] = []
     n_records = n_no_alt = 0
-    for lineno, line in enumerate(_lines(data), start=1):
+    for lineno, line in enumerate(text_lines(data, "VCF", strict=True), start=1):
         if not line.strip() or line.startswith("#"):
             continue
         cols = line.rstrip("\n").split("\t")

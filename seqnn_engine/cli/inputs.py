@@ -75,19 +75,13 @@ def read_bed(path) -> list[BedRegion]:
     p = os.fspath(path)
     if not os.path.isfile(p):
         raise InputError(f"BED file not found: {p}: check the path")
-    import gzip
+    from ..textio import text_lines
 
     with open(p, "rb") as fh:
-        raw = fh.read()
-    if raw[:2] == b"\x1f\x8b":
-        try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError):
-            raise InputError(f"{p}: the gzip-compressed BED is corrupt") from None
-    text = raw.decode("utf-8", errors="replace")
+        lines = text_lines(fh.read(), "BED")
     out: list[BedRegion] = []
     src = os.path.basename(p)
-    for lineno, line in enumerate(text.splitlines(), start=1):
+    for lineno, line in enumerate(lines, start=1):
         if not line.strip() or line.startswith(("#", "track", "browser")):
             continue
         cols = line.rstrip("\r\n").split("\t")
