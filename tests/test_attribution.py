@@ -300,27 +300,42 @@ def demo():
     return m, x
 
 
+@pytest.mark.parametrize("engine", ["subwindow", "incremental"])
 @pytest.mark.parametrize("rc,shifts", [(False, (0,)), (True, (-1, 0, 2))])
-def test_local_ism_equals_full_length_ism(demo, rc, shifts):
-    """Receptive-field-local ISM (sub-window predictions) equals full-length ISM on the demo model."""
+def test_fast_ism_engines_equal_full_length_ism(demo, rc, shifts, engine):
+    """Sub-window and incremental ISM equal full-length ISM (every mutant predicted whole) on the demo model."""
     from seqnn_engine.attribution import local_ism
+    from seqnn_engine.attribution.input_attr import choose_ism_engine
     m, x = demo
     assert local_ism.plan(m, 1000, 1020) is not None           # the demo model is fully convolutional
+    assert choose_ism_engine(m, ens.members(rc, shifts), 1900, 1930) == "incremental"
     kw = dict(targets=[0, 4], positions=np.arange(20, 60), statistic="log", rc=rc, shifts=shifts,
               window=(1900, 1930), diagnostics=False, batch_size=32)
-    a = m.attribute(x, "ism", local_ism=True, **kw)
-    b = m.attribute(x, "ism", local_ism=False, **kw)
+    a = m.attribute(x, "ism", ism_engine=engine, **kw)
+    b = m.attribute(x, "ism", ism_engine="full", **kw)
     assert np.abs(b.scores).max() > 1e-3
     np.testing.assert_allclose(a.scores, b.scores, rtol=1e-3, atol=1e-3 * np.abs(b.scores).max())
-    # at the sequence edge the sub-window is clipped to the input
-    kw.update(window=(0, 12), positions=np.arange(0, 8), statistic="sum")
-    e1 = m.attribute(x, "ism", local_ism=True, **kw).scores
-    e2 = m.attribute(x, "ism", local_ism=False, **kw).scores
-    assert np.abs(e2).max() > 1e-3
-    np.testing.assert_allclose(e1, e2, rtol=1e-3, atol=1e-3 * np.abs(e2).max())
+    # at the sequence edges the changed span is clipped to the input
+    for win in [(0, 12), (m.seq_length - 9, m.seq_length)]:
+        kw.update(window=win, positions=np.arange(0, 8) if win[0] == 0 else np.arange(100, 112),
+                  statistic="sum")
+        e1 = m.attribute(x, "ism", ism_engine=engine, **kw).scores
+        e2 = m.attribute(x, "ism", ism_engine="full", **kw).scores
+        assert np.abs(e2).max() > 1e-6
+        np.testing.assert_allclose(e1, e2, rtol=1e-3, atol=1e-3 * np.abs(e2).max())
 
 
 def test_local_ism_not_used_for_attention_models(compat):
-    from seqnn_engine.attribution import local_ism
+    from seqnn_engine.attribution import incremental_ism, local_ism
+    from seqnn_engine.attribution.input_attr import choose_ism_engine
     m, _ = compat("tx")
     assert local_ism.receptive_radius(m) is None and local_ism.plan(m, 100, 120) is None
+    assert "MultiheadAttention" in incremental_ism.unsupported_reason(m)
+    assert choose_ism_engine(m, ens.members(), 100, 120) == "full"
+    x = np.eye(4, dtype=np.float32)[np.random.default_rng(0).integers(0, 4, (1, m.seq_length))]
+    with pytest.raises(InputError, match="incremental ISM is not possible"):
+        m.attribute(x, "ism", window=(10, 12), ism_engine="incremental", diagnostics=False)
+    with pytest.raises(InputError, match="unknown ISM engine"):
+        m.attribute(x, "ism", window=(10, 12), ism_engine="fast", diagnostics=False)
+
+

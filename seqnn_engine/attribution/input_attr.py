@@ -16,6 +16,7 @@ import numpy as np
 from .. import ensemble as ens
 from .. import limits as _limits
 from ..errors import InputError
+from . import incremental_ism as _inc
 from . import local_ism as _local
 from .engine import MemberRunner
 from .objective import make_objective
@@ -80,7 +81,7 @@ def attribute(model, x, method: str = "saliency", targets=None, positions=None, 
               noise: float = 0.15, n_steps: int = 32, baseline: str = "zeros", n_baselines: int = 4,
               seed: int = 0, batch_size: int = 4, return_all: bool = False, diagnostics: bool = True,
               progress: Optional[Callable[[int, int], None]] = None, max_ism_bp: Optional[int] = None,
-              local_ism: bool = True,
+              ism_engine: str = "auto",
               mean_center: Optional[bool] = None) -> Attribution:
     """Input attribution of ``model`` on x (S, L, 4) for one objective.
 
@@ -93,9 +94,11 @@ def attribute(model, x, method: str = "saliency", targets=None, positions=None, 
     objective.position_mask); statistic: 'sum' | 'mean' | 'log'.
     mean_center (alias of mean_center_scores): subtract the ACGT mean of gradients.
     max_ism_bp: most ISM window positions (default: seqnn_engine.limits, SEQNN_MAX_ISM_BP).
-    local_ism: for fully convolutional models, predict mutants on a short sub-window that
-    covers every changed bin's receptive field (exact; see local_ism.py); False forces
-    full-length predictions.
+    ism_engine: how mutants are predicted, all exact: 'incremental' (only the span each
+    substitution changes is recomputed, layer by layer; see incremental_ism.py),
+    'subwindow' (each mutant on a short sub-window covering the changed bins' receptive
+    fields; see local_ism.py), 'full' (every mutant at full length), or 'auto' (the
+    first of these the model and ensemble allow: no MC dropout, local layers only).
     """
     if mean_center is not None:
         mean_center_scores = mean_center
@@ -138,7 +141,8 @@ def attribute(model, x, method: str = "saliency", targets=None, positions=None, 
         scores, hyp, f, diag = _integrated_gradients(runner, x, idx, n_steps, baseline, n_baselines, seed,
                                                      mean_center_scores, progress)
     else:
-        scores, hyp, f, win = _ism(runner, x, idx, window, max_ism_bp, progress, mean_center_scores, local_ism)
+        scores, hyp, f, win = _ism(runner, x, idx, window, max_ism_bp, progress, mean_center_scores,
+                                     ism_engine)
     if diagnostics:
         diag.update(_diagnostics(model, runner, x, idx, method, hyp, win, obj, batch_size))
     return Attribution(method=method, scores=scores.astype(np.float32), hypothetical=hyp.astype(np.float32),
@@ -208,7 +212,29 @@ def ism_mutants(x1: np.ndarray, start: int, end: int):
     return muts, pos, base
 
 
-def _ism(runner, x, idx, window, max_bp, progress, center, local_ism=True):
+ISM_ENGINES = ("auto", "incremental", "subwindow", "full")
+
+
+def choose_ism_engine(model, members, start: int, end: int, requested: str = "auto") -> str:
+    """The ISM engine used for a window: 'incremental', 'subwindow' or 'full' (see :func:`attribute`)."""
+    if requested not in ISM_ENGINES:
+        raise InputError(f"unknown ISM engine {requested!r}; choose one of {', '.join(ISM_ENGINES)}")
+    if requested == "full":
+        return "full"
+    mc = any(m.mc >= 0 for m in members)
+    why = "MC-dropout members need full-length predictions" if mc else _inc.unsupported_reason(model)
+    if requested == "incremental" and why is not None:
+        raise InputError(f"incremental ISM is not possible here ({why}): use ism_engine='auto' or 'full'")
+    if why is None and requested in ("auto", "incremental"):
+        return "incremental"
+    sub = None if mc else _local.plan(model, start, end)
+    if requested == "subwindow" and sub is None:
+        raise InputError("sub-window ISM is not possible here (MC dropout, a non-local layer, or a window "
+                         "too wide for the receptive field): use ism_engine='auto' or 'full'")
+    return "subwindow" if sub is not None else "full"
+
+
+def _ism(runner, x, idx, window, max_bp, progress, center, ism_engine="auto"):
     S, L = x.shape[:2]
     start, end = (0, L) if window is None else (int(window[0]), int(window[1]))
     if not 0 <= start < end <= L:
@@ -218,26 +244,29 @@ def _ism(runner, x, idx, window, max_bp, progress, center, local_ism=True):
     if end - start > max_bp:
         raise _limits.exceeded("ism_bp", f"the ISM window is {end - start:,} bp", "choose a smaller range",
                                int(max_bp))
+    engine = choose_ism_engine(runner.model, runner.members, start, end, ism_engine)
     f_ref, _, _ = runner.run(x, idx, need_grad=False)
     scores = np.zeros(x.shape, np.float32)
     n_total = S * (end - start) * 3
     done = [0]
-    local = None if any(m.mc >= 0 for m in runner.members) or not local_ism else \
-        _local.plan(runner.model, start, end)
-    if local is not None:
-        lw, radius = local
-        for s in range(S):
-            muts_pos, muts_base = ism_mutants(x[s], start, end)[1:]
-            f_sum = np.zeros(muts_pos.size)
-            for mi, mem in enumerate(runner.members):
+    local = _local.plan(runner.model, start, end) if engine == "subwindow" else None
+    for s in (range(S) if engine != "full" else []):
+        muts_pos, muts_base = ism_mutants(x[s], start, end)[1:]
+        f_sum = np.zeros(muts_pos.size)
+        for mi, mem in enumerate(runner.members):
+            if engine == "incremental":
+                mp = _inc.mutant_predictions(runner.model, x[s], muts_pos, muts_base, mem)
+                f = _local.objective_of_predictions(runner.obj, idx[s], np.concatenate([mp.ref[None], mp.preds]))
+                f_mut, f0 = f[1:], f[0]
+            else:
                 f_mut, f0 = _local.member_ism_objectives(runner.model, runner.obj, x[s], idx[s], muts_pos,
-                                                         muts_base, mem, lw, radius, runner.batch_size)
-                f_sum += f_mut - f0
-                if progress is not None:
-                    progress(done[0] + (mi + 1) * muts_pos.size // len(runner.members), n_total)
-            scores[s, muts_pos, muts_base] = f_sum / len(runner.members)
-            done[0] += muts_pos.size
-    for s in (range(S) if local is None else []):
+                                                         muts_base, mem, *local, runner.batch_size)
+            f_sum += f_mut - f0
+            if progress is not None:
+                progress(done[0] + (mi + 1) * muts_pos.size // len(runner.members), n_total)
+        scores[s, muts_pos, muts_base] = f_sum / len(runner.members)
+        done[0] += muts_pos.size
+    for s in (range(S) if engine == "full" else []):
         muts, pos, base = ism_mutants(x[s], start, end)
 
         def prog(d, t, base_done=done[0]):

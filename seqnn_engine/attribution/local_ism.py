@@ -106,9 +106,14 @@ def member_ism_objectives(model, obj, x1, row, pos, base, mem, lw, radius, batch
     full = np.repeat(ref_pred[None], muts.shape[0], axis=0)
     full[:, fb] = sub
     full = ens.unaugment_bins(full, mem, model.strand_pair)
+    f = objective_of_predictions(obj, row, full)
+    return f[1:], f[0]
+
+
+def objective_of_predictions(obj, row: int, preds: np.ndarray) -> np.ndarray:
+    """Objective (N,) of forward-orientation predictions (N, P, T) with the bins of sequence ``row``."""
     u = obj.untransform
     uargs = None if u is None else (tf.constant(u.clip_soft), tf.constant(u.power), tf.constant(u.scale))
-    mask = np.repeat(obj.bin_mask[row][None], full.shape[0], axis=0)
-    f = objective_tf(tf.constant(full), tf.constant(obj.target_weights), tf.constant(mask), obj.statistic,
-                     obj.pseudocount, uargs).numpy()
-    return f[1:], f[0]
+    mask = np.repeat(obj.bin_mask[row][None], preds.shape[0], axis=0)
+    return objective_tf(tf.constant(preds, tf.float32), tf.constant(obj.target_weights), tf.constant(mask),
+                        obj.statistic, obj.pseudocount, uargs).numpy()
