@@ -175,7 +175,7 @@ def test_multi_target_ism_equals_engine_ism(trained, windows):
     assert (r.forward[:, :win[0]] == 0).all() and (r.rc[:, win[1]:] == 0).all()
     for rc, arr in ((False, r.forward), (True, r.rc)):
         for j, t in enumerate([0, 3]):
-            a = trained.attribute(x, "ism", targets=[t], window=win, rc=rc, diagnostics=False)
+            a = trained.attribute(x, "ism", targets=[t], window=win, rc=rc, diagnostics=False, ism_engine="full")
             ref = gt.attribution_position_scores(a)
             # float32 objectives are sums over 112 bins: compare deltas to ~1e-5 absolute
             np.testing.assert_allclose(arr[..., j], ref, rtol=1e-3, atol=2e-5)

@@ -266,13 +266,17 @@ def ism_scores(model, x, targets, window=None, batch_size: int = 64,
     """ISM at every position of ``window`` = (start, end) bp (default the whole input) of
     every sequence of x (S, L, 4) for several targets; positions outside it score 0.
 
-    Every single-base substitution is predicted once forward and once reverse-complemented
-    (``model.predict(rc=True, return_all=True)``); each target's objective is the sum over
-    all output bins, so one pass serves all targets and both ensembles. Equal to
+    Every single-base substitution is predicted once forward and once reverse-complemented;
+    each target's objective is the sum over all output bins, so one pass serves all
+    targets and both ensembles. Models made of local layers predict the mutants
+    incrementally (``attribution.incremental_ism``, exact); others at full length
+    (``model.predict(rc=True, return_all=True)``). Equal to
     ``model.attribute(x, 'ism', targets=[t], rc=..., statistic='sum')`` per target.
     """
     import time
 
+    from .. import ensemble as ens
+    from ..attribution import incremental_ism
     from ..attribution.input_attr import ism_mutants
 
     x = model.check_input(x)
@@ -282,18 +286,27 @@ def ism_scores(model, x, targets, window=None, batch_size: int = 64,
     if not 0 <= w0 < w1 <= L:
         raise InputError(f"ISM window {window} must satisfy 0 <= start < end <= {L}")
     t0 = time.perf_counter()
-    ref = model.predict(x, rc=True, return_all=True, target_indexes=t_idx, batch_size=batch_size)
-    ref_obj = ref.members.sum(1)                                   # (S, T, 2) forward, rc
+    incremental = incremental_ism.supports(model)
     fwd = np.zeros((S, L, len(t_idx)), np.float32)
     both = np.zeros((S, L, len(t_idx)), np.float32)
     for s in range(S):
-        muts, pos, _ = ism_mutants(x[s], w0, w1)
+        muts, pos, base = ism_mutants(x[s], w0, w1)
         counts = np.bincount(pos, minlength=L).astype(np.float32)
-        prog = None if progress is None else (lambda d, t, s=s: progress(s * t + d, S * t))
-        p = model.predict(muts, rc=True, return_all=True, target_indexes=t_idx, batch_size=batch_size,
-                          progress=prog)
-        obj = p.members.sum(1)                                      # (M, T, 2)
-        delta = obj - ref_obj[s][None]
+        if incremental:
+            parts = [incremental_ism.mutant_predictions(model, x[s], pos, base, mem, batch_size=batch_size * 4)
+                     for mem in (ens.Member(False, 0), ens.Member(True, 0))]
+            ref_obj = np.stack([p.ref[:, t_idx].sum(0) for p in parts], -1)               # (T, 2)
+            obj = np.stack([p.preds[..., t_idx].sum(1) for p in parts], -1)              # (M, T, 2)
+            if progress is not None:
+                progress(s + 1, S)
+        else:
+            ref = model.predict(x[s:s + 1], rc=True, return_all=True, target_indexes=t_idx, batch_size=batch_size)
+            ref_obj = ref.members.sum(1)[0]                                               # (T, 2) forward, rc
+            prog = None if progress is None else (lambda d, t, s=s: progress(s * t + d, S * t))
+            p = model.predict(muts, rc=True, return_all=True, target_indexes=t_idx, batch_size=batch_size,
+                              progress=prog)
+            obj = p.members.sum(1)                                                        # (M, T, 2)
+        delta = obj - ref_obj[None]
         d_fwd = np.abs(delta[..., 0])
         d_ens = np.abs(delta.mean(-1))
         for arr, d in ((fwd, d_fwd), (both, d_ens)):
