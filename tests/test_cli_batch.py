@@ -176,6 +176,22 @@ def test_attribute_fasta_equals_engine_attribute(attribution_ready, model, model
     np.testing.assert_allclose(d16["scores"].astype(np.float32), a.scores, rtol=2e-3, atol=1e-4)
 
 
+def test_ism_engine_option_computes_the_same_scores(attribution_ready, model, model_dir, tmp_path, capsys):
+    """--ism-engine full (every mutant predicted whole) equals the engine's incremental ISM."""
+    out = tmp_path / "full.h5"
+    assert cli("ism", "--model", model_dir, "--fasta", PROMOTERS, "--targets", "0", "--window", "700:706",
+               "--ism-engine", "full", "--float32", "--quiet", "--out", out) == 0
+    x, _, _ = onehot_windows(model, PROMOTERS)
+    a = model.attribute(x, method="ism", targets=[0], window=(700, 706), ism_engine="incremental")
+    d = read(out)
+    assert np.abs(d["scores"]).max() > 1e-4
+    np.testing.assert_allclose(d["scores"], a.scores, rtol=1e-4, atol=1e-4 * np.abs(a.scores).max())
+    capsys.readouterr()
+    assert cli("attribute", "--model", model_dir, "--fasta", PROMOTERS, "--targets", "0", "--ism-engine", "full",
+               "--quiet", "--out", tmp_path / "sal.h5") == 2
+    assert "--ism-engine" in capsys.readouterr().err
+
+
 def test_ism_equals_engine_ism_and_exports_the_mean_delta(attribution_ready, model, model_dir, tmp_path):
     import pyBigWig
 

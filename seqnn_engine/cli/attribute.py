@@ -45,6 +45,9 @@ def add_common(p, method: bool) -> None:
                    help="objective statistic over bins (default sum)")
     a.add_argument("--no-mean-center", action="store_true", help="keep raw gradients (no ACGT mean-centring)")
     a.add_argument("--window", metavar="A:B", help="ISM window in bp of the model input (default: whole input)")
+    a.add_argument("--ism-engine", choices=("auto", "incremental", "subwindow", "full"), default="auto",
+                   help="how ISM mutants are predicted, all exact: incremental (only the changed span of each "
+                        "layer), subwindow, full (whole input each); auto picks the fastest the model allows")
     a.add_argument("--method-option", action="append", metavar="NAME=VALUE",
                    help="further option of the method, e.g. n_samples=16 (repeatable)")
     opt.add_job_options(p, chunk_size=8)
@@ -63,6 +66,10 @@ def attribution_options(args, method: str, tidx) -> dict:
         if method != "ism":
             raise InputError("--window is the ISM window: use it with the ism command or --method ism")
         o["window"] = list(opt.parse_range(args.window, "--window"))
+    if args.ism_engine != "auto":
+        if method != "ism":
+            raise InputError("--ism-engine chooses how ISM is computed: use it with the ism command or --method ism")
+        o["ism_engine"] = args.ism_engine
     extra = opt.parse_method_options(args.method_option)
     clash = set(extra) & set(o)
     if clash:
@@ -74,7 +81,8 @@ def attribution_options(args, method: str, tidx) -> dict:
 def store_key_fn(info, options):
     from ..cache_keys import attribution_key
 
-    key_opts = {k: v for k, v in options.items() if k != "batch_size"}
+    # how the same numbers are computed (batching, ISM engine) is not part of the result's identity
+    key_opts = {k: v for k, v in options.items() if k not in ("batch_size", "ism_engine")}
     return lambda seq: attribution_key(info, seq, key_opts)
 
 
