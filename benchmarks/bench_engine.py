@@ -164,7 +164,7 @@ Model: demo ({m.seq_length} bp in, {m.target_length} bins x {m.num_targets} targ
 | ensemble / (6 x plain) | **{e['ratio_vs_6_plain']:.2f}x** | <= 1.2x |
 | layer gradients, T = {g['T']} targets, input + hidden layer, {S_g} sequences (one forward, one backward per target on a shared tape), s | {g['batched_s']:.3f} | |
 | original loop (forward + backward per target), s | {g['loop_s']:.3f} | |
-| speed-up of batched over the original loop | **{g['speedup']:.1f}x** | >= 3x |
+| speed-up of batched over the original loop | **{g['speedup']:.2f}x** | >= 3x |
 | input saliency, sequences / s (1 member) | {s['seqs_per_s']:.1f} | |
 | input saliency, sequences / s (6-member RC x shift ensemble) | {s['seqs_per_s_ens6']:.1f} | |
 | windowed ISM ({i['width']} bp, {i['n_mutants']} mutants; engine '{i['engine']}': only the changed span of each layer recomputed), s | {i['batched_s']:.3f} | |
