@@ -129,3 +129,22 @@ def test_mc_members_and_global_layers_are_refused():
     assert "GlobalAveragePooling1D" in inc.unsupported_reason(model)
     with pytest.raises(ValueError, match="does not support this model"):
         inc.mutant_predictions(model, x1[:64], np.array([5]), np.array([1]))
+
+
+def test_progress_reaches_the_total_and_can_cancel():
+    m = load_model_dir(DEMO)
+    x = np.eye(4, dtype=np.float32)[np.random.default_rng(4).integers(0, 4, (1, m.seq_length))]
+    seen = []
+    m.attribute(x, "ism", targets=[0], window=(100, 300), rc=True, diagnostics=False,
+                progress=lambda d, t: seen.append((d, t)))
+    assert len(seen) >= 4 and seen[-1] == (600, 600)                         # 200 bp x 3 substitutions
+    assert all(b[0] >= a[0] for a, b in zip(seen, seen[1:]))                 # monotone
+
+    class Stop(Exception):
+        pass
+
+    def stop(d, t):
+        if d > 0:
+            raise Stop
+    with pytest.raises(Stop):
+        m.attribute(x, "ism", targets=[0], window=(100, 300), diagnostics=False, progress=stop)

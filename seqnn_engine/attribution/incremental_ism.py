@@ -281,12 +281,13 @@ class MutantPredictions:
 
 def mutant_predictions(model, x1: np.ndarray, pos: np.ndarray, base: np.ndarray,
                        member: ens.Member = ens.Member(False, 0), chunk_bp: int = 64,
-                       batch_size: int = 256) -> MutantPredictions:
+                       batch_size: int = 256, progress=None) -> MutantPredictions:
     """Predict every mutant (pos[i] -> base[i]) of x1 (L, 4) for one member, incrementally.
 
     pos, base: (M,) positions in x1 and the substituted base (0..3, ACGT). Mutants are
     grouped into chunks of at most ``chunk_bp`` consecutive positions and at most
-    ``batch_size`` mutants per model call.
+    ``batch_size`` mutants per model call. progress(done, total) is called after every
+    call (mutants done so far); it may raise to cancel.
     """
     if member.mc >= 0:
         raise ValueError("incremental ISM does not support MC-dropout members")
@@ -326,6 +327,8 @@ def mutant_predictions(model, x1: np.ndarray, pos: np.ndarray, base: np.ndarray,
             preds = np.repeat(ref_pred[None], pos.size, axis=0)
         preds[sel] = y.numpy()
         i = j
+        if progress is not None:
+            progress(j, k.size)
     if ref_pred is None:
         ref_pred = model._predict_fn(tf.constant(xa[None])).numpy()[0]
         preds = np.repeat(ref_pred[None], pos.size, axis=0)

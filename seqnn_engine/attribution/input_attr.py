@@ -255,7 +255,10 @@ def _ism(runner, x, idx, window, max_bp, progress, center, ism_engine="auto"):
         f_sum = np.zeros(muts_pos.size)
         for mi, mem in enumerate(runner.members):
             if engine == "incremental":
-                mp = _inc.mutant_predictions(runner.model, x[s], muts_pos, muts_base, mem)
+                def prog(d, t, base_done=done[0] + mi * muts_pos.size // len(runner.members)):
+                    if progress is not None:
+                        progress(base_done + d * muts_pos.size // max(1, t) // len(runner.members), n_total)
+                mp = _inc.mutant_predictions(runner.model, x[s], muts_pos, muts_base, mem, progress=prog)
                 f = _local.objective_of_predictions(runner.obj, idx[s], np.concatenate([mp.ref[None], mp.preds]))
                 f_mut, f0 = f[1:], f[0]
             else:
