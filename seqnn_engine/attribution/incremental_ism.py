@@ -219,21 +219,29 @@ def _call(op, args):
     return op(args if isinstance(op, _MERGE) else args[0], training=False)
 
 
-def _span_forward(model, x_ref, lo, vals):
-    """(reference predictions (1, P, T), mutant predictions (M, P, T)) for one chunk.
+def _reference(model, x_ref):
+    """Every node's output (1, Lx, C) on the reference x_ref (1, L, 4), in node order."""
+    km = model.net.model
+    vals = {id(km.inputs[0]): x_ref}
+    out = []
+    for node in _nodes(km):
+        y = _call(node.operation, [vals[id(t)] for t in node.input_tensors])
+        vals[id(node.outputs[0])] = y
+        out.append(y)
+    return out
 
-    x_ref: (1, L, 4) reference input. lo: scalar int32, first position of the chunk.
-    vals: (M, w, 4) the mutants' one-hot values on [lo, lo + w).
+
+def _span_forward(model, x_ref, refs, lo, vals):
+    """Mutant predictions (M, P, T) for one chunk.
+
+    x_ref: (1, L, 4) reference input; refs: :func:`_reference` of it. lo: scalar int32,
+    first position of the chunk. vals: (M, w, 4) the mutants' one-hot values on [lo, lo + w).
     """
     km = model.net.model
-    ref = {id(km.inputs[0]): x_ref}
     mut = {id(km.inputs[0]): _Span(x_ref, lo, int(vals.shape[1]), vals, 0.0, 0.0)}
-    for node in _nodes(km):
+    for node, ref_out in zip(_nodes(km), refs):
         op = node.operation
-        ins = [id(t) for t in node.input_tensors]
-        ref_out = _call(op, [ref[i] for i in ins])
-        ref[id(node.outputs[0])] = ref_out
-        m_in = [mut[i] for i in ins]
+        m_in = [mut[id(t)] for t in node.input_tensors]
         if not any(isinstance(t, _Span) for t in m_in):
             out = ref_out
         elif isinstance(op, _MERGE):
@@ -249,20 +257,27 @@ def _span_forward(model, x_ref, lo, vals):
             else:
                 out = _Span(ref_out, t.lo, t.w, op(t.vals, training=False), t.emin, t.emax)
         mut[id(node.outputs[0])] = out
-    y_ref = ref[id(km.outputs[0])]
     y = mut[id(km.outputs[0])]
     if not isinstance(y, _Span):
-        return y_ref, tf.tile(y_ref, [tf.shape(vals)[0], 1, 1])
-    return y_ref, _window(y, tf.constant(0, tf.int32), y_ref.shape[1], 0.0)
+        return tf.tile(y, [tf.shape(vals)[0], 1, 1])
+    return _window(y, tf.constant(0, tf.int32), km.outputs[0].shape[1], 0.0)
 
 
-def _chunk_fn(model, width: int):
+def _fns(model, width: int):
+    """(reference function x -> node outputs, chunk function (x, refs, lo, vals) -> (M, P, T),
+    index of the model output among the node outputs)."""
     def make():
+        km = model.net.model
+        out_index = [id(n.outputs[0]) for n in _nodes(km)].index(id(km.outputs[0]))
         L = model.seq_length
-        dt = model.net.model.inputs[0].dtype
-        return tf.function(lambda x, lo, v: _span_forward(model, x, lo, v),
-                           input_signature=[tf.TensorSpec((1, L, 4), dt), tf.TensorSpec((), tf.int32),
-                                            tf.TensorSpec((None, width, 4), dt)])
+        dt = km.inputs[0].dtype
+        x_spec = tf.TensorSpec((1, L, 4), dt)
+        ref_specs = [tf.TensorSpec((1,) + tuple(n.outputs[0].shape[1:]), n.outputs[0].dtype) for n in _nodes(km)]
+        ref_fn = tf.function(lambda x: _reference(model, x), input_signature=[x_spec])
+        chunk_fn = tf.function(lambda x, refs, lo, v: _span_forward(model, x, refs, lo, v),
+                               input_signature=[x_spec, ref_specs, tf.TensorSpec((), tf.int32),
+                                                tf.TensorSpec((None, width, 4), dt)])
+        return ref_fn, chunk_fn, out_index
     return model._fn(("incremental_ism", width), make)
 
 
@@ -304,11 +319,12 @@ def mutant_predictions(model, x1: np.ndarray, pos: np.ndarray, base: np.ndarray,
         p2 = L - 1 - p2
     b2 = 3 - base if member.rc else base
     w = int(min(max(1, chunk_bp), L))
-    fn = _chunk_fn(model, w)
+    ref_fn, chunk_fn, out_index = _fns(model, w)
     dt = model.net.model.inputs[0].dtype
     x_t = tf.constant(xa[None], dt)
-    ref_pred = None
-    preds = None
+    refs = ref_fn(x_t)                                  # every layer on the reference, once
+    ref_pred = refs[out_index].numpy()[0]
+    preds = np.repeat(ref_pred[None], pos.size, axis=0)
     k = np.flatnonzero(inside)
     k = k[np.argsort(p2[k], kind="stable")]
     i = 0
@@ -321,16 +337,9 @@ def mutant_predictions(model, x1: np.ndarray, pos: np.ndarray, base: np.ndarray,
         v = np.repeat(xa[None, lo:lo + w], sel.size, axis=0)
         v[np.arange(sel.size), p2[sel] - lo] = 0.0
         v[np.arange(sel.size), p2[sel] - lo, b2[sel]] = 1.0
-        r, y = fn(x_t, tf.constant(lo, tf.int32), tf.constant(v, dt))
-        if preds is None:
-            ref_pred = r.numpy()[0]
-            preds = np.repeat(ref_pred[None], pos.size, axis=0)
-        preds[sel] = y.numpy()
+        preds[sel] = chunk_fn(x_t, refs, tf.constant(lo, tf.int32), tf.constant(v, dt)).numpy()
         i = j
         if progress is not None:
             progress(j, k.size)
-    if ref_pred is None:
-        ref_pred = model._predict_fn(tf.constant(xa[None])).numpy()[0]
-        preds = np.repeat(ref_pred[None], pos.size, axis=0)
     ref_f = ens.unaugment_bins(ref_pred[None], member, model.strand_pair)[0]
     return MutantPredictions(ref=ref_f, preds=ens.unaugment_bins(preds, member, model.strand_pair))

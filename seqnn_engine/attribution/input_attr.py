@@ -19,7 +19,7 @@ from ..errors import InputError
 from . import incremental_ism as _inc
 from . import local_ism as _local
 from .engine import MemberRunner
-from .objective import make_objective
+from .objective import make_objective, objective_of_predictions
 from .shuffle import dinuc_shuffle
 
 METHODS = ("saliency", "grad_x_input", "smoothgrad", "integrated_gradients", "ism")
@@ -189,23 +189,25 @@ def _integrated_gradients(runner, x, idx, n_steps, baseline, n_baselines, seed, 
                             "ig_delta": delta.astype(np.float32)}
 
 
-def ism_mutants(x1: np.ndarray, start: int, end: int):
-    """All 3 substitutions at positions [start, end) of one (L, 4) sequence.
+def ism_substitutions(x1: np.ndarray, start: int, end: int):
+    """Every single-base substitution at positions [start, end) of one (L, 4) sequence.
 
-    Returns (mutants (M, L, 4), positions (M,), bases (M,)). Positions that are N
-    (not a clear base) get all 4 bases. The identity substitution is skipped.
+    Returns (positions (M,), bases (M,)), position-major. Positions that are N (not a
+    clear base) get all 4 bases; the identity substitution is skipped.
     """
     ref = x1[start:end]
     clear = np.isclose(ref.sum(-1), 1.0) & (ref.max(-1) > 0.5)
-    pos, base = [], []
-    for i in range(end - start):
-        for b in range(4):
-            if clear[i] and ref[i, b] > 0.5:
-                continue
-            pos.append(start + i)
-            base.append(b)
-    pos = np.asarray(pos, np.int64)
-    base = np.asarray(base, np.int64)
+    keep = ~(clear[:, None] & (ref > 0.5))                                      # (W, 4)
+    i, base = np.nonzero(keep)
+    return (start + i).astype(np.int64), base.astype(np.int64)
+
+
+def ism_mutants(x1: np.ndarray, start: int, end: int):
+    """The substitutions of :func:`ism_substitutions` as sequences.
+
+    Returns (mutants (M, L, 4), positions (M,), bases (M,)).
+    """
+    pos, base = ism_substitutions(x1, start, end)
     muts = np.repeat(x1[None], pos.size, axis=0)
     muts[np.arange(pos.size), pos] = 0.0
     muts[np.arange(pos.size), pos, base] = 1.0
@@ -251,7 +253,7 @@ def _ism(runner, x, idx, window, max_bp, progress, center, ism_engine="auto"):
     done = [0]
     local = _local.plan(runner.model, start, end) if engine == "subwindow" else None
     for s in (range(S) if engine != "full" else []):
-        muts_pos, muts_base = ism_mutants(x[s], start, end)[1:]
+        muts_pos, muts_base = ism_substitutions(x[s], start, end)
         f_sum = np.zeros(muts_pos.size)
         for mi, mem in enumerate(runner.members):
             if engine == "incremental":
@@ -259,7 +261,7 @@ def _ism(runner, x, idx, window, max_bp, progress, center, ism_engine="auto"):
                     if progress is not None:
                         progress(base_done + d * muts_pos.size // max(1, t) // len(runner.members), n_total)
                 mp = _inc.mutant_predictions(runner.model, x[s], muts_pos, muts_base, mem, progress=prog)
-                f = _local.objective_of_predictions(runner.obj, idx[s], np.concatenate([mp.ref[None], mp.preds]))
+                f = objective_of_predictions(runner.obj, idx[s], np.concatenate([mp.ref[None], mp.preds]))
                 f_mut, f0 = f[1:], f[0]
             else:
                 f_mut, f0 = _local.member_ism_objectives(runner.model, runner.obj, x[s], idx[s], muts_pos,

@@ -18,7 +18,7 @@ import tensorflow as tf
 from .. import ensemble as ens
 from ..model.build import _Context, _walk
 from ..model.layers import Activate, MCDropout, Scale
-from .objective import objective_tf
+from .objective import objective_of_predictions
 
 _LOCAL = (keras.layers.Conv1D, keras.layers.SeparableConv1D, keras.layers.MaxPooling1D,
           keras.layers.AveragePooling1D, keras.layers.BatchNormalization, keras.layers.LayerNormalization,
@@ -108,12 +108,3 @@ def member_ism_objectives(model, obj, x1, row, pos, base, mem, lw, radius, batch
     full = ens.unaugment_bins(full, mem, model.strand_pair)
     f = objective_of_predictions(obj, row, full)
     return f[1:], f[0]
-
-
-def objective_of_predictions(obj, row: int, preds: np.ndarray) -> np.ndarray:
-    """Objective (N,) of forward-orientation predictions (N, P, T) with the bins of sequence ``row``."""
-    u = obj.untransform
-    uargs = None if u is None else (tf.constant(u.clip_soft), tf.constant(u.power), tf.constant(u.scale))
-    mask = np.repeat(obj.bin_mask[row][None], preds.shape[0], axis=0)
-    return objective_tf(tf.constant(preds, tf.float32), tf.constant(obj.target_weights), tf.constant(mask),
-                        obj.statistic, obj.pseudocount, uargs).numpy()

@@ -140,3 +140,12 @@ def objective_tf(preds, tw, pmask, statistic: str, pseudocount, u=None):
     if statistic == "log":
         return tf.math.log(s + pseudocount + 1e-6)
     return s
+
+
+def objective_of_predictions(obj, row: int, preds: np.ndarray) -> np.ndarray:
+    """Objective (N,) of forward-orientation predictions (N, P, T) with the bins of sequence ``row``."""
+    u = obj.untransform
+    uargs = None if u is None else (tf.constant(u.clip_soft), tf.constant(u.power), tf.constant(u.scale))
+    mask = np.repeat(obj.bin_mask[row][None], preds.shape[0], axis=0)
+    return objective_tf(tf.constant(preds, tf.float32), tf.constant(obj.target_weights), tf.constant(mask),
+                        obj.statistic, obj.pseudocount, uargs).numpy()

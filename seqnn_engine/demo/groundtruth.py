@@ -277,7 +277,7 @@ def ism_scores(model, x, targets, window=None, batch_size: int = 64,
 
     from .. import ensemble as ens
     from ..attribution import incremental_ism
-    from ..attribution.input_attr import ism_mutants
+    from ..attribution.input_attr import ism_mutants, ism_substitutions
 
     x = model.check_input(x)
     t_idx = model.check_targets(targets)
@@ -290,7 +290,7 @@ def ism_scores(model, x, targets, window=None, batch_size: int = 64,
     fwd = np.zeros((S, L, len(t_idx)), np.float32)
     both = np.zeros((S, L, len(t_idx)), np.float32)
     for s in range(S):
-        muts, pos, base = ism_mutants(x[s], w0, w1)
+        pos, base = ism_substitutions(x[s], w0, w1)
         counts = np.bincount(pos, minlength=L).astype(np.float32)
         if incremental:
             parts = [incremental_ism.mutant_predictions(model, x[s], pos, base, mem, batch_size=batch_size * 4)
@@ -303,6 +303,7 @@ def ism_scores(model, x, targets, window=None, batch_size: int = 64,
             ref = model.predict(x[s:s + 1], rc=True, return_all=True, target_indexes=t_idx, batch_size=batch_size)
             ref_obj = ref.members.sum(1)[0]                                               # (T, 2) forward, rc
             prog = None if progress is None else (lambda d, t, s=s: progress(s * t + d, S * t))
+            muts = ism_mutants(x[s], w0, w1)[0]
             p = model.predict(muts, rc=True, return_all=True, target_indexes=t_idx, batch_size=batch_size,
                               progress=prog)
             obj = p.members.sum(1)                                                        # (M, T, 2)
