@@ -17,61 +17,26 @@ Goals (issue 6): first chart <= 5 s after the model is loaded; a cached interact
 from __future__ import annotations
 
 import os
-import shlex
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests"))
-CHROMIUM = "/usr/bin/chromium"
-CHROME_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-               "--disable-component-update", "--disable-sync", "--no-first-run"]
 sys.path.insert(0, str(REPO / "benchmarks"))
+from browser_support import CHROME_ARGS, CHROMIUM, free_port, start_server, stop_server, wait_idle  # noqa: E402
 GENES_NEW = ("DMG130", "DMG131", "DMG132", "DMG133")
 FIRST_GENE = "DMG129"  # the gene preselected on the demo model (and the tiny test model)
 
 
-def streamlit_command(port: int) -> list[str]:
-    line = next(ln for ln in (REPO / "README.md").read_text().splitlines()
-                if ln.startswith("python3.11 -m venv") and "streamlit run" in ln)
-    args = shlex.split(line.split("&&")[-1].strip())
-    return [sys.executable, "-m", "streamlit"] + args[1:] + ["--server.port", str(port)]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def start(env: dict, port: int, log):
+    """(server process, seconds until it answered its health check)."""
     t0 = time.perf_counter()
-    proc = subprocess.Popen(streamlit_command(port), cwd=REPO, env={**os.environ, **env}, stdout=log,
-                            stderr=subprocess.STDOUT, start_new_session=True)
-    while True:
-        if proc.poll() is not None:
-            raise RuntimeError("streamlit exited; see the log")
-        try:
-            with urllib.request.urlopen(f"http://localhost:{port}/_stcore/health", timeout=2) as r:
-                if r.status == 200:
-                    return proc, time.perf_counter() - t0
-        except OSError:
-            time.sleep(0.1)
-
-
-def stop(proc) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    proc = start_server(env, port, log, timeout=600)
+    return proc, time.perf_counter() - t0
 
 
 def wait_gene_drawn(page, gene: str, timeout=180_000) -> None:
@@ -79,24 +44,6 @@ def wait_gene_drawn(page, gene: str, timeout=180_000) -> None:
         "(g) => { const c = document.querySelector('[data-testid=\"stPlotlyChart\"]');"
         " return c && [...c.querySelectorAll('text')].some(t => t.textContent.startsWith(g + ' ('))}",
         arg=gene, timeout=timeout)
-
-
-def wait_idle(page, timeout=180_000) -> None:
-    """Wait until the script run has finished and the page has settled: no stale element, no status widget
-    and exactly one sequence logo, for 0.6 s in a row (Streamlit shows the status widget only
-    after a short delay, and keeps stale elements until a run ends)."""
-    t_end = time.perf_counter() + timeout / 1000
-    calm = 0
-    while time.perf_counter() < t_end:
-        busy = page.evaluate("() => !!document.querySelector('[data-stale=\"true\"]') || "
-                             "!!document.querySelector('[data-testid=\"stStatusWidget\"]') || "
-                             "[...document.querySelectorAll('.gtitle')].filter("
-                             "t => t.textContent.startsWith('Sequence logo')).length > 1")
-        calm = 0 if busy else calm + 1
-        if calm >= 3:
-            return
-        time.sleep(0.2)
-    raise TimeoutError("the page did not settle")
 
 
 def pick_gene(page, gene: str) -> float:
@@ -109,7 +56,7 @@ def pick_gene(page, gene: str) -> float:
     opt.click()
     wait_gene_drawn(page, gene)
     dt = time.perf_counter() - t0
-    wait_idle(page)
+    wait_idle(page, 180_000)
     return dt
 
 
@@ -131,7 +78,7 @@ def box_select(page, frac0: float, frac1: float) -> float:
         "(old) => [...document.querySelectorAll('.gtitle')].some(t => t.textContent.startsWith('Sequence logo')"
         " && t.textContent !== old)", arg=before, timeout=180_000)
     dt = time.perf_counter() - t0
-    wait_idle(page)
+    wait_idle(page, 180_000)
     return dt
 
 
@@ -164,7 +111,7 @@ def main(quick: bool = False) -> dict:
             out["cold_model_loaded_s"] = time.perf_counter() - t0
             wait_gene_drawn(page, FIRST_GENE)
             out["cold_first_chart_s"] = time.perf_counter() - t0
-            wait_idle(page)
+            wait_idle(page, 180_000)
             out["cold_page_complete_s"] = time.perf_counter() - t0
             genes = GENES_NEW[:2] if quick else GENES_NEW
             new = [pick_gene(page, g) for g in genes]
@@ -173,7 +120,7 @@ def main(quick: bool = False) -> dict:
             out.update(new_input_s=new, cached_input_s=cached, box_select_s=sel)
             page.close()
         finally:
-            stop(proc)
+            stop_server(proc)
         port = free_port()
         proc, _ = start(env, port, log)
         try:
@@ -182,10 +129,10 @@ def main(quick: bool = False) -> dict:
             page.goto(f"http://localhost:{port}")
             wait_gene_drawn(page, FIRST_GENE, timeout=300_000)
             out["restart_first_chart_s"] = time.perf_counter() - t0
-            wait_idle(page)
+            wait_idle(page, 180_000)
             out["restart_page_complete_s"] = time.perf_counter() - t0
         finally:
-            stop(proc)
+            stop_server(proc)
         browser.close()
     log.close()
     out["load"][1] = os.getloadavg()[0]

@@ -314,7 +314,7 @@ def ism_text(st) -> str:
            f"{st.get('ism_engine', 'full-length')} predictions) took {ism_s:.1f} s per window here (4 tracks, forward + RC "
            "in one pass).")
     if len(iw) >= nW:
-        where = (f" It was run on every window, and the untrained control's SmoothGrad, IG and ISM on "
+        where = (" It was run on every window, and the untrained control's SmoothGrad, IG and ISM on "
                  + ("every window too." if len(iu) >= nW else f"the first {len(iu)} of them."))
     else:
         where = (f" It was run on the {len(iw)} windows holding positives of the most driver tracks (indexes {iw}); "

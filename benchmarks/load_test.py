@@ -30,25 +30,20 @@ from __future__ import annotations
 import asyncio
 import base64
 import os
-import shlex
-import socket
-import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-CHROMIUM = "/usr/bin/chromium"
-CHROME_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-               "--disable-component-update", "--disable-sync", "--no-first-run"]
-HOST = "127.0.0.1"
+sys.path.insert(0, str(REPO / "tests"))
+from browser_support import CHROME_ARGS, CHROMIUM, HOST, free_port, stop_server  # noqa: E402
+from browser_support import start_server as _start  # noqa: E402
 MAX_SESSIONS = 16
 STEP_TIMEOUT_MS = 180_000
 FIRST_GENE = "DMG129"                 # preselected on the demo model
@@ -94,46 +89,9 @@ class SessionResult:
 
 # ----------------------------------------------------------------------------------- server
 
-def readme_command(port: int) -> list[str]:
-    """The streamlit part of README command 1, run with this interpreter, on ``port``."""
-    line = next(ln for ln in (REPO / "README.md").read_text().splitlines()
-                if ln.startswith("python3.11 -m venv") and "streamlit run" in ln)
-    args = shlex.split(line.split("&&")[-1].strip())
-    assert args[1:3] == ["run", "app/main.py"], line
-    return [sys.executable, "-m", "streamlit"] + args[1:] + ["--server.port", str(port),
-                                                             "--server.address", HOST]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
-
-
 def start_server(env: dict, port: int, log) -> subprocess.Popen:
-    proc = subprocess.Popen(readme_command(port), cwd=REPO, env={**os.environ, **env}, stdout=log,
-                            stderr=subprocess.STDOUT, start_new_session=True)
-    t_end = time.monotonic() + 120
-    while time.monotonic() < t_end:
-        if proc.poll() is not None:
-            raise RuntimeError(f"streamlit exited with {proc.returncode}; see {log.name}")
-        try:
-            with urllib.request.urlopen(f"http://{HOST}:{port}/_stcore/health", timeout=2) as r:
-                if r.status == 200:
-                    return proc
-        except OSError:
-            time.sleep(0.2)
-    stop_server(proc)
-    raise TimeoutError("the dashboard did not become healthy within 120 s")
-
-
-def stop_server(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+    """The README's dashboard command, listening on HOST only."""
+    return _start(env, port, log, address=HOST)
 
 
 def rss_of(pid: int) -> int:
@@ -392,7 +350,6 @@ SECOND_LABEL = "Tiny test model"   # manifest name of tests/test_app_support's m
 def _model_setup(tmp: Path) -> tuple[dict, dict, str]:
     """(environment, {"main": dir, "second": dir}, description). The second model is the tests' tiny
     model (another architecture, random weights, same genome) under a configured root."""
-    sys.path.insert(0, str(REPO / "tests"))
     from test_app_support import build_model_root
     tiny = build_model_root(tmp / "models").resolve()
     env = {"SEQNN_MODEL_ROOTS": str(tmp / "models")}

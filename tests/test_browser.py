@@ -13,75 +13,19 @@ from __future__ import annotations
 
 import os
 import re
-import shlex
 import shutil
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
-from pathlib import Path
 
 import numpy as np
 import pytest
 
+from browser_support import CHROME_ARGS, CHROMIUM, free_port, start_server, stop_server, wait_idle
 from test_app_support import DEMO, REPO, build_model_root
 
-CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = REPO / "tests" / "artifacts"
-CHROME_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-               "--disable-component-update", "--disable-sync", "--no-first-run"]
 
 pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian chromium is not installed "
                                 "(apt-get install -y chromium); the browser test needs it")
-
-
-def readme_streamlit_command() -> list[str]:
-    """The streamlit part of README command 1, run with this interpreter's streamlit."""
-    text = (REPO / "README.md").read_text()
-    line = next(ln for ln in text.splitlines() if ln.startswith("python3.11 -m venv") and "streamlit run" in ln)
-    part = line.split("&&")[-1].strip()
-    args = shlex.split(part)
-    assert args[0].endswith("streamlit") and args[1:3] == ["run", "app/main.py"], part
-    return [sys.executable, "-m", "streamlit"] + args[1:]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_healthy(port: int, proc, timeout: float = 120.0) -> None:
-    t0 = time.monotonic()
-    while time.monotonic() - t0 < timeout:
-        if proc.poll() is not None:
-            raise RuntimeError(f"streamlit exited with {proc.returncode}")
-        try:
-            with urllib.request.urlopen(f"http://localhost:{port}/_stcore/health", timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.3)
-    raise TimeoutError("streamlit did not become healthy")
-
-
-def start_app(env_extra: dict, port: int, log_path: Path):
-    env = dict(os.environ, **env_extra)
-    log = open(log_path, "w")
-    proc = subprocess.Popen(readme_streamlit_command() + ["--server.port", str(port)], cwd=REPO, env=env,
-                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    return proc, log
-
-
-def stop_app(proc, log) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-    log.close()
 
 
 @pytest.fixture(scope="module")
@@ -99,36 +43,18 @@ def app_server(tmp_path_factory):
     (tmp / "none.toml").write_text("")
     port = free_port()
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    proc, log = start_app(env, port, ARTIFACTS / "streamlit.log")
-    try:
-        wait_healthy(port, proc)
-        yield {"url": f"http://localhost:{port}", "gene": gene, "tmp": tmp}
-    finally:
-        stop_app(proc, log)
+    with open(ARTIFACTS / "streamlit.log", "w") as log:
+        proc = start_server(env, port, log)
+        try:
+            yield {"url": f"http://localhost:{port}", "gene": gene, "tmp": tmp}
+        finally:
+            stop_server(proc)
 
 
 def logo_title(page) -> str:
     t = page.locator('[data-testid="stPlotlyChart"] .gtitle', has_text="Sequence logo")
     t.first.wait_for(timeout=120_000)
     return t.first.text_content()
-
-
-def wait_idle(page, timeout: float = 120_000) -> None:
-    """Wait until the script run has finished and the page has settled: no stale element, no status widget
-    and one sequence logo, for 0.6 s in a row (the status widget shows only after a short delay,
-    and stale elements stay until a run ends)."""
-    t_end = time.monotonic() + timeout / 1000
-    calm = 0
-    while time.monotonic() < t_end:
-        busy = page.evaluate("() => !!document.querySelector('[data-stale=\"true\"]') || "
-                             "!!document.querySelector('[data-testid=\"stStatusWidget\"]') || "
-                             "[...document.querySelectorAll('.gtitle')].filter("
-                             "t => t.textContent.startsWith('Sequence logo')).length > 1")
-        calm = 0 if busy else calm + 1
-        if calm >= 3:
-            return
-        time.sleep(0.2)
-    raise TimeoutError("the page did not settle")
 
 
 def test_browser_flow(app_server):

@@ -24,7 +24,7 @@ import tensorflow as tf
 from .. import ensemble as ens
 from .. import limits as _limits
 from ..errors import InputError
-from .engine import _pred_callable, _unaug_preds_tf
+from .engine import _unaug_preds_tf
 from .objective import position_mask
 
 # The default memory budget is seqnn_engine.limits.current().gradient_bytes (read per call:

@@ -31,9 +31,7 @@ mean-centred gradient; grad x input = |sum_b g_b x_b|; centred grad x input =
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable, Optional
 
 import numpy as np
