@@ -23,3 +23,21 @@ def shared_path(*parts: str) -> Path:
 @pytest.fixture
 def shared():
     return shared_path
+
+
+def write_legacy_layers(group, layers, tag: str = "w") -> None:
+    """Write ``layers``' weights into an h5py group in the legacy Keras 2 layout, by hand:
+    one subgroup per weighted layer (``layer_{i}``) holding datasets ``layer_{i}/{tag}{j}:0``, with
+    the ``weight_names`` and ``layer_names`` attributes that legacy readers follow."""
+    from seqnn_engine.model.weights import legacy_variables, weighted_layers
+
+    names = []
+    for i, lyr in enumerate(weighted_layers(layers)):
+        g = group.create_group(f"layer_{i}")
+        wn = []
+        for j, v in enumerate(legacy_variables(lyr)):
+            g.create_dataset(f"layer_{i}/{tag}{j}:0", data=v.numpy())
+            wn.append(f"layer_{i}/{tag}{j}:0".encode())
+        g.attrs["weight_names"] = wn
+        names.append(f"layer_{i}".encode())
+    group.attrs["layer_names"] = names

@@ -14,7 +14,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from test_app_support import DEFAULT_GENE, DEMO, REPO, build_model_root, build_replicates
+from test_app_support import DEFAULT_GENE, DEMO, REPO, build_replicates, dashboard_env
 
 pytest.importorskip("streamlit.testing.v1")
 from streamlit.testing.v1 import AppTest  # noqa: E402
@@ -24,17 +24,8 @@ MAIN = str(REPO / "app" / "main.py")
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory):
-    root = tmp_path_factory.mktemp("models")
-    model_dir = build_model_root(root)
-    reps_dir = build_replicates(root)
-    store = tmp_path_factory.mktemp("store")
-    cfg = tmp_path_factory.mktemp("cfg") / "config.toml"
-    cfg.write_text("")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("SEQNN_MODEL_ROOTS", str(root))
-        mp.setenv("SEQNN_STORE_DIR", str(store))
-        mp.setenv("SEQNN_DASHBOARD_CONFIG", str(cfg))
-        yield {"root": root, "model_dir": model_dir.resolve(), "reps_dir": reps_dir.resolve(), "store": store}
+    with dashboard_env(tmp_path_factory) as e:
+        yield {**e, "reps_dir": build_replicates(e["root"]).resolve()}
 
 
 @pytest.fixture(scope="module")

@@ -3,6 +3,7 @@ weights with a fixed seed) next to a copy of the demo genome and genes, plus a s
 HDF5 test set, so the app tests need nothing outside the repository."""
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 from pathlib import Path
@@ -89,3 +90,22 @@ def test_tiny_model_dir_geometry(tmp_path):
     m = load_model_dir(d)
     assert (m.seq_length, m.target_length, m.stride, m.crop, m.num_targets) == (4096, 112, 32, 8, 8)
     assert m.has_dropout and m.strand_pair.tolist() == [0, 1, 2, 3, 4, 5, 7, 6]
+
+
+@contextlib.contextmanager
+def dashboard_env(tmp_path_factory):
+    """A model root holding the tiny model, an empty result store and an empty dashboard config,
+    set (for the duration) in the environment the dashboard reads: SEQNN_MODEL_ROOTS,
+    SEQNN_STORE_DIR, SEQNN_DASHBOARD_CONFIG. Yields {"root", "model_dir", "store"}."""
+    import pytest
+
+    root = tmp_path_factory.mktemp("models")
+    model_dir = build_model_root(root).resolve()
+    store = tmp_path_factory.mktemp("store")
+    cfg = tmp_path_factory.mktemp("cfg") / "config.toml"
+    cfg.write_text("")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SEQNN_MODEL_ROOTS", str(root))
+        mp.setenv("SEQNN_STORE_DIR", str(store))
+        mp.setenv("SEQNN_DASHBOARD_CONFIG", str(cfg))
+        yield {"root": root, "model_dir": model_dir, "store": store}

@@ -14,12 +14,11 @@ import json
 import random
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from test_app_support import DEMO, REPO, TINY_PARAMS, build_model_root
+from test_app_support import DEMO, REPO, build_model_root, dashboard_env
 
 SESSIONS = 3
 
@@ -170,15 +169,8 @@ def test_dashboard_sessions_at_once(tmp_path_factory):
     from seqnn_engine.genes import GeneSet, gene_window
     from seqnn_engine.genome import Genome
     from seqnn_engine.onehot import encode
-    root = tmp_path_factory.mktemp("models")
-    model_dir = build_model_root(root).resolve()
-    store = tmp_path_factory.mktemp("store")
-    cfg = tmp_path_factory.mktemp("cfg") / "config.toml"
-    cfg.write_text("")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("SEQNN_MODEL_ROOTS", str(root))
-        mp.setenv("SEQNN_STORE_DIR", str(store))
-        mp.setenv("SEQNN_DASHBOARD_CONFIG", str(cfg))
+    with dashboard_env(tmp_path_factory) as e:
+        model_dir = e["model_dir"]
         import app.state
         shared = app.state.model(str(model_dir))     # the process-wide instance every session uses
         before = _state(shared)

@@ -285,17 +285,9 @@ def test_vcf_bad_lines():
 @pytest.fixture(scope="module")
 def app_env(tmp_path_factory):
     pytest.importorskip("streamlit.testing.v1")
-    from test_app_support import build_model_root
-    root = tmp_path_factory.mktemp("models")
-    model_dir = build_model_root(root)
-    store = tmp_path_factory.mktemp("store")
-    cfg = tmp_path_factory.mktemp("cfg") / "config.toml"
-    cfg.write_text("")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("SEQNN_MODEL_ROOTS", str(root))
-        mp.setenv("SEQNN_STORE_DIR", str(store))
-        mp.setenv("SEQNN_DASHBOARD_CONFIG", str(cfg))
-        yield {"root": root, "model_dir": model_dir.resolve()}
+    from test_app_support import dashboard_env
+    with dashboard_env(tmp_path_factory) as env:
+        yield env
 
 
 def _fasta_app(app_env):

@@ -28,6 +28,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
+from conftest import write_legacy_layers
 from seqnn_engine import InputError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -508,7 +509,7 @@ def weight_net(workdir):
 
     from seqnn_engine.model.build import build_network
     from seqnn_engine.model.spec import parse_params
-    from seqnn_engine.model.weights import load_weights, save_weights, weighted_layers
+    from seqnn_engine.model.weights import load_weights, save_weights
     keras.utils.set_random_seed(3)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -517,18 +518,8 @@ def weight_net(workdir):
     save_weights(net.layers, k3)
     # a legacy Keras 2 weights-only layout of the same layers (written by hand: layer_names + weight_names)
     legacy = workdir / "legacy.h5"
-    from seqnn_engine.model.weights import legacy_variables
     with h5py.File(legacy, "w") as f:
-        names = []
-        for i, lyr in enumerate(weighted_layers(net.layers)):
-            g = f.create_group(f"layer_{i}")
-            wn = []
-            for j, v in enumerate(legacy_variables(lyr)):
-                g.create_dataset(f"layer_{i}/w{j}:0", data=v.numpy())
-                wn.append(f"layer_{i}/w{j}:0".encode())
-            g.attrs["weight_names"] = wn
-            names.append(f"layer_{i}".encode())
-        f.attrs["layer_names"] = names
+        write_legacy_layers(f, net.layers, "w")
     assert load_weights(net.layers, k3) == "keras3"
     assert load_weights(net.layers, legacy) == "legacy"
     return net, k3.read_bytes(), legacy.read_bytes()

@@ -17,6 +17,7 @@ import h5py
 import numpy as np
 import pytest
 
+from conftest import write_legacy_layers
 from seqnn_engine import InputError
 from seqnn_engine.modeldir import check_allowed, find_model_dirs, read_model_dir
 
@@ -37,24 +38,14 @@ def _weights(path: Path, legacy: bool = False):
 
     from seqnn_engine.model.build import build_network
     from seqnn_engine.model.spec import parse_params
-    from seqnn_engine.model.weights import legacy_variables, save_weights, weighted_layers
+    from seqnn_engine.model.weights import save_weights
     keras.utils.set_random_seed(0)
     net = build_network(parse_params(TINY), 0)
     if not legacy:
         save_weights(net.layers, path)
         return net
     with h5py.File(path, "w") as f:
-        g = f.create_group("model_weights")
-        names = []
-        for i, lyr in enumerate(weighted_layers(net.layers)):
-            lg = g.create_group(f"layer_{i}")
-            wn = []
-            for j, v in enumerate(legacy_variables(lyr)):
-                lg.create_dataset(f"layer_{i}/v{j}:0", data=v.numpy())
-                wn.append(f"layer_{i}/v{j}:0".encode())
-            lg.attrs["weight_names"] = wn
-            names.append(f"layer_{i}".encode())
-        g.attrs["layer_names"] = names
+        write_legacy_layers(f.create_group("model_weights"), net.layers, "v")
     return net
 
 
