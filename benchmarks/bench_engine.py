@@ -47,19 +47,25 @@ def timeit(fn, repeats=5):
     return statistics.median(ts)
 
 
-def paired(fn_a, fn_b, repeats=9):
-    """Median seconds of fn_a and fn_b timed alternately (so machine noise hits both alike),
-    and the median of the per-repeat ratios b / a."""
-    fn_a(), fn_b()  # warm-up (traces)
-    ta, tb = [], []
+def interleaved(fns, repeats=9):
+    """fns timed in turn, repeats times (so machine noise hits them alike): the median seconds
+    of each, and the median of the per-repeat ratios fns[i] / fns[0]."""
+    for f in fns:
+        f()  # warm-up (traces)
+    ts = [[] for _ in fns]
     for _ in range(repeats):
-        t = time.perf_counter()
-        fn_a()
-        ta.append(time.perf_counter() - t)
-        t = time.perf_counter()
-        fn_b()
-        tb.append(time.perf_counter() - t)
-    return statistics.median(ta), statistics.median(tb), statistics.median(b / a for a, b in zip(ta, tb))
+        for f, t_list in zip(fns, ts):
+            t = time.perf_counter()
+            f()
+            t_list.append(time.perf_counter() - t)
+    return ([statistics.median(t) for t in ts],
+            [statistics.median(b / a for a, b in zip(ts[0], t)) for t in ts])
+
+
+def paired(fn_a, fn_b, repeats=9):
+    """Median seconds of fn_a and fn_b timed alternately, and the median per-repeat ratio b / a."""
+    (ta, tb), (_, ratio) = interleaved([fn_a, fn_b], repeats)
+    return ta, tb, ratio
 
 
 def random_onehot(n, L, seed=0):
@@ -104,10 +110,11 @@ def bench_layer_grads(m, S, rep, T=8):
     def loop():
         return [one_target(tf.constant(x), tf.constant(t)) for t in targets]
 
-    def batched():
-        return m.gradients(x, layers=[0, layer], targets=targets, batch_size=S, target_chunk=T, return_var=False)
-    batched, looped, ratio = paired(batched, loop, 2 * rep + 1)
-    return {"T": len(targets), "batched_s": batched, "loop_s": looped, "speedup": ratio}
+    def batched(backward):
+        return lambda: m.gradients(x, layers=[0, layer], targets=targets, batch_size=S, target_chunk=T,
+                                   return_var=False, backward=backward)
+    (t_b, t_tape, t_loop), (_, _, r_loop) = interleaved([batched("batched"), batched("tape"), loop], 2 * rep + 1)
+    return {"T": len(targets), "batched_s": t_b, "tape_s": t_tape, "loop_s": t_loop, "speedup": r_loop}
 
 
 def bench_saliency(m, S, rep):
@@ -162,9 +169,11 @@ Model: demo ({m.seq_length} bp in, {m.target_length} bins x {m.num_targets} targ
 | 6-member ensemble (RC x shifts -1,0,1), ms / sequence | {e['ens_ms']:.1f} | |
 | reference-style loop (one model call per member), ms / sequence | {e['ref_ms']:.1f} | |
 | ensemble / (6 x plain) | **{e['ratio_vs_6_plain']:.2f}x** | <= 1.2x |
-| layer gradients, T = {g['T']} targets, input + hidden layer, {S_g} sequences (one forward, one backward per target on a shared tape), s | {g['batched_s']:.3f} | |
+| layer gradients, T = {g['T']} targets, input + hidden layer, {S_g} sequences (one forward, the {g['T']} backward passes as one batch over the graph), s | {g['batched_s']:.3f} | |
+| the same with one autodiff pass per target on a shared tape (`backward='tape'`, used for attention models), s | {g['tape_s']:.3f} | |
 | original loop (forward + backward per target), s | {g['loop_s']:.3f} | |
 | speed-up of batched over the original loop | **{g['speedup']:.2f}x** | >= 3x |
+| speed-up of the shared tape over the original loop | {g['loop_s'] / g['tape_s']:.2f}x (medians) | |
 | input saliency, sequences / s (1 member) | {s['seqs_per_s']:.1f} | |
 | input saliency, sequences / s (6-member RC x shift ensemble) | {s['seqs_per_s_ens6']:.1f} | |
 | windowed ISM ({i['width']} bp, {i['n_mutants']} mutants; engine '{i['engine']}': only the changed span of each layer recomputed), s | {i['batched_s']:.3f} | |

@@ -6,6 +6,7 @@ import pytest
 from conftest import shared_path
 from seqnn_engine import InputError, load_model
 from seqnn_engine import ensemble as ens
+from seqnn_engine.attribution import batched_vjp
 from seqnn_engine.attribution.input_attr import ism_mutants
 from seqnn_engine.attribution.shuffle import dinuc_shuffle
 from seqnn_engine.onehot import reverse_complement
@@ -44,22 +45,35 @@ def test_reference_gradients(compat, name):
 
 
 @pytest.fixture(scope="module")
-def tx64():
-    """A float64 twin of the tx model (same files), for accurate finite differences."""
+def twin64():
+    """twin64(name): a float64 twin of a compat model (same files), for accurate finite differences."""
     from seqnn_engine.model.build import build_network
     from seqnn_engine.model.spec import parse_params
     from seqnn_engine.model.weights import load_weights
-    d = shared_path("compat", "tx")
-    old, old_policy = keras.config.floatx(), keras.config.dtype_policy()
-    keras.config.set_floatx("float64")
-    keras.config.set_dtype_policy("float64")
-    try:
-        net = build_network(parse_params(d / "params.json"), 0)
-        load_weights(net.layers, d / "model0.h5")
-    finally:
-        keras.config.set_floatx(old)
-        keras.config.set_dtype_policy(old_policy)
-    return net
+    cache = {}
+
+    def get(name):
+        if name in cache:
+            return cache[name]
+        d = shared_path("compat", name)
+        old, old_policy = keras.config.floatx(), keras.config.dtype_policy()
+        keras.config.set_floatx("float64")
+        keras.config.set_dtype_policy("float64")
+        try:
+            net = build_network(parse_params(d / "params.json"), 0)
+            load_weights(net.layers, d / "model0.h5")
+        finally:
+            keras.config.set_floatx(old)
+            keras.config.set_dtype_policy(old_policy)
+        cache[name] = net
+        return net
+    return get
+
+
+# tx (attention, layer norm) runs one autodiff pass per target; small (conv tower) the
+# batched backward pass (seqnn_engine.attribution.batched_vjp): both must match finite differences
+BACKWARD = {"tx": False, "small": True}
+HIDDEN = {"tx": "trunk.4.dilated_residual.rep0", "small": "trunk.1.res_tower.rep2"}
 
 
 def _ens_objective(net, sp, x, t, mask, mems):
@@ -72,13 +86,17 @@ def _ens_objective(net, sp, x, t, mask, mems):
     return tot / len(mems)
 
 
+@pytest.mark.parametrize("name", ["tx", "small"])
 @pytest.mark.parametrize("rc,shifts", [(False, (0,)), (True, (-1, 0, 1))])
-def test_input_layer_gradients_equal_finite_differences(compat, tx64, rc, shifts):
-    m, ref = compat("tx")
+def test_input_layer_gradients_equal_finite_differences(compat, twin64, name, rc, shifts):
+    m, ref = compat(name)
+    assert batched_vjp.supports(m) == BACKWARD[name]
+    tx64 = twin64(name)
     x = ref["seqs"][:1].astype(np.float64)
+    bins = np.arange(m.target_length // 2 - 5, m.target_length // 2 + 5)
     mask = np.zeros(m.target_length)
-    mask[90:100] = 1
-    g = m.gradients(x, layers=[0], targets=[0, 1], positions=np.arange(90, 100), rc=rc, shifts=shifts)
+    mask[bins] = 1
+    g = m.gradients(x, layers=[0], targets=[0, 1], positions=bins, rc=rc, shifts=shifts)
     mems = ens.members(rc, shifts)
     rng = np.random.default_rng(0)
     G = g.grads[0][0]                                                    # (T, L, 4)
@@ -95,19 +113,23 @@ def test_input_layer_gradients_equal_finite_differences(compat, tx64, rc, shifts
             assert abs(fd - G[t, p, c]) <= 1e-3 * np.abs(G[t]).max() + 1e-3 * abs(fd), (t, p, c, fd, G[t, p, c])
 
 
+@pytest.mark.parametrize("model_name", ["tx", "small"])
 @pytest.mark.parametrize("rc,shifts", [(False, (0,)), (True, (-16, 0, 16))])
-def test_hidden_layer_gradients_equal_finite_differences(compat, tx64, rc, shifts):
+def test_hidden_layer_gradients_equal_finite_differences(compat, twin64, model_name, rc, shifts):
     """Perturb each member's activation of a hidden layer and push it through the rest of the network."""
-    m, ref = compat("tx")
+    m, ref = compat(model_name)
+    assert batched_vjp.supports(m) == BACKWARD[model_name]
+    tx64 = twin64(model_name)
     x = ref["seqs"][1:2]
-    name = "trunk.4.dilated_residual.rep0"
+    name = HIDDEN[model_name]
     li = [t.name for t in m.taps].index(name)
     tap = m.taps[li]
     tail = keras.Model(tx64.tap_tensors[li], tx64.model.output)
     head = keras.Model(tx64.inputs, tx64.tap_tensors[li])
+    bins = np.arange(m.target_length // 2 - 15, m.target_length // 2 + 15)
     mask = np.zeros(m.target_length)
-    mask[80:110] = 1
-    g = m.gradients(x, layers=[name], targets=[1], positions=np.arange(80, 110), rc=rc, shifts=shifts)
+    mask[bins] = 1
+    g = m.gradients(x, layers=[name], targets=[1], positions=bins, rc=rc, shifts=shifts)
     G = g.grads[0][0, 0]                                                 # (P_l, U_l)
     mems = ens.members(rc, shifts)
     acts = [head(ens.augment(x.astype(np.float64), mem)).numpy() for mem in mems]
@@ -129,16 +151,17 @@ def test_hidden_layer_gradients_equal_finite_differences(compat, tx64, rc, shift
         assert abs(fd - G[i, u]) <= 1e-3 * np.abs(G).max() + 1e-3 * abs(fd), (i, u, fd, G[i, u])
 
 
-def test_batched_targets_equal_per_target_loop(compat):
-    m, ref = compat("tx")
+@pytest.mark.parametrize("name,hidden", [("tx", "trunk.3.unet_conv"), ("small", "trunk.2.conv_tower")])
+def test_batched_targets_equal_per_target_loop(compat, name, hidden):
+    m, ref = compat(name)
     x = ref["seqs"][:2]
-    layers = [0, "trunk.3.unet_conv"]
+    layers = [0, hidden]
     g = m.gradients(x, layers=layers, targets=[0, 1, 2, 3], positions="center", target_chunk=3)
     for t in range(4):
         one = m.gradients(x, layers=layers, targets=[t], positions="center")
         for a, b in zip(g.grads, one.grads):
             np.testing.assert_allclose(a[:, t], b[:, 0], rtol=1e-4, atol=1e-6 * np.abs(b).max())
-    np.testing.assert_allclose(g.reprs[1], m.hidden(x, ["trunk.3.unet_conv"])[0], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(g.reprs[1], m.hidden(x, [hidden])[0], rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(g.preds, m.predict(x).mean, rtol=1e-5, atol=1e-6)
 
 

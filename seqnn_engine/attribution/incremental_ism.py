@@ -34,7 +34,7 @@ import numpy as np
 import tensorflow as tf
 
 from .. import ensemble as ens
-from ..model.layers import Activate, CenterSlice, Scale
+from ..model.layers import Activate, CenterSlice, NarrowConv1D, Scale
 
 _POSITIONWISE = (keras.layers.BatchNormalization, keras.layers.Dense, keras.layers.Dropout,
                  keras.layers.Activation, keras.layers.ReLU, keras.layers.LeakyReLU, keras.layers.PReLU,
@@ -49,7 +49,7 @@ def _reason(op) -> str | None:
     if isinstance(op, keras.layers.InputLayer):
         return None
     if isinstance(op, keras.layers.Conv1D) and not isinstance(op, keras.layers.Conv1DTranspose):
-        if type(op) is not keras.layers.Conv1D:
+        if type(op) not in (keras.layers.Conv1D, NarrowConv1D):   # same forward values
             return f"{type(op).__name__} is not a plain Conv1D"
         if op.groups != 1 or op.data_format != "channels_last":
             return f"{op.name}: grouped or channels-first convolution"

@@ -3,8 +3,10 @@
 For each chosen target t, the prediction aggregated over chosen bins,
 y_t = sum_{p in bins} pred[p, t], is differentiated w.r.t. a layer's activations:
 grads (S, T, P_l, U_l), with the layer's representations (S, P_l, U_l) and the
-predictions (S, P, T). One forward pass per member; the T backward passes run
-vectorised (``batch_jacobian``), in target chunks that respect a memory budget.
+predictions (S, P, T). One forward pass per member, then T backward passes, in target
+chunks that respect a memory budget: on models made of local layers they run as one batch
+over the graph (``batched_vjp``); otherwise (attention, U-net, layer norm, MC-dropout
+members) as one autodiff pass per target on a shared persistent tape.
 
 Ensembles: every member is un-augmented before averaging — predictions in the
 graph (reverse bins, swap strand pairs) so target t always means forward target t;
@@ -24,6 +26,7 @@ import tensorflow as tf
 from .. import ensemble as ens
 from .. import limits as _limits
 from ..errors import InputError
+from . import batched_vjp
 from .engine import _unaug_preds_tf
 from .objective import position_mask
 
@@ -69,10 +72,19 @@ def estimate_bytes(model, n_seqs: int, layers, n_targets: int, n_members: int = 
     return int(result + stats + members + work)
 
 
-def _layer_fn(model, tap_idx: tuple, rc: bool, mc: bool, k_static: int):
-    """tf.function(x, tsel (k,), pmask (B, P), seed) -> (preds, reprs..., grads (B, k, P_l, U_l)...)."""
-    key = ("layer_grad", tap_idx, rc, mc, k_static)
+def _layer_fn(model, tap_idx: tuple, rc: bool, mc: bool, k_static: int, batched: bool):
+    """tf.function(x, tsel (k,), pmask (B, P), seed) -> (preds, reprs..., grads (B, k, P_l, U_l)...).
+
+    batched: the K backward passes run as one batch over the graph (batched_vjp); else one
+    autodiff pass per target on a shared persistent tape.
+    """
+    key = ("layer_grad", tap_idx, rc, mc, k_static, batched)
     sp = model.strand_pair
+
+    def objective(preds, tsel, pmask):
+        """(B, k) each chosen target's prediction summed over the masked bins (forward orientation)."""
+        preds = _unaug_preds_tf(preds, rc, sp)
+        return tf.gather(tf.reduce_sum(preds * pmask[:, :, None], axis=1), tsel, axis=1)
 
     def make():
         import keras
@@ -85,14 +97,25 @@ def _layer_fn(model, tap_idx: tuple, rc: bool, mc: bool, k_static: int):
             sub = keras.Model(model.net.inputs, [model.net.tap_tensors[i] for i in internal] + [model.net.model.output])
             call = lambda x, seed: sub(x, training=False)  # noqa: E731
 
-        def g(x, tsel, pmask, seed):
+        def g_batched(x, tsel, pmask, seed):
+            def seeds(preds):      # (k, B, P, T): d objective_t / d preds, cheap (the objective is linear)
+                with tf.GradientTape(persistent=True) as tape:
+                    tape.watch(preds)
+                    y = objective(preds, tsel, pmask)
+                    ys = [y[:, t] for t in range(k_static)]
+                return tf.stack([tape.gradient(yt, preds) for yt in ys])
+            preds, srcs, grads = batched_vjp.tap_gradients(
+                model, x, seeds, [model.net.tap_tensors[i] for i in tap_idx], k_static, 2)
+            jacs = [tf.transpose(g, tf.concat([[1, 0], tf.range(2, tf.rank(g))], 0)) for g in grads]
+            return [_unaug_preds_tf(preds, rc, sp)] + srcs + jacs
+
+        def g_tape(x, tsel, pmask, seed):
             with tf.GradientTape(persistent=True) as tape:
                 tape.watch(x)
                 outs = call(x, seed)
                 outs = outs if isinstance(outs, (list, tuple)) else [outs]
                 acts, preds = list(outs[:-1]), outs[-1]
-                preds = _unaug_preds_tf(preds, rc, sp)
-                y = tf.gather(tf.reduce_sum(preds * pmask[:, :, None], axis=1), tsel, axis=1)
+                y = objective(preds, tsel, pmask)
                 ys = [y[:, t] for t in range(k_static)]   # sliced inside the tape so they are recorded
             it = iter(acts)
             srcs = [x if i == 0 else next(it) for i in tap_idx]
@@ -101,26 +124,42 @@ def _layer_fn(model, tap_idx: tuple, rc: bool, mc: bool, k_static: int):
             per_t = [tape.gradient(yt, srcs) for yt in ys]
             del tape
             jacs = [tf.stack([g[li] for g in per_t], axis=1) for li in range(len(srcs))]
-            return [preds] + srcs + jacs
+            return [_unaug_preds_tf(preds, rc, sp)] + srcs + jacs
         L, P = model.seq_length, model.target_length
-        return tf.function(g, input_signature=[tf.TensorSpec((None, L, 4), tf.float32),
-                                               tf.TensorSpec((k_static,), tf.int32),
-                                               tf.TensorSpec((None, P), tf.float32),
-                                               tf.TensorSpec((1, 2), tf.int32)])
+        return tf.function(g_batched if batched else g_tape,
+                           input_signature=[tf.TensorSpec((None, L, 4), tf.float32),
+                                            tf.TensorSpec((k_static,), tf.int32),
+                                            tf.TensorSpec((None, P), tf.float32),
+                                            tf.TensorSpec((1, 2), tf.int32)])
     return model._fn(key, make)
+
+
+BACKWARD = ("auto", "batched", "tape")
+
+
+def _use_batched(model, backward: str, mc: bool) -> bool:
+    if backward not in BACKWARD:
+        raise InputError(f"backward must be one of {', '.join(BACKWARD)}, not {backward!r}")
+    reason = "MC-dropout members need autodiff" if mc else batched_vjp.unsupported_reason(model)
+    if backward == "batched" and reason is not None:
+        raise InputError(f"the batched backward pass cannot run here ({reason}): use backward='auto'")
+    return backward != "tape" and reason is None
 
 
 def layer_gradients(model, x, layers=(0,), targets=None, positions=None, rc: bool = False, shifts=(0,),
                     mc_n: int = 0, return_all: bool = False, return_var: bool = True, batch_size: int = 2,
                     target_chunk: int = 8, memory_budget: Optional[int] = None, dtype: str = "float32",
-                    mc_seed: int = 0, progress: Optional[Callable[[int, int], None]] = None) -> LayerGradients:
+                    mc_seed: int = 0, progress: Optional[Callable[[int, int], None]] = None,
+                    backward: str = "auto") -> LayerGradients:
     """Gradients of each target's binned prediction w.r.t. chosen layers (see module docstring).
 
     layers: tap indexes or names (0 = the one-hot input; see ``model.taps``).
     targets: target indexes (None = all). positions: None (all bins) | 'center' |
     bins (k,) | per-sequence bins (S, k) | mask. memory_budget: bytes (default
     seqnn_engine.limits: SEQNN_GRADIENT_MEMORY_MB, 2 GiB); beyond it InputError says what to reduce.
-    dtype: 'float32' or 'float16' storage of grads.
+    dtype: 'float32' or 'float16' storage of grads. backward: 'auto' (batched where the
+    model allows, see batched_vjp), 'batched' (InputError where it does not) or 'tape'
+    (one autodiff pass per target); all give the same gradients to float rounding.
     """
     x = model.check_input(x)
     S = x.shape[0]
@@ -132,6 +171,7 @@ def layer_gradients(model, x, layers=(0,), targets=None, positions=None, rc: boo
         raise InputError("dtype must be 'float32' or 'float16'")
     mask = position_mask(positions, S, model.target_length)
     mems = ens.members(rc, shifts, mc_n)
+    batched = [_use_batched(model, backward, mem.mc >= 0) for mem in mems]
     budget = _limits.current().gradient_bytes if memory_budget is None else int(memory_budget)
     need = estimate_bytes(model, S, tap_idx, len(tidx), len(mems), return_all, 2 if dtype == "float16" else 4,
                           batch_size, target_chunk)
@@ -148,7 +188,7 @@ def layer_gradients(model, x, layers=(0,), targets=None, positions=None, rc: boo
     chunks = [tidx[i:i + target_chunk] for i in range(0, T, target_chunk)]
     total, done, calls = len(mems) * S, 0, 0
     for mi, mem in enumerate(mems):
-        fn = _layer_fn(model, tap_idx, mem.rc, mem.mc >= 0, min(target_chunk, T))
+        fn = _layer_fn(model, tap_idx, mem.rc, mem.mc >= 0, min(target_chunk, T), batched[mi])
         for b0 in range(0, S, batch_size):
             sl = slice(b0, min(S, b0 + batch_size))
             xb = tf.constant(ens.augment(x[sl], mem))

@@ -64,7 +64,7 @@ class _Context:
             lyr = self.replay[self.cursor]
             self.cursor += 1
             return lyr
-        base = _snake(cls.__name__)
+        base = getattr(cls, "name_base", None) or _snake(cls.__name__)
         n = self.counts[base]
         self.counts[base] += 1
         lyr = cls(name=base if n == 0 else f"{base}_{n}", **kw)
