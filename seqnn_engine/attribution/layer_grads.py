@@ -60,15 +60,27 @@ class LayerGradients:
         return self.grads[i].astype(np.float32) * self.reprs[i][:, None]
 
 
+def _largest_activation(model) -> int:
+    """Values per sequence of the model's largest layer output (the backward passes carry a
+    cotangent of that size per sequence and target)."""
+    import math
+    sizes = [math.prod(int(d) for d in t.shape[1:] if d is not None)
+             for lyr in model.net.model.layers for node in getattr(lyr, "_inbound_nodes", [])
+             for t in node.outputs]
+    return max(sizes, default=0)
+
+
 def estimate_bytes(model, n_seqs: int, layers, n_targets: int, n_members: int = 1, return_all: bool = False,
                    dtype_bytes: int = 4, batch_size: int = 1, target_chunk: int = 8) -> int:
-    """Bytes for results (grads, variance, members) plus the working set of one batch."""
+    """Bytes for results (grads, variance, members) plus the working set of one batch: the
+    tapped layers' gradients and the cotangents the backward passes carry through the
+    largest layer, for batch_size sequences x target_chunk targets."""
     idx = model.tap_indexes(layers)
     per = sum(model.taps[i].length * model.taps[i].width for i in idx)
     result = n_seqs * n_targets * per * dtype_bytes
     stats = 2 * n_seqs * n_targets * per * 8                      # Welford mean + m2 in float64
     members = result * n_members if return_all else 0
-    work = batch_size * min(n_targets, target_chunk) * per * 4 * 3
+    work = batch_size * min(n_targets, target_chunk) * (per + _largest_activation(model)) * 4 * 3
     return int(result + stats + members + work)
 
 
