@@ -41,3 +41,19 @@ def write_legacy_layers(group, layers, tag: str = "w") -> None:
         g.attrs["weight_names"] = wn
         names.append(f"layer_{i}".encode())
     group.attrs["layer_names"] = names
+
+
+def randomise_affine(kmodel, rng) -> None:
+    """Give a Keras model's batch norms (moving statistics, gamma) and Scale layers random
+    values, so tests of exactness see more than the identity they are initialised to."""
+    import keras
+
+    from seqnn_engine.model.layers import Scale
+    for lyr in kmodel.layers:
+        if isinstance(lyr, keras.layers.BatchNormalization):
+            lyr.moving_mean.assign(rng.normal(0, 0.3, lyr.moving_mean.shape))
+            lyr.moving_variance.assign(rng.uniform(0.5, 2.0, lyr.moving_variance.shape))
+            if lyr.scale:
+                lyr.gamma.assign(rng.normal(1, 0.3, lyr.gamma.shape))
+        if isinstance(lyr, Scale):
+            lyr.scale.assign(rng.normal(1, 0.3, lyr.scale.shape))

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from conftest import randomise_affine
 from test_incremental_ism import _GraphModel
 from seqnn_engine import InputError, load_model_dir
 from seqnn_engine.attribution import batched_vjp
@@ -49,14 +50,7 @@ def _graph(L=301):
     x = keras.layers.LeakyReLU(negative_slope=0.1)(x)
     out = keras.layers.Dense(3, activation="softplus")(x)
     m = keras.Model(inp, out)
-    rng = np.random.default_rng(0)
-    for lyr in m.layers:
-        if isinstance(lyr, keras.layers.BatchNormalization):
-            lyr.moving_mean.assign(rng.normal(0, 0.3, lyr.moving_mean.shape))
-            lyr.moving_variance.assign(rng.uniform(0.5, 2.0, lyr.moving_variance.shape))
-            lyr.gamma.assign(rng.normal(1, 0.3, lyr.gamma.shape))
-        if isinstance(lyr, Scale):
-            lyr.scale.assign(rng.normal(1, 0.3, lyr.scale.shape))
+    randomise_affine(m, np.random.default_rng(0))
     return _GraphModel(m), [inp, cat, relu, v, r, mid]
 
 

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from conftest import randomise_affine
 from seqnn_engine import ensemble as ens
 from seqnn_engine import load_model_dir
 from seqnn_engine.attribution import incremental_ism as inc
@@ -63,13 +64,7 @@ def _awkward_model(L=301):
     x = keras.layers.Add()([x, keras.layers.Conv1D(8, 1)(r)])
     out = keras.layers.Dense(3, activation="softplus")(x)
     m = keras.Model(inp, out)
-    rng = np.random.default_rng(0)
-    for lyr in m.layers:
-        if isinstance(lyr, keras.layers.BatchNormalization):
-            lyr.moving_mean.assign(rng.normal(0, 0.3, lyr.moving_mean.shape))
-            lyr.moving_variance.assign(rng.uniform(0.5, 2.0, lyr.moving_variance.shape))
-        if isinstance(lyr, Scale):
-            lyr.scale.assign(rng.normal(1, 0.3, lyr.scale.shape))
+    randomise_affine(m, np.random.default_rng(0))
     return _GraphModel(m, strand_pair=[0, 2, 1])
 
 

@@ -27,7 +27,7 @@ import keras
 import tensorflow as tf
 
 from ..model.layers import Activate, CenterSlice, NarrowConv1D, Scale, _narrow_conv_input_grad
-from .incremental_ism import _call, _nodes
+from . import graph
 
 _ELEMENTWISE = (Activate, keras.layers.Activation, keras.layers.ReLU, keras.layers.LeakyReLU,
                 keras.layers.ELU)
@@ -69,14 +69,7 @@ def _reason(node) -> Optional[str]:
 
 def unsupported_reason(model) -> Optional[str]:
     """None when :func:`tap_gradients` can run on ``model``, else what prevents it."""
-    km = model.net.model
-    if len(km.inputs) != 1 or len(km.outputs) != 1:
-        return "the model has several inputs or outputs"
-    for node in _nodes(km):
-        r = _reason(node)
-        if r is not None:
-            return r
-    return None
+    return graph.first_unsupported(model, _reason)
 
 
 def supports(model) -> bool:
@@ -209,10 +202,10 @@ def tap_gradients(model, x, seed_fn, taps, k: int, groups: int = 1):
     Returns (preds (S, P, T), activations [(S, P_l, U_l)], grads [(K, S, P_l, U_l)]).
     """
     km = model.net.model
-    nodes = _nodes(km)
+    nodes = graph.nodes(km)
     vals = {id(km.inputs[0]): x}
     for node in nodes:
-        vals[id(node.outputs[0])] = _call(node.operation, [vals[id(t)] for t in node.input_tensors])
+        vals[id(node.outputs[0])] = graph.call(node.operation, [vals[id(t)] for t in node.input_tensors])
     preds = vals[id(km.outputs[0])]
     seeds = seed_fn(preds)
     bounds = [round(i * k / groups) for i in range(groups + 1)]

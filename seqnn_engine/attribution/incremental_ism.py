@@ -34,13 +34,13 @@ import numpy as np
 import tensorflow as tf
 
 from .. import ensemble as ens
+from . import graph
 from ..model.layers import Activate, CenterSlice, NarrowConv1D, Scale
 
 _POSITIONWISE = (keras.layers.BatchNormalization, keras.layers.Dense, keras.layers.Dropout,
                  keras.layers.Activation, keras.layers.ReLU, keras.layers.LeakyReLU, keras.layers.PReLU,
                  keras.layers.ELU, keras.layers.Softmax, Activate, Scale)
-_MERGE = (keras.layers.Add, keras.layers.Subtract, keras.layers.Multiply, keras.layers.Average,
-          keras.layers.Maximum, keras.layers.Minimum, keras.layers.Concatenate)
+_MERGE = graph.MERGE
 _POOL = (keras.layers.MaxPooling1D, keras.layers.AveragePooling1D)
 
 
@@ -69,25 +69,9 @@ def _reason(op) -> str | None:
     return f"{type(op).__name__} ({getattr(op, 'name', '?')}) mixes positions globally"
 
 
-def _nodes(kmodel):
-    order = []
-    for depth in sorted(kmodel._nodes_by_depth, reverse=True):
-        for node in kmodel._nodes_by_depth[depth]:
-            if node.operation is not None and not node.is_input:
-                order.append(node)
-    return order
-
-
 def unsupported_reason(model) -> str | None:
     """None when ``model`` supports incremental ISM, else what prevents it."""
-    km = model.net.model
-    if len(km.inputs) != 1 or len(km.outputs) != 1:
-        return "the model has several inputs or outputs"
-    for node in _nodes(km):
-        r = _reason(node.operation)
-        if r is not None:
-            return r
-    return None
+    return graph.first_unsupported(model, lambda node: _reason(node.operation))
 
 
 def supports(model) -> bool:
@@ -215,17 +199,13 @@ def _crop(op, t: _Span, ref_out):
     return _Span(ref_out, t.lo - c0, t.w, t.vals, t.emin - c0, t.emax - c0)
 
 
-def _call(op, args):
-    return op(args if isinstance(op, _MERGE) else args[0], training=False)
-
-
 def _reference(model, x_ref):
     """Every node's output (1, Lx, C) on the reference x_ref (1, L, 4), in node order."""
     km = model.net.model
     vals = {id(km.inputs[0]): x_ref}
     out = []
-    for node in _nodes(km):
-        y = _call(node.operation, [vals[id(t)] for t in node.input_tensors])
+    for node in graph.nodes(km):
+        y = graph.call(node.operation, [vals[id(t)] for t in node.input_tensors])
         vals[id(node.outputs[0])] = y
         out.append(y)
     return out
@@ -239,7 +219,7 @@ def _span_forward(model, x_ref, refs, lo, vals):
     """
     km = model.net.model
     mut = {id(km.inputs[0]): _Span(x_ref, lo, int(vals.shape[1]), vals, 0.0, 0.0)}
-    for node, ref_out in zip(_nodes(km), refs):
+    for node, ref_out in zip(graph.nodes(km), refs):
         op = node.operation
         m_in = [mut[id(t)] for t in node.input_tensors]
         if not any(isinstance(t, _Span) for t in m_in):
@@ -268,11 +248,11 @@ def _fns(model, width: int):
     index of the model output among the node outputs)."""
     def make():
         km = model.net.model
-        out_index = [id(n.outputs[0]) for n in _nodes(km)].index(id(km.outputs[0]))
+        out_index = [id(n.outputs[0]) for n in graph.nodes(km)].index(id(km.outputs[0]))
         L = model.seq_length
         dt = km.inputs[0].dtype
         x_spec = tf.TensorSpec((1, L, 4), dt)
-        ref_specs = [tf.TensorSpec((1,) + tuple(n.outputs[0].shape[1:]), n.outputs[0].dtype) for n in _nodes(km)]
+        ref_specs = [tf.TensorSpec((1,) + tuple(n.outputs[0].shape[1:]), n.outputs[0].dtype) for n in graph.nodes(km)]
         ref_fn = tf.function(lambda x: _reference(model, x), input_signature=[x_spec])
         chunk_fn = tf.function(lambda x, refs, lo, v: _span_forward(model, x, refs, lo, v),
                                input_signature=[x_spec, ref_specs, tf.TensorSpec((), tf.int32),

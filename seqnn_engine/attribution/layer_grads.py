@@ -26,7 +26,7 @@ import tensorflow as tf
 from .. import ensemble as ens
 from .. import limits as _limits
 from ..errors import InputError
-from . import batched_vjp
+from . import batched_vjp, graph
 from .engine import _unaug_preds_tf
 from .objective import position_mask
 
@@ -64,10 +64,8 @@ def _largest_activation(model) -> int:
     """Values per sequence of the model's largest layer output (the backward passes carry a
     cotangent of that size per sequence and target)."""
     import math
-    sizes = [math.prod(int(d) for d in t.shape[1:] if d is not None)
-             for lyr in model.net.model.layers for node in getattr(lyr, "_inbound_nodes", [])
-             for t in node.outputs]
-    return max(sizes, default=0)
+    return max((math.prod(int(d) for d in node.outputs[0].shape[1:] if d is not None)
+                for node in graph.nodes(model.net.model)), default=0)
 
 
 def estimate_bytes(model, n_seqs: int, layers, n_targets: int, n_members: int = 1, return_all: bool = False,
