@@ -169,23 +169,23 @@ async def timed(res: SessionResult, name: str, action, page) -> None:
     res.steps[name] = time.perf_counter() - t0
 
 
-async def pick_gene(page, gene: str) -> None:
-    box = page.locator('[data-testid="stSelectbox"]', has_text="Gene")
+async def choose(page, box_label: str, option: str) -> None:
+    """Type ``option`` into the select box labelled ``box_label`` and click the match."""
+    box = page.locator('[data-testid="stSelectbox"]', has_text=box_label)
     await box.locator("input").first.click()
-    await page.keyboard.type(gene)
-    opt = page.locator('[role="option"]', has_text=gene).first
+    await page.keyboard.type(option)
+    opt = page.locator('[role="option"]', has_text=option).first
     await opt.wait_for(timeout=STEP_TIMEOUT_MS)
     await opt.click()
+
+
+async def pick_gene(page, gene: str) -> None:
+    await choose(page, "Gene", gene)
     await page.wait_for_function(GENE_DRAWN_JS, arg=gene, timeout=STEP_TIMEOUT_MS)
 
 
 async def switch_model(page, label: str) -> None:
-    box = page.locator('[data-testid="stSelectbox"]', has_text="Model")
-    await box.locator("input").first.click()
-    await page.keyboard.type(label)
-    opt = page.locator('[role="option"]', has_text=label).first
-    await opt.wait_for(timeout=STEP_TIMEOUT_MS)
-    await opt.click()
+    await choose(page, "Model", label)
 
 
 async def open_ensemble(page) -> None:

@@ -26,7 +26,7 @@ from typing import Optional
 import keras
 import tensorflow as tf
 
-from ..model.layers import Activate, CenterSlice, NarrowConv1D, Scale, _narrow_conv_input_grad
+from ..model.layers import Activate, CenterSlice, NarrowConv1D, Scale
 from . import graph
 
 _ELEMENTWISE = (Activate, keras.layers.Activation, keras.layers.ReLU, keras.layers.LeakyReLU,
@@ -124,22 +124,24 @@ def _add(a: Optional[_Cot], b: _Cot) -> _Cot:
     return _Cot(a.value() + b.value())
 
 
-def _conv_input_grad(op, c: _Cot, x):
-    kernel = tf.convert_to_tensor(op.kernel)
-    if c.scale is not None:
-        kernel = kernel * c.scale
-    k = op.kernel_size[0]
+def _conv_input_grad(op, g, kernel, x):
+    """Input gradient (rows, Lx_in, Ci) of a Conv1D for g (rows, Lx_out, Co), with ``kernel``
+    (the layer's, its output channels rescaled by any pending factor)."""
     L, ci = x.shape[1], x.shape[2]
-    s, d = op.strides[0], op.dilation_rate[0]
     if isinstance(op, NarrowConv1D) and op._fast():
-        pad_left = (k - 1) // 2 if op.padding == "same" else 0
-        return _narrow_conv_input_grad(c.g, kernel, L, pad_left)
-    n = tf.shape(c.g)[0]
+        return op.input_grad(g, kernel, L)
+    k, s, d = op.kernel_size[0], op.strides[0], op.dilation_rate[0]
+    n = tf.shape(g)[0]
     if op.padding == "causal":
         extra = (k - 1) * d
-        full = tf.nn.conv1d_transpose(c.g, kernel, tf.stack([n, L + extra, ci]), s, "VALID", dilations=d)
+        full = tf.nn.conv1d_transpose(g, kernel, tf.stack([n, L + extra, ci]), s, "VALID", dilations=d)
         return full[:, extra:]
-    return tf.nn.conv1d_transpose(c.g, kernel, tf.stack([n, L, ci]), s, op.padding.upper(), dilations=d)
+    return tf.nn.conv1d_transpose(g, kernel, tf.stack([n, L, ci]), s, op.padding.upper(), dilations=d)
+
+
+def _kernel(op, c: _Cot):
+    """The layer's kernel with its output channels (last axis) times c's pending factor."""
+    return _scaled(tf.convert_to_tensor(op.kernel), c)
 
 
 def _first_max_mask(op, x, y):
@@ -174,9 +176,7 @@ def _pool_input_grad(op, c: _Cot, x, mask, k: int):
 def _dense_input_grad(op, c: _Cot, x, k: int, memo):
     kernel = tf.convert_to_tensor(op.kernel)
     if op.activation in (None, keras.activations.linear):
-        g = c.g
-        if c.scale is not None:
-            kernel = kernel * c.scale
+        g, kernel = c.g, memo("kernel", lambda: _kernel(op, c))
     else:
         def factor():
             z = tf.tensordot(x, kernel, 1)
@@ -208,22 +208,22 @@ def tap_gradients(model, x, seed_fn, taps, k: int, groups: int = 1):
         vals[id(node.outputs[0])] = graph.call(node.operation, [vals[id(t)] for t in node.input_tensors])
     preds = vals[id(km.outputs[0])]
     seeds = seed_fn(preds)
+    # only tensors downstream of a tap (or a tap) need a cotangent
+    need = {id(t) for t in taps}
+    for node in nodes:
+        if any(id(t) in need for t in node.input_tensors):
+            need.add(id(node.outputs[0]))
     bounds = [round(i * k / groups) for i in range(groups + 1)]
     cache = {}   # per-node factors, the same for every group
-    parts = [_backward(km, nodes, vals, seeds[a:b], taps, b - a, cache)
+    parts = [_backward(km, nodes, vals, need, seeds[a:b], taps, b - a, cache)
              for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
     grads = [tf.concat([p[i] for p in parts], 0) if len(parts) > 1 else parts[0][i] for i in range(len(taps))]
     return preds, [vals[id(t)] for t in taps], grads
 
 
-def _backward(km, nodes, vals, seeds, taps, k: int, cache: dict):
-    """Cotangents of k objectives, seeds (k, S, P, T) at the output, swept back to the taps."""
-    tap_ids = [id(t) for t in taps]
-    # only tensors downstream of a tap (or a tap) need a cotangent
-    need = set(tap_ids)
-    for node in nodes:
-        if any(id(t) in need for t in node.input_tensors):
-            need.add(id(node.outputs[0]))
+def _backward(km, nodes, vals, need, seeds, taps, k: int, cache: dict):
+    """Cotangents of k objectives, seeds (k, S, P, T) at the output, swept back to the taps
+    through the tensors in ``need``. cache: per-node factors shared between calls."""
     S = tf.shape(seeds)[1]
     cots = {id(km.outputs[0]): _Cot(tf.reshape(seeds, tf.concat([[k * S], tf.shape(seeds)[2:]], 0)))}
     for node in reversed(nodes):
@@ -247,7 +247,7 @@ def _backward(km, nodes, vals, seeds, taps, k: int, cache: dict):
             f = memo("factor", lambda: _scaled(_derivative(lambda t: op(t, training=False), xin[0]), c))
             out = [_Cot(_times(c, f, k))]
         elif isinstance(op, keras.layers.Conv1D):
-            out = [_Cot(_conv_input_grad(op, c, xin[0]))]
+            out = [_Cot(_conv_input_grad(op, c.g, memo("kernel", lambda: _kernel(op, c)), xin[0]))]
         elif isinstance(op, keras.layers.MaxPooling1D):
             mask = memo("mask", lambda: _first_max_mask(op, xin[0], vals[id(node.outputs[0])]))
             out = [_pool_input_grad(op, c, xin[0], mask, k)]

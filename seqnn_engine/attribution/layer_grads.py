@@ -17,6 +17,7 @@ layer's stride (always at the input). Where it is not, the layer-resolution shif
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
@@ -63,7 +64,6 @@ class LayerGradients:
 def _largest_activation(model) -> int:
     """Values per sequence of the model's largest layer output (the backward passes carry a
     cotangent of that size per sequence and target)."""
-    import math
     return max((math.prod(int(d) for d in node.outputs[0].shape[1:] if d is not None)
                 for node in graph.nodes(model.net.model)), default=0)
 
@@ -92,8 +92,8 @@ def _layer_fn(model, tap_idx: tuple, rc: bool, mc: bool, k_static: int, batched:
     sp = model.strand_pair
 
     def objective(preds, tsel, pmask):
-        """(B, k) each chosen target's prediction summed over the masked bins (forward orientation)."""
-        preds = _unaug_preds_tf(preds, rc, sp)
+        """(B, k) each chosen target's prediction summed over the masked bins; preds (B, P, T)
+        already un-augmented (forward orientation)."""
         return tf.gather(tf.reduce_sum(preds * pmask[:, :, None], axis=1), tsel, axis=1)
 
     def make():
@@ -111,7 +111,7 @@ def _layer_fn(model, tap_idx: tuple, rc: bool, mc: bool, k_static: int, batched:
             def seeds(preds):      # (k, B, P, T): d objective_t / d preds, cheap (the objective is linear)
                 with tf.GradientTape(persistent=True) as tape:
                     tape.watch(preds)
-                    y = objective(preds, tsel, pmask)
+                    y = objective(_unaug_preds_tf(preds, rc, sp), tsel, pmask)
                     ys = [y[:, t] for t in range(k_static)]
                 return tf.stack([tape.gradient(yt, preds) for yt in ys])
             preds, srcs, grads = batched_vjp.tap_gradients(
@@ -124,7 +124,7 @@ def _layer_fn(model, tap_idx: tuple, rc: bool, mc: bool, k_static: int, batched:
                 tape.watch(x)
                 outs = call(x, seed)
                 outs = outs if isinstance(outs, (list, tuple)) else [outs]
-                acts, preds = list(outs[:-1]), outs[-1]
+                acts, preds = list(outs[:-1]), _unaug_preds_tf(outs[-1], rc, sp)
                 y = objective(preds, tsel, pmask)
                 ys = [y[:, t] for t in range(k_static)]   # sliced inside the tape so they are recorded
             it = iter(acts)
@@ -134,7 +134,7 @@ def _layer_fn(model, tap_idx: tuple, rc: bool, mc: bool, k_static: int, batched:
             per_t = [tape.gradient(yt, srcs) for yt in ys]
             del tape
             jacs = [tf.stack([g[li] for g in per_t], axis=1) for li in range(len(srcs))]
-            return [_unaug_preds_tf(preds, rc, sp)] + srcs + jacs
+            return [preds] + srcs + jacs
         L, P = model.seq_length, model.target_length
         return tf.function(g_batched if batched else g_tape,
                            input_signature=[tf.TensorSpec((None, L, 4), tf.float32),
@@ -147,13 +147,18 @@ def _layer_fn(model, tap_idx: tuple, rc: bool, mc: bool, k_static: int, batched:
 BACKWARD = ("auto", "batched", "tape")
 
 
-def _use_batched(model, backward: str, mc: bool) -> bool:
+def _use_batched(model, backward: str, mems) -> list:
+    """For each member, whether its backward passes run batched (see layer_gradients' backward)."""
     if backward not in BACKWARD:
         raise InputError(f"backward must be one of {', '.join(BACKWARD)}, not {backward!r}")
-    reason = "MC-dropout members need autodiff" if mc else batched_vjp.unsupported_reason(model)
-    if backward == "batched" and reason is not None:
-        raise InputError(f"the batched backward pass cannot run here ({reason}): use backward='auto'")
-    return backward != "tape" and reason is None
+    graph_reason = batched_vjp.unsupported_reason(model) if backward != "tape" else None
+    use = []
+    for mem in mems:
+        reason = "MC-dropout members need autodiff" if mem.mc >= 0 else graph_reason
+        if backward == "batched" and reason is not None:
+            raise InputError(f"the batched backward pass cannot run here ({reason}): use backward='auto'")
+        use.append(backward != "tape" and reason is None)
+    return use
 
 
 def layer_gradients(model, x, layers=(0,), targets=None, positions=None, rc: bool = False, shifts=(0,),
@@ -181,7 +186,7 @@ def layer_gradients(model, x, layers=(0,), targets=None, positions=None, rc: boo
         raise InputError("dtype must be 'float32' or 'float16'")
     mask = position_mask(positions, S, model.target_length)
     mems = ens.members(rc, shifts, mc_n)
-    batched = [_use_batched(model, backward, mem.mc >= 0) for mem in mems]
+    batched = _use_batched(model, backward, mems)
     budget = _limits.current().gradient_bytes if memory_budget is None else int(memory_budget)
     need = estimate_bytes(model, S, tap_idx, len(tidx), len(mems), return_all, 2 if dtype == "float16" else 4,
                           batch_size, target_chunk)

@@ -140,12 +140,16 @@ class NarrowConv1D(keras.layers.Conv1D):
         return (tuple(self.strides) == (1,) and tuple(self.dilation_rate) == (1,)
                 and self.padding in ("same", "valid") and self.data_format == "channels_last")
 
+    def input_grad(self, dy, kernel, in_len):
+        """Gradient w.r.t. the input (N, in_len, Ci) of dy (N, P, Co), for ``kernel`` (k, Ci, Co)
+        (this layer's kernel, or a copy with its output channels rescaled). Needs ``_fast()``."""
+        pad_left = (self.kernel_size[0] - 1) // 2 if self.padding == "same" else 0
+        return _narrow_conv_input_grad(dy, kernel, in_len, pad_left)
+
     def call(self, inputs):
         if not self._fast():
             return super().call(inputs)
-        k = self.kernel_size[0]
-        pad = "SAME" if self.padding == "same" else "VALID"
-        pad_left = (k - 1) // 2 if self.padding == "same" else 0
+        pad = self.padding.upper()
         in_len = inputs.shape[1]
 
         @tf.custom_gradient
@@ -153,8 +157,7 @@ class NarrowConv1D(keras.layers.Conv1D):
             y = tf.nn.conv1d(x, kernel, 1, pad)
 
             def grad(dy):
-                length = in_len if in_len is not None else tf.shape(x)[1]
-                dx = _narrow_conv_input_grad(dy, kernel, length, pad_left)
+                dx = self.input_grad(dy, kernel, in_len if in_len is not None else tf.shape(x)[1])
                 dk = tf.raw_ops.Conv2DBackpropFilter(
                     input=x[:, None], filter_sizes=tf.constant([1, *kernel.shape], tf.int32),
                     out_backprop=dy[:, None], strides=[1, 1, 1, 1], padding=pad)[0]
