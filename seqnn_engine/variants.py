@@ -65,7 +65,7 @@ def check_substitutions(variants: Sequence[Variant]) -> None:
     for v in variants:
         if not v.is_substitution:
             raise InputError(
-                f"variant {v.id} (line {v.line}) is an insertion/deletion ({v.ref}>{v.alt}); only "
+                f"variant {v.id} ({v.where}) is an insertion/deletion ({v.ref}>{v.alt}); only "
                 "substitutions are scored: filter indels out of the VCF (or pass --skip-indels)")
 
 
@@ -88,7 +88,7 @@ def variant_window(variant: Variant, genome, seq_length: int) -> VariantWindow:
         flipped = True
     else:
         raise InputError(
-            f"variant {variant.id} (line {variant.line}): REF {variant.ref} does not match the genome "
+            f"variant {variant.id} ({variant.where}): REF {variant.ref} does not match the genome "
             f"({here} at {win.chrom}:{variant.pos}); check the genome build and the VCF")
     seq = win.sequence
     ref_seq = seq[:seq_pos] + variant.ref + seq[seq_pos + k:]

@@ -21,7 +21,6 @@ FASTA records and their lengths) so exports can write bigWig headers, and ``targ
 from __future__ import annotations
 
 import hashlib
-import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,9 +28,8 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
+from ..bed import read_bed
 from ..errors import InputError
-
-MAX_BED_REGIONS = 10_000_000
 
 
 @dataclass
@@ -58,55 +56,6 @@ class Windows:
             h.update(s.encode("ascii", "replace"))
             h.update(b"\n")
         return h.hexdigest()
-
-
-@dataclass(frozen=True)
-class BedRegion:
-    chrom: str
-    start: int
-    end: int
-    name: str
-    strand: str
-    line: int
-
-
-def read_bed(path) -> list[BedRegion]:
-    """BED3+ regions (name and strand optional); InputError naming the line on malformed input."""
-    p = os.fspath(path)
-    if not os.path.isfile(p):
-        raise InputError(f"BED file not found: {p}: check the path")
-    from ..textio import text_lines
-
-    with open(p, "rb") as fh:
-        lines = text_lines(fh.read(), "BED")
-    out: list[BedRegion] = []
-    src = os.path.basename(p)
-    for lineno, line in enumerate(lines, start=1):
-        if not line.strip() or line.startswith(("#", "track", "browser")):
-            continue
-        cols = line.rstrip("\r\n").split("\t")
-        if len(cols) < 3:
-            cols = line.split()
-        if len(cols) < 3:
-            raise InputError(f"{src} line {lineno}: expected chrom, start, end (tab-separated), "
-                             f"found {len(cols)} column(s)")
-        chrom = cols[0].strip()
-        try:
-            start, end = int(cols[1]), int(cols[2])
-        except ValueError:
-            raise InputError(f"{src} line {lineno}: start/end {cols[1][:20]!r}/{cols[2][:20]!r} "
-                             "are not whole numbers") from None
-        if start < 0 or end <= start:
-            raise InputError(f"{src} line {lineno}: interval {start}-{end} is empty or negative "
-                             "(BED is 0-based half-open: 0 <= start < end)")
-        name = cols[3].strip() if len(cols) > 3 and cols[3].strip() not in ("", ".") else f"{chrom}:{start}-{end}"
-        strand = cols[5].strip() if len(cols) > 5 and cols[5].strip() in ("+", "-") else "."
-        out.append(BedRegion(chrom, start, end, name, strand, lineno))
-        if len(out) > MAX_BED_REGIONS:
-            raise InputError(f"{src} has more than {MAX_BED_REGIONS:,} regions: split it")
-    if not out:
-        raise InputError(f"{src} has no regions: give chrom, start, end lines")
-    return out
 
 
 def _genome(args, info):

@@ -28,7 +28,13 @@ def add_parser(sub) -> None:
                        description="Score each variant of a VCF by comparing REF and ALT predictions.")
     opt.add_model_options(p)
     i = p.add_argument_group("variants")
-    i.add_argument("--vcf", required=True, metavar="VCF", help="VCF (CHROM POS ID REF ALT; .gz accepted)")
+    i.add_argument("--vcf", required=True, metavar="VCF",
+                   help="VCF, bgzipped VCF or BCF (CHROM POS ID REF ALT; read with htslib)")
+    i.add_argument("--region", metavar="CHR:START-END",
+                   help="only the variants overlapping this region (0-based half-open, as BED and the "
+                        "dashboard; needs a bgzipped VCF with a .tbi/.csi index, or an indexed BCF)")
+    i.add_argument("--keep-filtered", action="store_true",
+                   help="also score records whose FILTER is not PASS or '.' (default: skip them)")
     i.add_argument("--genome", metavar="FA", help="indexed genome FASTA (default: the model directory's)")
     i.add_argument("--stats", default="SUM", metavar="LIST",
                    help=f"comma-separated statistics from {','.join(SCORE_STATS)} (default SUM)")
@@ -58,6 +64,7 @@ def parse_stats(text: str) -> list[str]:
 
 def run(args) -> int:
     from ..variants import check_substitutions, clip_float16, variant_window
+    from ..genome import parse_interval
     from ..vcf import read_vcf
 
     opt.check_job_args(args)
@@ -68,7 +75,8 @@ def run(args) -> int:
         opt.out_path(args.tsv_out, "--tsv-out")
     stats = parse_stats(args.stats)
     targets = opt.parse_index_list(args.targets) if args.targets else None
-    vcf = read_vcf(args.vcf)
+    vcf = read_vcf(args.vcf, region=parse_interval(args.region) if args.region else None,
+                   keep_filtered=args.keep_filtered)
     variants = list(vcf.variants)
     n_indels = sum(not v.is_substitution for v in variants)
     if args.skip_indels:
@@ -125,6 +133,8 @@ def run(args) -> int:
             notes.append(f"{n_indels} indel(s) skipped")
         if vcf.n_no_alt:
             notes.append(f"{vcf.n_no_alt} record(s) without ALT skipped")
+        if vcf.n_filtered:
+            notes.append(f"{vcf.n_filtered} record(s) failing FILTER skipped")
         flipped = sum(w.flipped for w in wins)
         if flipped:
             notes.append(f"{flipped} flipped (genome holds ALT)")
