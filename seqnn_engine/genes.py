@@ -39,7 +39,8 @@ import numpy as np
 from .errors import InputError
 from .textio import text_lines
 
-__all__ = ["Transcript", "Gene", "GeneSet", "GeneWindow", "gene_window", "gene_values"]
+__all__ = ["Transcript", "Gene", "GeneSet", "NameLookup", "GeneWindow", "annotation_format", "gene_window",
+           "gene_values"]
 
 CANONICAL_TAGS = ("Ensembl_canonical", "MANE_Select", "canonical")
 _GFF3_GENE_TYPES = {"gene", "ncrna_gene", "pseudogene", "protein_coding_gene"}
@@ -171,20 +172,21 @@ class _Acc:
 class _Builder:
     """Collects genes/transcripts/exons and checks their consistency."""
 
-    def __init__(self, source: str):
+    def __init__(self, source: str, unit: str = "line"):
         self.source = source
+        self.unit = unit
         self.genes: dict[str, _Acc] = {}
         self.tx: dict[str, _Acc] = {}
 
     def err(self, line: int, msg: str) -> InputError:
-        return InputError(f"{self.source} line {line}: {msg}")
+        return InputError(f"{self.source} {self.unit} {line}: {msg}")
 
     def gene(self, gid, chrom, strand, s, e, name, gtype, line):
         g = self.genes.get(gid)
         if g is None:
             g = self.genes[gid] = _Acc(chrom, strand, line=line)
         elif g.explicit:
-            raise self.err(line, f"gene {gid!r} is defined twice (also line {g.line}): gene ids must be unique")
+            raise self.err(line, f"gene {gid!r} is defined twice (also {self.unit} {g.line}): gene ids must be unique")
         self._same_place(g, chrom, strand, line, f"gene {gid!r}")
         g.start, g.end, g.explicit, g.line = s, e, True, line
         g.name = name or g.name
@@ -195,7 +197,7 @@ class _Builder:
         if t is None:
             t = self.tx[tid] = _Acc(chrom, strand, gene=gid, line=line)
         elif t.explicit:
-            raise self.err(line, f"transcript {tid!r} is defined twice (also line {t.line})")
+            raise self.err(line, f"transcript {tid!r} is defined twice (also {self.unit} {t.line})")
         self._same_place(t, chrom, strand, line, f"transcript {tid!r}")
         if t.gene != gid:
             raise self.err(line, f"transcript {tid!r} belongs to gene {t.gene!r} elsewhere, not {gid!r}")
@@ -232,7 +234,7 @@ class _Builder:
         if acc.chrom != chrom or acc.strand != strand:
             raise self.err(
                 line,
-                f"{what} is on {chrom} {strand} here but on {acc.chrom} {acc.strand} at line "
+                f"{what} is on {chrom} {strand} here but on {acc.chrom} {acc.strand} at {self.unit} "
                 f"{acc.line}: one gene/transcript must keep its chromosome and strand",
             )
 
@@ -264,8 +266,11 @@ def _open_text(path: str):
     return open(path, "rt", encoding="utf-8", errors="replace", newline=None)
 
 
-def _parse(lines, fmt: str, source: str) -> list[Gene]:
-    b = _Builder(source)
+def _parse(lines, fmt: str, source: str, *, unit: str = "line", allow_empty: bool = False) -> list[Gene]:
+    """Annotation lines -> genes sorted by (chrom, start, end, id). unit: how messages count the
+    lines ('line' in a file; 'row' of a region read through the index). allow_empty: no rows is
+    not an error (a region without genes)."""
+    b = _Builder(source, unit)
     gff_features: dict[str, tuple] = {}
     gff_exons: list[tuple] = []
     n_rows = 0
@@ -318,10 +323,12 @@ def _parse(lines, fmt: str, source: str) -> list[Gene]:
                 gff_exons.append((lineno, chrom, strand, start, end, a.get("Parent", [])))
             elif fid:
                 if fid in gff_features:
-                    raise b.err(lineno, f"ID {fid!r} is used twice (also line {gff_features[fid][0]})")
+                    raise b.err(lineno, f"ID {fid!r} is used twice (also {unit} {gff_features[fid][0]})")
                 gff_features[fid] = (lineno, feature_l, chrom, strand, start, end, a)
     if fmt == "gff3":
         _assemble_gff3(b, gff_features, gff_exons)
+    if allow_empty:
+        return b.build()
     if n_rows == 0:
         raise InputError(f"{source} has no annotation rows: upload a GTF or GFF3 file")
     genes = b.build()
@@ -365,21 +372,84 @@ def _assemble_gff3(b: _Builder, feats: dict, exons: list) -> None:
                 b.exon(tid, gid, chrom, strand, s, e, [], line)
 
 
+def annotation_format(path) -> str:
+    """'gff3' for ``.gff``/``.gff3`` (optionally ``.gz``), else 'gtf'."""
+    p = os.fspath(path)
+    base = p[:-3] if p.endswith(".gz") else p
+    return "gff3" if base.lower().endswith((".gff", ".gff3")) else "gtf"
+
+
+def _check_format(format: str) -> str:
+    if format not in ("gtf", "gff3"):
+        raise InputError(f"annotation format must be 'gtf' or 'gff3', got {format!r}")
+    return format
+
+
+class NameLookup:
+    """Name / id search over items with ``gene_id`` and ``gene_name`` (genes or index entries).
+
+    :meth:`search`: items whose name or id starts with the query (case-insensitive); exact
+    name/id matches first, then shorter names, then alphabetical. :meth:`get`: the item with
+    id ``key`` (version suffix optional) or unique name ``key`` (case-insensitive).
+    """
+
+    def __init__(self, items):
+        self.items = tuple(items)
+        self._by_id = {g.gene_id: g for g in self.items}
+        self._names = sorted((g.gene_name.lower(), i) for i, g in enumerate(self.items))
+        self._ids = sorted((g.gene_id.lower(), i) for i, g in enumerate(self.items))
+        self._name_keys = [k for k, _ in self._names]
+        self._id_keys = [k for k, _ in self._ids]
+
+    def search(self, query: str, limit: int = 20) -> list:
+        q = (query or "").strip().lower()
+        if not q or limit <= 0:
+            return []
+        hits: set[int] = set()
+        for keys, pairs in ((self._name_keys, self._names), (self._id_keys, self._ids)):
+            i = bisect.bisect_left(keys, q)
+            while i < len(keys) and keys[i].startswith(q):
+                hits.add(pairs[i][1])
+                i += 1
+        found = [self.items[i] for i in hits]
+
+        def rank(g):
+            exact = g.gene_name.lower() == q or g.gene_id.lower() == q or g.gene_id.lower().split(".")[0] == q
+            return (not exact, len(g.gene_name), g.gene_name.lower(), g.gene_id)
+
+        return sorted(found, key=rank)[:limit]
+
+    def get(self, key: str):
+        if key in self._by_id:
+            return self._by_id[key]
+        k = (key or "").strip().lower()
+        matches = [g for g in self.items
+                   if g.gene_id.lower() == k or g.gene_id.lower().split(".")[0] == k]
+        if not matches:
+            matches = [g for g in self.items if g.gene_name.lower() == k]
+        if len(matches) == 1:
+            return matches[0]
+        if len(matches) > 1:
+            ids = ", ".join(g.gene_id for g in matches[:5])
+            raise InputError(f"gene name {key!r} matches {len(matches)} genes ({ids}): choose one by id")
+        near = ", ".join(g.gene_name for g in self.search(k[:3], 5)) if k else ""
+        hint = f" (similar: {near})" if near else ""
+        raise InputError(f"gene {key!r} is not in the annotation{hint}")
+
+
 class GeneSet:
-    """Genes of one annotation, searchable by name or id.
+    """Genes of one annotation, searchable by name or id, queryable by interval.
 
     Build with :meth:`read` (path; format from the extension, ``.gz`` allowed),
-    :meth:`from_gtf` / :meth:`from_gff3` (paths) or :meth:`parse` (contents).
+    :meth:`from_gtf` / :meth:`from_gff3` (paths), :meth:`parse` (contents) or
+    :meth:`read_region` (the genes of one window of a bgzipped, tabix-indexed file).
     Immutable after construction; safe to share between sessions.
     """
 
     def __init__(self, genes):
         self.genes: tuple = tuple(genes)
-        self._by_id = {g.gene_id: g for g in self.genes}
-        self._names = sorted((g.gene_name.lower(), i) for i, g in enumerate(self.genes))
-        self._ids = sorted((g.gene_id.lower(), i) for i, g in enumerate(self.genes))
-        self._name_keys = [k for k, _ in self._names]
-        self._id_keys = [k for k, _ in self._ids]
+        self._lookup = NameLookup(self.genes)
+        self._intervals = None
 
     def __len__(self) -> int:
         return len(self.genes)
@@ -394,27 +464,55 @@ class GeneSet:
     @classmethod
     def parse(cls, data, *, format: str = "gtf", source: str = "annotation") -> "GeneSet":
         """Parse annotation contents (``str`` or ``bytes``, gzip allowed); format 'gtf' or 'gff3'."""
-        if format not in ("gtf", "gff3"):
-            raise InputError(f"annotation format must be 'gtf' or 'gff3', got {format!r}")
-        return cls(_parse(text_lines(data, "annotation"), format, source))
+        return cls(_parse(text_lines(data, "annotation"), _check_format(format), source))
 
     @classmethod
     def read(cls, path, *, format: str | None = None) -> "GeneSet":
-        """Read a GTF or GFF3 file; ``format`` defaults from the extension
+        """Read a GTF or GFF3 file, streamed line by line; ``format`` defaults from the extension
         (``.gff``/``.gff3`` -> GFF3, anything else GTF)."""
         p = os.fspath(path)
         if not os.path.isfile(p):
             raise InputError(f"annotation file not found: {p}: check the path")
-        if format is None:
-            base = p[:-3] if p.endswith(".gz") else p
-            format = "gff3" if base.lower().endswith((".gff", ".gff3")) else "gtf"
-        if format not in ("gtf", "gff3"):
-            raise InputError(f"annotation format must be 'gtf' or 'gff3', got {format!r}")
+        format = _check_format(annotation_format(p) if format is None else format)
         try:
             with _open_text(p) as fh:
                 return cls(_parse(fh, format, os.path.basename(p)))
         except (OSError, EOFError) as e:
             raise InputError(f"cannot read annotation {p}: {e}") from None
+
+    @classmethod
+    def read_region(cls, path, chrom: str, start: int, end: int, *, format: str | None = None) -> "GeneSet":
+        """The genes overlapping ``[start, end)`` (0-based half-open) on ``chrom`` of a bgzipped,
+        tabix-indexed GTF/GFF3 (``.tbi`` or ``.csi`` beside it), read through the index.
+
+        Only the rows around the window are read: first the rows overlapping the window, then,
+        until it stops growing, the span of every gene found there, so each gene comes with all
+        its transcripts and exons. The genes equal those of :meth:`read` restricted to the window
+        when every gene's rows lie within its gene line (or, without gene lines, its transcript
+        rows chain across it), as in GENCODE and Ensembl files. A chromosome without rows gives
+        an empty set. Rows are counted from the window in messages (``row N``).
+        """
+        from .tabix import open_tabix
+
+        start, end = int(start), int(end)
+        if start < 0 or end <= start:
+            raise InputError(f"region {chrom}:{start}-{end} is empty or negative (0 <= start < end)")
+        p = os.fspath(path)
+        format = _check_format(annotation_format(p) if format is None else format)
+        with open_tabix(p, "annotation") as tbx:
+            if chrom not in tbx.contigs:
+                return cls(())
+            source = f"{os.path.basename(p)} region {chrom}:{start}-{end}"
+            lo, hi = start, end
+            while True:
+                rows = tbx.rows(chrom, lo, hi)
+                genes = _parse(rows, format, source, unit="row", allow_empty=True)
+                hits = [g for g in genes if g.chrom == chrom and g.start < end and g.end > start]
+                need_lo = min([lo] + [g.start for g in hits])
+                need_hi = max([hi] + [g.end for g in hits])
+                if need_lo >= lo and need_hi <= hi:
+                    return cls(hits)
+                lo, hi = need_lo, need_hi
 
     @classmethod
     def from_gtf(cls, path) -> "GeneSet":
@@ -431,41 +529,31 @@ class GeneSet:
         Exact name/id matches come first, then shorter names, then alphabetical.
         An empty query returns [].
         """
-        q = (query or "").strip().lower()
-        if not q or limit <= 0:
-            return []
-        hits: set[int] = set()
-        for keys, pairs in ((self._name_keys, self._names), (self._id_keys, self._ids)):
-            i = bisect.bisect_left(keys, q)
-            while i < len(keys) and keys[i].startswith(q):
-                hits.add(pairs[i][1])
-                i += 1
-        genes = [self.genes[i] for i in hits]
-
-        def rank(g):
-            exact = g.gene_name.lower() == q or g.gene_id.lower() == q or g.gene_id.lower().split(".")[0] == q
-            return (not exact, len(g.gene_name), g.gene_name.lower(), g.gene_id)
-
-        return sorted(genes, key=rank)[:limit]
+        return self._lookup.search(query, limit)
 
     def get(self, key: str) -> Gene:
         """The gene with id ``key`` (version suffix optional) or unique name ``key``
         (case-insensitive). Raises InputError when absent or ambiguous."""
-        if key in self._by_id:
-            return self._by_id[key]
-        k = (key or "").strip().lower()
-        matches = [g for g in self.genes
-                   if g.gene_id.lower() == k or g.gene_id.lower().split(".")[0] == k]
-        if not matches:
-            matches = [g for g in self.genes if g.gene_name.lower() == k]
-        if len(matches) == 1:
-            return matches[0]
-        if len(matches) > 1:
-            ids = ", ".join(g.gene_id for g in matches[:5])
-            raise InputError(f"gene name {key!r} matches {len(matches)} genes ({ids}): choose one by id")
-        near = ", ".join(g.gene_name for g in self.search(k[:3], 5)) if k else ""
-        hint = f" (similar: {near})" if near else ""
-        raise InputError(f"gene {key!r} is not in the annotation{hint}")
+        return self._lookup.get(key)
+
+    def overlapping(self, chrom: str, start: int, end: int) -> list[Gene]:
+        """Genes on ``chrom`` overlapping ``[start, end)`` (0-based half-open), in genome order."""
+        if self._intervals is None:
+            by_chrom: dict = {}
+            for i, g in enumerate(self.genes):
+                by_chrom.setdefault(g.chrom, []).append((g.start, g.end, i))
+            index = {}
+            for c, rows in by_chrom.items():
+                rows.sort()
+                index[c] = (rows, [r[0] for r in rows], max(r[1] - r[0] for r in rows))
+            self._intervals = index
+        got = self._intervals.get(chrom)
+        if got is None:
+            return []
+        rows, starts, longest = got
+        lo = bisect.bisect_left(starts, int(start) - longest)
+        hi = bisect.bisect_left(starts, int(end))
+        return [self.genes[r[2]] for r in rows[lo:hi] if r[1] > start and r[0] < end]
 
 
 # ----------------------------------------------------------------------------- windows

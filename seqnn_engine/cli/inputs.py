@@ -97,12 +97,16 @@ def select_genes(args, geneset) -> list:
 
 
 def read_genes_input(args, info):
+    """The genes of --genes / --all-genes. A bgzipped, tabix-indexed annotation is read by name
+    (name index + region reads, see seqnn_engine.gene_index); --all-genes reads the whole file."""
+    from ..gene_index import open_genes
     from ..genes import GeneSet
 
     gtf = getattr(args, "gtf", None) or (info.genes if info is not None else None)
     if not gtf:
         raise InputError("give --gtf GTF (the model directory names no gene annotation)")
-    return select_genes(args, GeneSet.read(gtf))
+    genes = GeneSet.read(gtf) if getattr(args, "all_genes", False) else open_genes(gtf)
+    return select_genes(args, genes)
 
 
 def collect_windows(args, info, kind: str) -> Windows:
