@@ -155,7 +155,7 @@ def _gene_input(model, sb) -> SeqInput | None:
     gid = sb.selectbox("Gene", options, key="gene", help="Type to search by name or id",
                        format_func=lambda i: f"{by_id[i].gene_name} · {by_id[i].gene_id} · "
                                              f"{by_id[i].chrom}:{by_id[i].start:,} ({by_id[i].strand})")
-    g = by_id[gid]
+    g = gi.geneset.get(gid)
     gw = gene_window(g, model.seq_length, model.stride, model.crop)
     notes = []
     if len(gw.tss_outside):

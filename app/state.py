@@ -116,10 +116,22 @@ class GeneIndex:
         return [self.genes[r[2]] for r in rows[lo:hi] if r[1] > start and r[0] < end]
 
 
+class IndexedGenes:
+    """A bgzipped, tabix-indexed annotation: windows read by region, names from the streamed name index."""
+
+    def __init__(self, tabix_genes):
+        self.geneset, self.overlapping = tabix_genes, tabix_genes.overlapping
+
+    @property
+    def genes(self):
+        return self.geneset.entries
+
+
 @st.cache_resource(show_spinner=False, max_entries=8)
-def genes(path: str) -> GeneIndex:
-    from seqnn_engine.genes import GeneSet
-    return GeneIndex(GeneSet.read(path))
+def genes(path: str):
+    from seqnn_engine.gene_index import TabixGenes, open_genes
+    ann = open_genes(path)
+    return IndexedGenes(ann) if isinstance(ann, TabixGenes) else GeneIndex(ann)
 
 
 # ----------------------------------------------------------------------------------- session
