@@ -212,3 +212,35 @@ def test_text_files_htslib_refuses_keep_working(tmp_path):
         v = read_vcf(p)
         assert v[0] == parse_vcf(data)[0] and (v[0].id, v[0].line) == ("rs1", 7), name
     assert [x.line for x in read_vcf(tmp_path / "blank.vcf")] == [7, 9]
+
+
+def test_variants_command_region_and_filter(tmp_path):
+    import h5py
+    from conftest import REPO
+    from seqnn_engine.cli import main
+    from seqnn_engine.genome import Genome
+    from test_cli_batch import build_tiny_model
+
+    mdir = build_tiny_model(tmp_path / "model")
+    genome_path = REPO / "assets" / "demo" / "genome.fa.gz"
+    calls = [(40_000, "PASS"), (50_000, "q10"), (60_000, "PASS"), (90_000, ".")]
+    lines = []
+    with Genome(genome_path) as g:
+        for pos, flt in calls:
+            ref = g.fetch("chr3", pos - 1, pos).sequence
+            alt = "A" if ref != "A" else "C"
+            lines.append(f"chr3\t{pos}\tv{pos}\t{ref}\t{alt}\t.\t{flt}\t.\n")
+    vcf = tmp_path / "calls.vcf"
+    vcf.write_text(HEADER.replace("##contig=<ID=chr1,length=100000>", "##contig=<ID=chr3>") + "".join(lines))
+    gz = pysam.tabix_index(str(vcf), preset="vcf")
+
+    def scored(*extra):
+        out = tmp_path / f"s{len(extra)}.h5"
+        assert main(["variants", "--model", str(mdir), "--vcf", gz, "--genome", str(genome_path), "--quiet",
+                     "--float32", "--out", str(out), *extra]) == 0
+        with h5py.File(out, "r") as f:
+            return [s.decode() for s in f["snp"][()]]
+
+    assert scored() == ["v40000", "v60000", "v90000"]
+    assert scored("--region", "chr3:45000-70000") == ["v60000"]
+    assert scored("--region", "chr3:45000-70000", "--keep-filtered") == ["v50000", "v60000"]

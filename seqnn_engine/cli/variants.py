@@ -9,6 +9,11 @@ bins, D2 the mean over shifts of the L2 norm over bins). Output: one (V, T') dat
 statistic (float16 clipped to its range, or ``--float32``), ``chr``/``start``/``end`` (the
 window), ``snp``, ``pos`` (1-based), ``ref_allele``, ``alt_allele``, ``flipped``,
 ``target_ids``/``target_labels``; ``--save-preds`` adds ``REF``/``ALT`` (V, H, P, T').
+
+The VCF is read by :mod:`seqnn_engine.vcf` (htslib through pysam: VCF, bgzipped VCF, BCF).
+Records whose FILTER is not PASS or '.' are skipped unless ``--keep-filtered``; ``--region
+CHR:START-END`` (0-based half-open) reads only the records overlapping it, through the
+file's .tbi/.csi index.
 """
 from __future__ import annotations
 
