@@ -24,6 +24,10 @@ Reading rules (InputError names the line): 9 tab-separated columns; features
 ``gene``, ``transcript`` (GFF3: any feature whose Parent is a gene) and ``exon``
 are used, others ignored. Missing gene or transcript lines are inferred from
 the exons (a GTF with exon lines only works). Strand must be '+' or '-'.
+
+Large annotations: :meth:`GeneSet.read` streams the file line by line (it holds the genes,
+not the file); :meth:`GeneSet.read_region` reads only the rows around one window of a
+bgzipped, tabix-indexed file. :func:`seqnn_engine.gene_index.open_genes` picks between them.
 """
 from __future__ import annotations
 

@@ -246,8 +246,8 @@ def _is_bcf(path: str) -> bool:
         return False
 
 
-class _NotForHtslib(Exception):
-    """htslib refuses the header: the file goes to the line reader."""
+class _NotForHtslib(InputError):
+    """htslib refuses the file at its header (read_vcf gives the file to the line reader)."""
 
 
 class _HtslibStopped(Exception):
@@ -275,12 +275,15 @@ class VcfReader:
             with _quiet_htslib():
                 self._vf = pysam.VariantFile(self.path)
         except NotImplementedError:
-            raise _NotForHtslib("whole-file gzip") from None
+            raise _NotForHtslib(f"{self.source} is compressed with gzip, not bgzip: htslib needs bgzip "
+                                "(gunzip it, then bgzip it; read_vcf reads it as it is)") from None
         except (ValueError, OSError) as e:
             if self.is_bcf:
                 raise InputError(f"{self.source}: cannot read this BCF ({e}): check that the file is complete "
                                  "(re-create it with bcftools view -Ob)") from None
-            raise _NotForHtslib(str(e)) from None
+            raise _NotForHtslib(f"htslib cannot open {self.source} ({e}): give a VCF with a ##fileformat line "
+                                "and 8 tab-separated columns, a bgzipped VCF or a BCF (read_vcf also reads the "
+                                "minimal 5-column form)") from None
         self._header_lines = None
 
     # -------------------------------------------------------------- info
@@ -299,9 +302,11 @@ class VcfReader:
         line0 = 0
         if numbered and not self.is_bcf:
             if self._header_lines is None:
-                self._header_lines = _header_lines(self.path)
+                try:
+                    self._header_lines = _header_lines(self.path)
+                except (UnicodeDecodeError, OSError, EOFError, zlib.error):
+                    self._header_lines = 0      # lines unknown: records are named by position
             line0 = self._header_lines
-        k = 0
         last = None
         try:
             with _quiet_htslib():

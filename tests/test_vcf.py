@@ -187,6 +187,13 @@ def test_malformed_files_are_input_errors_naming_the_file(tmp_path):
     with pytest.raises(InputError, match="not a bgzipped, indexed VCF"):
         (tmp_path / "five.vcf").write_text("#CHROM\tPOS\tID\tREF\tALT\nchr1\t5\t.\tA\tC\n")
         read_vcf(tmp_path / "five.vcf", region=("chr1", 0, 10))
+    # VcfReader itself (htslib only) refuses what htslib refuses, as an InputError saying what to give
+    with pytest.raises(InputError, match="htslib cannot open five.vcf.*##fileformat"):
+        VcfReader(tmp_path / "five.vcf")
+    whole = tmp_path / "whole.vcf.gz"
+    whole.write_bytes(gzip.compress(_text(_records(n=4)).encode()))
+    with pytest.raises(InputError, match="gzip, not bgzip"):
+        VcfReader(whole)
     ok = tmp_path / "ok.vcf"
     ok.write_text(HEADER + "chr1\t5\t.\tA\tC\t.\tPASS\t.\n")
     okgz = pysam.tabix_index(str(ok), preset="vcf", keep_original=True)
