@@ -190,7 +190,8 @@ class _Builder:
         if g is None:
             g = self.genes[gid] = _Acc(chrom, strand, line=line)
         elif g.explicit:
-            raise self.err(line, f"gene {gid!r} is defined twice (also {self.unit} {g.line}): gene ids must be unique")
+            raise self.err(line, f"gene {gid!r} is defined twice (also {self.unit} {g.line}): gene ids must be "
+                                 "unique")
         self._same_place(g, chrom, strand, line, f"gene {gid!r}")
         g.start, g.end, g.explicit, g.line = s, e, True, line
         g.name = name or g.name
