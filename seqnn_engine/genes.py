@@ -41,6 +41,7 @@ from urllib.parse import unquote
 import numpy as np
 
 from .errors import InputError
+from .tabix import open_tabix
 from .textio import text_lines
 
 __all__ = ["Transcript", "Gene", "GeneSet", "NameLookup", "GeneWindow", "annotation_format", "gene_window",
@@ -497,8 +498,6 @@ class GeneSet:
         rows chain across it), as in GENCODE and Ensembl files. A chromosome without rows gives
         an empty set. Rows are counted from the window in messages (``row N``).
         """
-        from .tabix import open_tabix
-
         start, end = int(start), int(end)
         if start < 0 or end <= start:
             raise InputError(f"region {chrom}:{start}-{end} is empty or negative (0 <= start < end)")

@@ -4,7 +4,6 @@ Truth here is independent of the model: the exact target tracks of
 ``seqnn_engine.demo.tracks.compute_tracks`` and the genome sequence itself.
 """
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
