@@ -106,6 +106,8 @@ def run(args) -> int:
         bar.close()
     if not args.quiet:
         named = sum(1 for p in patterns if p.matches is not None and p.matches.ids[0, 0])
-        print(f"{len(patterns)} patterns ({named} matched) from {len(x)} rows of {args.input} -> {out}/",
+        hint = ("" if patterns else ": TF-MoDISco needs more than 100 seqlets of one sign; give more rows "
+                                    "or a stronger objective")
+        print(f"{len(patterns)} patterns ({named} matched) from {len(x)} rows of {args.input} -> {out}/{hint}",
               file=sys.stderr)
     return 0
