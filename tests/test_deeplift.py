@@ -27,6 +27,7 @@ from test_incremental_ism import _GraphModel
 from seqnn_engine import InputError, load_model, load_model_dir
 from seqnn_engine import ensemble as ens
 from seqnn_engine.attribution import deeplift as dls
+from seqnn_engine.attribution import graph
 from seqnn_engine.attribution.objective import Objective
 from seqnn_engine.model.layers import Activate, CenterSlice, Scale
 
@@ -335,3 +336,69 @@ def test_mc_dropout_and_bad_reference_counts_are_refused(demo):
         demo.attribute(x, "deep_lift_shap", mc_n=2)
     with pytest.raises(InputError, match="n_refs"):
         demo.attribute(x, "deep_lift_shap", n_refs=0)
+    with pytest.raises(InputError, match="n_refs"):
+        demo.attribute(x, "deep_lift_shap", n_refs="many")
+
+
+# ------------------------------------------------------------------------- U-net, CLI, dashboard
+
+
+UNET_PARAMS = {"model": {
+    "seq_length": 256, "activation": "gelu", "norm_type": "batch", "bn_momentum": 0.9,
+    "trunk": [{"name": "conv_dna", "filters": 8, "kernel_size": 7, "norm_type": None, "activation": "linear",
+               "pool_size": 2},
+              {"name": "conv_tower", "filters_init": 12, "filters_mult": 1.0, "kernel_size": 5, "pool_size": 2,
+               "repeat": 2},
+              {"name": "unet_conv", "kernel_size": 3, "upsample_conv": True},
+              {"name": "Cropping1D", "cropping": 4}],
+    "head": {"name": "final", "units": 3, "activation": "softplus"}}}
+
+
+def test_unet_model_is_supported_and_complete(tmp_path):
+    import json
+
+    from seqnn_engine.demo.groundtruth import untrained_model
+
+    (tmp_path / "params.json").write_text(json.dumps(UNET_PARAMS))
+    m = untrained_model(tmp_path / "params.json", seed=3)
+    kinds = {type(n.operation).__name__ for n in graph.nodes(m.net.model)}
+    assert {"UpSampling1D", "SeparableConv1D", "MaxPooling1D"} <= kinds
+    randomise_affine(m.net.model, np.random.default_rng(4))
+    x = _onehot(np.random.default_rng(5), (2, m.seq_length))
+    a = m.attribute(x, "deep_lift_shap", targets=[0, 2], statistic="log", pseudocount=0.1, rc=True, n_refs=3,
+                    seed=1, diagnostics=False)
+    refs = dls.make_references(x, 3, 1).reshape(-1, m.seq_length, 4)
+    mem_preds = m.predict(np.concatenate([x, refs]), rc=True, return_all=True).members      # (N, P, T, 2)
+    f = np.log(mem_preds[:, :, [0, 2]].mean(2).sum(1) + 0.1 + 1e-6).mean(-1)               # member mean
+    delta = f[:2] - f[2:].reshape(2, 3).mean(1)
+    assert np.abs(delta).min() > 1e-3
+    np.testing.assert_allclose(a.scores.reshape(2, -1).sum(1), delta, rtol=1e-3)
+
+
+def test_cli_attribute_deep_lift_shap_equals_engine(tmp_path):
+    import h5py
+
+    from test_cli_batch import PROMOTERS, build_tiny_model, onehot_windows
+    from seqnn_engine.cli import main
+
+    d = build_tiny_model(tmp_path / "model")
+    out = tmp_path / "dls.h5"
+    assert main(["attribute", "--model", str(d), "--fasta", str(PROMOTERS), "--targets", "6,7", "--method",
+                 "deep_lift_shap", "--method-option", "n_refs=2", "--float32", "--quiet", "--out", str(out)]) == 0
+    model = load_model_dir(d)
+    x, _, _ = onehot_windows(model, PROMOTERS)
+    a = model.attribute(x, "deep_lift_shap", targets=[6, 7], n_refs=2)
+    with h5py.File(out, "r") as f:
+        np.testing.assert_allclose(f["scores"][()], a.scores, rtol=1e-5, atol=1e-8)
+        np.testing.assert_allclose(f["grads"][()], a.hypothetical, rtol=1e-5, atol=1e-8)
+
+
+def test_method_lists_offer_deep_lift_shap():
+    from app.inputs import ATTR_METHODS
+    from app.views.attribution import CONTRIBUTION_METHODS
+    from seqnn_engine.attribution.input_attr import METHODS
+    from seqnn_engine.cli.attribute import METHODS as CLI_METHODS
+
+    assert "deep_lift_shap" in METHODS and set(CLI_METHODS) == set(METHODS)
+    assert set(ATTR_METHODS) <= set(METHODS) and "deep_lift_shap" in ATTR_METHODS
+    assert "deep_lift_shap" in CONTRIBUTION_METHODS                    # the logo shows the scores as they are

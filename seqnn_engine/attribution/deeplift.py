@@ -124,8 +124,8 @@ def check_supported(model, members) -> None:
 
 def make_references(x: np.ndarray, n_refs: int, seed: int) -> np.ndarray:
     """(S, L, 4) -> (S, K, L, 4): K dinucleotide shuffles of each sequence (seeded)."""
-    if int(n_refs) < 1:
-        raise InputError(f"n_refs must be >= 1, got {n_refs}")
+    if isinstance(n_refs, bool) or not isinstance(n_refs, (int, np.integer)) or n_refs < 1:
+        raise InputError(f"n_refs (DeepLIFT/SHAP references per sequence) must be an integer >= 1, got {n_refs!r}")
     rng = np.random.default_rng(seed)
     return np.stack([np.stack([dinuc_shuffle(x[s], rng) for _ in range(int(n_refs))]) for s in range(len(x))])
 
