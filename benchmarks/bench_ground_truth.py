@@ -330,7 +330,8 @@ def ism_text(st) -> str:
                  + ("every window too." if len(iu) >= nW else f"the first {len(iu)} of them."))
     else:
         where = (f" It was run on the {len(iw)} windows holding positives of the most driver tracks (indexes {iw}); "
-                 f"the untrained control's SmoothGrad, IG, DeepLIFT/SHAP and ISM on the first {len(iu)} of them; all {nW} windows "
+                 f"the untrained control's SmoothGrad, IG, DeepLIFT/SHAP and ISM on the first {len(iu)} of them; "
+                 f"all {nW} windows "
                  f"would take about {ism_s * nW / 3600:.1f} h.")
     return how + where + " Saliency and both grad x input variants use every window for both models."
 
@@ -354,8 +355,8 @@ def report(st) -> str:
     dls_err = st.get("dls_error_max")
     dls_txt = ("" if st.get("dls_refs") is None else
                f" DeepLIFT/SHAP: rescale rule, {st['dls_refs']} dinucleotide-shuffled references per window (seed "
-               f"{st['seed']}), scores |sum over ACGT of the contributions| (largest completeness error |sum contributions"
-               f" - (f(x) - mean f(refs))| / |f(x) - mean f(refs)| = "
+               f"{st['seed']}), scores |sum over ACGT of the contributions| (largest completeness error "
+               f"|sum contributions - (f(x) - mean f(refs))| / |f(x) - mean f(refs)| = "
                + ("n/a" if dls_err is None else f"{dls_err:.1e}") + ").")
     txt = f"""## Planted-motif ground truth (benchmarks/bench_ground_truth.py)
 
