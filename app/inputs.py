@@ -21,7 +21,8 @@ INPUT_MODES = ("Gene", "Interval", "FASTA")
 GENE_SELECT_LIMIT = 5000     # above this many genes, the gene list is filtered by a search box first
 FASTA_UPLOAD_TYPES = ["fa", "fasta", "fna", "fas", "txt", "gz"]
 ATTR_METHODS = {"saliency": "Saliency (gradient)", "grad_x_input": "Gradient x input",
-                "smoothgrad": "SmoothGrad", "integrated_gradients": "Integrated gradients"}
+                "smoothgrad": "SmoothGrad", "integrated_gradients": "Integrated gradients",
+                "deep_lift_shap": "DeepLIFT/SHAP"}
 OBJECTIVES = {"window": "Whole window", "center": "Central bins", "tss": "TSS bins", "range": "Selected range"}
 STATISTICS = {"sum": "sum", "log": "log(sum)", "mean": "mean"}
 

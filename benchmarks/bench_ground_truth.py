@@ -17,7 +17,8 @@ Setup (see seqnn_engine/demo/groundtruth.py for the label rules and metrics):
   gradient), grad x input (|g . x|), centred grad x input (|(g - mean g) . x|),
   SmoothGrad (L2 of the centred mean noisy gradient), integrated gradients (|sum over
   ACGT|, zero baseline, Gauss-Legendre steps), ISM (mean |delta| over the 3
-  substitutions, whole 4096 bp input). The three plain-gradient maps come from one
+  substitutions, whole 4096 bp input), DeepLIFT/SHAP (|sum over ACGT| of the contributions,
+  rescale rule, ``--dls-refs`` dinucleotide-shuffled references). The three plain-gradient maps come from one
   ``attribute(method='saliency', mean_center=False)`` call; ISM of the 4 tracks comes
   from one pass over all mutants (``groundtruth.ism_scores``). Both are checked equal
   to the engine's own maps in tests/test_groundtruth.py.
@@ -43,12 +44,14 @@ from results import machine, update_section  # noqa: E402
 from seqnn_engine import load_model_dir  # noqa: E402
 from seqnn_engine.demo import demo_dir  # noqa: E402
 from seqnn_engine.attribution import incremental_ism  # noqa: E402
+from seqnn_engine.attribution.deeplift import DEFAULT_N_REFS  # noqa: E402
 from seqnn_engine.demo import groundtruth as gt  # noqa: E402
 
-METHODS = ("saliency", "grad_x_input", "centred_grad_x_input", "smoothgrad", "integrated_gradients", "ism")
+METHODS = ("saliency", "grad_x_input", "centred_grad_x_input", "smoothgrad", "integrated_gradients", "ism",
+           "deep_lift_shap")
 LABEL = {"saliency": "saliency (L2)", "grad_x_input": "grad x input", "centred_grad_x_input":
          "centred grad x input", "smoothgrad": "SmoothGrad (L2)", "integrated_gradients": "integrated gradients",
-         "ism": "ISM (mean abs delta)"}
+         "ism": "ISM (mean abs delta)", "deep_lift_shap": "DeepLIFT/SHAP"}
 GOAL = {"saliency": 0.97, "ism": 0.97, "grad_x_input": 0.90, "integrated_gradients": 0.90}
 UNTRAINED_GOAL = 0.6
 VARIANTS = ("exclude", "negative")
@@ -78,8 +81,9 @@ def chunked_attribute(model, x, method, target, rc, batch_size, **kw):
             hyp.append(a.hypothetical)
         else:
             out.append(gt.attribution_position_scores(a))
-        if "ig_completeness_error" in a.diagnostics:
-            ig_err.append(a.diagnostics["ig_completeness_error"])
+        for key in ("ig_completeness_error", "dls_completeness_error"):
+            if key in a.diagnostics:
+                ig_err.append(a.diagnostics[key])
     if method == "saliency":
         return np.concatenate(hyp), None
     return np.concatenate(out), (np.concatenate(ig_err) if ig_err else None)
@@ -133,7 +137,13 @@ def run(args) -> dict:
                                                 n_steps=args.ig_steps, baseline="zeros")
                     add(model_name, "integrated_gradients", rc, motif, sub, sc, time.perf_counter() - t0,
                         {"ig_error": err})
-            log(f"{model_name} {motif}: gradient maps on {len(has_pos)} windows, SmoothGrad/IG on {len(sub)}")
+                    t0 = time.perf_counter()
+                    sc, err = chunked_attribute(model, W.x[sub], "deep_lift_shap", t, rc, args.batch_size,
+                                                n_refs=args.dls_refs, seed=args.seed)
+                    add(model_name, "deep_lift_shap", rc, motif, sub, sc, time.perf_counter() - t0,
+                        {"dls_error": err})
+            log(f"{model_name} {motif}: gradient maps on {len(has_pos)} windows, SmoothGrad/IG/DeepLIFT-SHAP on "
+                f"{len(sub)}")
         win = ism_win if model_name == "trained" else ism_win_u
         if len(win):
             targets = [tix[m] for m in gt.DRIVERS]
@@ -175,6 +185,7 @@ def make_state(res, args) -> dict:
         tracks[k] = dict(windows=int(rows.sum()), positive_bp=int((lab == 1).sum()), decoy_bp=int(decoy.sum()),
                          prevalence=float(np.mean((lab[rows] == 1).sum(1) / (lab[rows] >= 0).sum(1))))
     ig = [r["ig_error"] for r in res["records"] if r["method"] == "integrated_gradients" and r["model"] == "trained"]
+    dl = [r["dls_error"] for r in res["records"] if r["method"] == "deep_lift_shap" and r["model"] == "trained"]
     records = [dict(model=r["model"], method=r["method"], rc=r["rc"], track=r["motif"],
                     windows=[f"{W.chrom[i]}:{int(W.start[i])}" for i in r["idx"]],
                     **{f"{stat}_{v}": _nan_list(getattr(r["metrics"][v], stat))
@@ -186,6 +197,7 @@ def make_state(res, args) -> dict:
                 chroms=sorted(set(map(str, W.chrom))), seed=args.seed, sg_samples=args.sg_samples,
                 sg_noise=args.sg_noise, ig_steps=args.ig_steps,
                 ig_error_median=float(np.median(np.concatenate(ig))) if ig else None,
+                dls_refs=args.dls_refs, dls_error_max=float(np.max(np.concatenate(dl))) if dl else None,
                 ism_windows=[int(i) for i in res["ism_win"]], ism_windows_untrained=[int(i) for i in res["ism_win_u"]],
                 ism_seconds_per_window=res["ism_seconds"], tracks=tracks, timing=timing, records=records,
                 ism_engine=("incremental (exact)" if incremental_ism.supports(m) else "full-length"))
@@ -314,11 +326,12 @@ def ism_text(st) -> str:
            f"{st.get('ism_engine', 'full-length')} predictions) took {ism_s:.1f} s per window here (4 tracks, forward + RC "
            "in one pass).")
     if len(iw) >= nW:
-        where = (" It was run on every window, and the untrained control's SmoothGrad, IG and ISM on "
+        where = (" It was run on every window, and the untrained control's SmoothGrad, IG, DeepLIFT/SHAP and ISM on "
                  + ("every window too." if len(iu) >= nW else f"the first {len(iu)} of them."))
     else:
         where = (f" It was run on the {len(iw)} windows holding positives of the most driver tracks (indexes {iw}); "
-                 f"the untrained control's SmoothGrad, IG and ISM on the first {len(iu)} of them; all {nW} windows "
+                 f"the untrained control's SmoothGrad, IG, DeepLIFT/SHAP and ISM on the first {len(iu)} of them; "
+                 f"all {nW} windows "
                  f"would take about {ism_s * nW / 3600:.1f} h.")
     return how + where + " Saliency and both grad x input variants use every window for both models."
 
@@ -339,6 +352,12 @@ def report(st) -> str:
                 " decimals) and timings." if st.get("rendered") else "")
     L, crop, nW = st["length"], st["crop_bp"], st["n_windows"]
     ig_err = st["ig_error_median"] if st["ig_error_median"] is not None else float("nan")
+    dls_err = st.get("dls_error_max")
+    dls_txt = ("" if st.get("dls_refs") is None else
+               f" DeepLIFT/SHAP: rescale rule, {st['dls_refs']} dinucleotide-shuffled references per window (seed "
+               f"{st['seed']}), scores |sum over ACGT of the contributions| (largest completeness error "
+               f"|sum contributions - (f(x) - mean f(refs))| / |f(x) - mean f(refs)| = "
+               + ("n/a" if dls_err is None else f"{dls_err:.1e}") + ").")
     txt = f"""## Planted-motif ground truth (benchmarks/bench_ground_truth.py)
 
 Machine: {st['machine']}. {mode}; total {st['seconds'] / 60:.1f} min.{rendered}
@@ -368,7 +387,7 @@ positive; "ISM set" = the ISM windows).
 **Scores.** Saliency and SmoothGrad: L2 over ACGT of the mean-centred gradient; grad x input, centred grad x input and
 IG: absolute value of the sum over ACGT (magnitude); ISM: mean |delta objective| over the 3 substitutions.
 SmoothGrad: {st['sg_samples']} samples, noise sd {st['sg_noise']}. IG: zero baseline, {st['ig_steps']} Gauss-Legendre steps
-(median completeness error |sum attr - (f(x) - f(0))| / |f(x) - f(0)| = {ig_err:.3f}).
+(median completeness error |sum attr - (f(x) - f(0))| / |f(x) - f(0)| = {ig_err:.3f}).{dls_txt}
 
 ### AUROC, background negatives (goals: ISM and saliency >= 0.97, grad x input and IG >= 0.90, untrained <= 0.6)
 
@@ -411,6 +430,8 @@ def main(argv=None) -> int:
     ap.add_argument("--sg-samples", type=int, default=None)
     ap.add_argument("--sg-noise", type=float, default=0.15)
     ap.add_argument("--ig-steps", type=int, default=None)
+    ap.add_argument("--dls-refs", type=int, default=None,
+                    help="DeepLIFT/SHAP references per window (default: the engine's default, 10)")
     ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--ism-batch", type=int, default=64)
     ap.add_argument("--seed", type=int, default=0)
@@ -425,7 +446,7 @@ def main(argv=None) -> int:
     else:
         q = a.quick
         defaults = dict(windows=40 if q else None, ism_windows=1 if q else ALL, ism_windows_untrained=1 if q else ALL,
-                        sg_samples=4 if q else 8, ig_steps=8 if q else 16)
+                        sg_samples=4 if q else 8, ig_steps=8 if q else 16, dls_refs=DEFAULT_N_REFS)
         for k, v in defaults.items():
             if getattr(a, k) is None:
                 setattr(a, k, v)

@@ -11,7 +11,7 @@ from app.inputs import ATTR_METHODS, OBJECTIVES
 from app.views.common import PLOTLY_CONFIG, Ctx
 from seqnn_engine import InputError
 
-CONTRIBUTION_METHODS = ("grad_x_input", "integrated_gradients")  # scores are already contributions
+CONTRIBUTION_METHODS = ("grad_x_input", "integrated_gradients", "deep_lift_shap")  # scores are contributions
 
 
 def objective_positions(ctx: Ctx):

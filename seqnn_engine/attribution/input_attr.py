@@ -16,13 +16,14 @@ import numpy as np
 from .. import ensemble as ens
 from .. import limits as _limits
 from ..errors import InputError
+from . import deeplift as _dls
 from . import incremental_ism as _inc
 from . import local_ism as _local
 from .engine import MemberRunner
 from .objective import make_objective, objective_of_predictions
 from .shuffle import dinuc_shuffle
 
-METHODS = ("saliency", "grad_x_input", "smoothgrad", "integrated_gradients", "ism")
+METHODS = ("saliency", "grad_x_input", "smoothgrad", "integrated_gradients", "ism", "deep_lift_shap")
 
 
 @dataclass
@@ -82,7 +83,7 @@ def attribute(model, x, method: str = "saliency", targets=None, positions=None, 
               seed: int = 0, batch_size: int = 4, return_all: bool = False, diagnostics: bool = True,
               progress: Optional[Callable[[int, int], None]] = None, max_ism_bp: Optional[int] = None,
               ism_engine: str = "auto",
-              mean_center: Optional[bool] = None) -> Attribution:
+              mean_center: Optional[bool] = None, n_refs: int = _dls.DEFAULT_N_REFS) -> Attribution:
     """Input attribution of ``model`` on x (S, L, 4) for one objective.
 
     method: 'saliency' | 'grad_x_input' | 'smoothgrad' (n_samples noisy copies,
@@ -99,6 +100,9 @@ def attribute(model, x, method: str = "saliency", targets=None, positions=None, 
     'subwindow' (each mutant on a short sub-window covering the changed bins' receptive
     fields; see local_ism.py), 'full' (every mutant at full length), or 'auto' (the
     first of these the model and ensemble allow: no MC dropout, local layers only).
+    'deep_lift_shap': DeepLIFT rescale rule averaged over n_refs dinucleotide-shuffled
+    references (seed); scores are contributions, hypothetical the (uncentred) hypothetical
+    contributions; see deeplift.py.
     """
     if mean_center is not None:
         mean_center_scores = mean_center
@@ -140,6 +144,8 @@ def attribute(model, x, method: str = "saliency", targets=None, positions=None, 
     elif method == "integrated_gradients":
         scores, hyp, f, diag = _integrated_gradients(runner, x, idx, n_steps, baseline, n_baselines, seed,
                                                      mean_center_scores, progress)
+    elif method == "deep_lift_shap":
+        scores, hyp, f, var, mem_arr, diag = _dls.attribute_branch(runner, x, n_refs, seed, return_all, progress)
     else:
         scores, hyp, f, win = _ism(runner, x, idx, window, max_ism_bp, progress, mean_center_scores,
                                      ism_engine)

@@ -22,7 +22,7 @@ from . import options as opt
 from .inputs import (check_one_input, chrom_static, collect_windows, job_fingerprint, run_to_file,
                      summary_line, target_static)
 
-METHODS = ("saliency", "grad_x_input", "smoothgrad", "integrated_gradients", "ism")
+METHODS = ("saliency", "grad_x_input", "smoothgrad", "integrated_gradients", "ism", "deep_lift_shap")
 
 
 def add_parser(sub) -> None:
@@ -49,7 +49,8 @@ def add_common(p, method: bool) -> None:
                    help="how ISM mutants are predicted, all exact: incremental (only the changed span of each "
                         "layer), subwindow, full (whole input each); auto picks the fastest the model allows")
     a.add_argument("--method-option", action="append", metavar="NAME=VALUE",
-                   help="further option of the method, e.g. n_samples=16 (repeatable)")
+                   help="further option of the method, e.g. n_samples=16 or, for deep_lift_shap, "
+                        "n_refs=20 (repeatable)")
     opt.add_job_options(p, chunk_size=8)
     opt.add_store_options(p)
     o = p.add_argument_group("extra outputs")

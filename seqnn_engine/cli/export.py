@@ -109,9 +109,9 @@ class AttributionFile:
 
         method = self.method
         if dataset == "auto":
-            dataset = "scores" if method in ("ism", "integrated_gradients") else "grads"
+            dataset = "scores" if method in ("ism", "integrated_gradients", "deep_lift_shap") else "grads"
         if reduce == "auto":
-            reduce = {"ism": "ism", "integrated_gradients": "sum"}.get(method, "observed")
+            reduce = {"ism": "ism", "integrated_gradients": "sum", "deep_lift_shap": "sum"}.get(method, "observed")
         values = self.scores if dataset == "scores" else self.grads
         if values is None:
             values = self.grads if dataset == "scores" else self.scores
