@@ -32,6 +32,8 @@ COMMANDS: dict[str, str] = {
     "variants": ".variants",
     "evaluate": ".evaluate",
     "export": ".export",
+    "seqlets": ".seqlets",
+    "motifs": ".motifs",
 }
 
 EXIT_INPUT_ERROR = 2

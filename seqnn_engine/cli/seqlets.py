@@ -1,0 +1,124 @@
+"""``seqlets``: seqlets of an attribution file (``attribute`` / ``ism`` output), named by TOMTOM.
+
+    python -m seqnn_engine seqlets --in scores.h5 --out seqlets.bed [--motifs FILE.meme] [--tsv seqlets.tsv]
+
+Per row of the file, the per-base contribution (as ``export --reduce auto``: the present base's
+value for saliency, grad x input and SmoothGrad; the sum over ACGT for integrated gradients; minus
+the mean ISM delta for ISM) is searched for seqlets (:func:`seqnn_engine.motifs.seqlets.call_seqlets`)
+and each seqlet is matched to the motif database (default: the bundled JASPAR 2024 CORE vertebrates
+non-redundant set; ``--motifs`` a MEME file such as HOCOMOCO or CIS-BP; ``--no-match`` skips it).
+
+BED output (header line first): chrom, start, end (genome coordinates for BED and gene inputs; the
+record name and record coordinates for FASTA inputs), name (best match's name or "."), score (summed
+contribution), strand (of the best match, "." if none), p_value, motif_ids (up to 3 best matching
+IDs, comma-separated, "." if none), match_q (their TOMTOM q-values). ``--tsv`` writes every field
+of the seqlet table (input and genome coordinates, sign, p-values, matches, target and objective).
+"""
+from __future__ import annotations
+
+import json
+import sys
+
+import numpy as np
+
+from ..errors import InputError
+from . import options as opt
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("seqlets", help="seqlets of an attribution file, named by TOMTOM (BED/TSV)",
+                       description="Call seqlets (significant positive and negative runs of contribution) in an "
+                                   "attribute/ism output and match them to motifs.")
+    p.add_argument("--in", dest="input", required=True, metavar="H5", help="output of attribute or ism")
+    p.add_argument("--out", required=True, metavar="BED", help="seqlets BED (with a header line)")
+    p.add_argument("--tsv", metavar="TSV", help="also the full seqlet table as TSV")
+    add_match_options(p)
+    p.add_argument("--no-match", action="store_true", help="do not match seqlets to motifs")
+    p.add_argument("--query", choices=("contribution", "hypothetical", "sequence"), default="contribution",
+                   help="matrix matched to the motifs (default contribution)")
+    s = p.add_argument_group("seqlet calling")
+    s.add_argument("--alpha", type=float, default=0.05,
+                   help="bound on the per-sequence Bonferroni-adjusted p-value (default 0.05)")
+    s.add_argument("--min-len", type=int, default=4, help="shortest window tested (default 4)")
+    s.add_argument("--max-len", type=int, default=30, help="longest window tested (default 30)")
+    s.add_argument("--flank", type=int, default=0, help="bases added on each side of a seqlet (default 0)")
+    s.add_argument("--sign", choices=("both", "positive", "negative"), default="both",
+                   help="contributions to call (default both)")
+    s.add_argument("--null", choices=("sequence", "pooled"), default="sequence",
+                   help="null values: each row's own (default) or all rows'")
+    p.add_argument("--rows", metavar="LIST", help="rows to use, e.g. 0,2-5 (default all)")
+    p.add_argument("--quiet", action="store_true", help="no summary on stderr")
+
+
+def add_match_options(p) -> None:
+    m = p.add_argument_group("motif matching")
+    m.add_argument("--motifs", metavar="MEME", help="motif database (MEME format; default bundled JASPAR 2024 "
+                                                    "CORE vertebrates non-redundant)")
+    m.add_argument("--max-q", type=float, default=0.5, help="TOMTOM q-value bound for a match (default 0.5)")
+
+
+def file_description(path) -> dict:
+    """Targets, objective and method recorded in an attribution file."""
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        ids = [x.decode() for x in f["target_ids"][()]] if "target_ids" in f else []
+        raw = f.attrs.get("layout_json")
+    layout = json.loads(raw.decode() if isinstance(raw, bytes) else raw) if raw else {}
+    o = layout.get("job", {}).get("options", {})
+    pos = o.get("positions")
+    where = "all bins" if pos in (None, "all") else ("central bins" if pos == "center" else
+                                                     f"bins {pos[0]}:{pos[1]}" if isinstance(pos, list) else str(pos))
+    objective = f"{o.get('statistic', 'sum')} over {where} of the mean of the targets"
+    return {"targets": ",".join(ids), "objective": objective, "method": str(o.get("method", ""))}
+
+
+def load_motif_db(args):
+    from ..motifs.meme import load_motifs
+
+    return load_motifs(args.motifs)
+
+
+def run(args) -> int:
+    from ..atomic import write_text_atomic
+    from ..motifs.seqlets import call_seqlets
+    from .export import AttributionFile
+
+    opt.out_path(args.out)
+    if args.tsv:
+        opt.out_path(args.tsv, "--tsv")
+    if not 0 < args.max_q <= 1:
+        raise InputError(f"--max-q must be in (0, 1], got {args.max_q}")
+    db = None if args.no_match else load_motif_db(args)   # a bad MEME file fails before any work
+    rows = opt.parse_index_list(args.rows, "--rows") if args.rows else None
+    af = AttributionFile(args.input, rows)
+    if len(af.rows) == 0:
+        raise InputError(f"{args.input} has no rows")
+    desc = file_description(args.input)
+    contrib = af.track("auto", "auto").astype(np.float64)
+    signs = {"both": (1, -1), "positive": (1,), "negative": (-1,)}[args.sign]
+    table = call_seqlets(contrib, alpha=args.alpha, min_len=args.min_len, max_len=args.max_len, flank=args.flank,
+                         null=args.null, signs=signs, **desc)
+    if db is not None and len(table):
+        from ..motifs.annotate import annotate_seqlets
+
+        if af.seqs is None:
+            raise InputError(f"{args.input} has no 'seqs' dataset: needed to match seqlets to motifs "
+                             "(or give --no-match)")
+        x = af.seqs.astype(np.float32)
+        hyp = af.grads.astype(np.float64) if af.grads is not None else None
+        if args.query == "hypothetical" and hyp is None:
+            raise InputError(f"{args.input} has no 'grads' (hypothetical scores) for --query hypothetical")
+        table = annotate_seqlets(table, x, hypothetical=hyp, contributions=contrib, motifs=db,
+                                 max_q=args.max_q, query=args.query)
+    chroms, starts = af.placement()
+    sizes = af.chrom_sizes() if af.chrom is not None else None
+    table = table.place(chroms, starts, chrom_sizes=sizes)
+    write_text_atomic(args.out, table.to_bed())
+    if args.tsv:
+        write_text_atomic(args.tsv, table.to_tsv())
+    if not args.quiet:
+        named = 0 if table.matches is None else int((table.matches.ids[:, 0] != "").sum())
+        print(f"{len(table)} seqlets ({int((table.sign > 0).sum())} positive, {int((table.sign < 0).sum())} "
+              f"negative; {named} matched) in {len(af.rows)} rows of {args.input} -> {args.out}", file=sys.stderr)
+    return 0

@@ -1,0 +1,433 @@
+"""Seqlets: short runs of significantly positive or negative contribution, called from any attribution.
+
+Input: position scores ``(S, L)`` (signed, one value per base: e.g. the contribution of the present
+base) or attribution maps ``(S, L, 4)`` reduced with :func:`position_contributions`.
+
+The test (a scan statistic against a null built from the attribution itself)
+-------------------------------------------------------------------------------
+For every window length ``l`` in ``[min_len, max_len]`` and every start, the window sum of the
+position scores is compared with the distribution of the sum of ``l`` positions drawn independently
+from the same attribution's values (the sequence's own values with ``null="sequence"``, all
+sequences' values with ``null="pooled"``). This null keeps the attribution's marginal distribution
+(its scale, skew and heavy tails) and removes only the spatial clustering that makes a motif; it is
+computed exactly: the values are put on a grid of ``n_bins`` equal bins, the grid histogram is
+convolved with itself ``l`` times (the law of the sum of ``l`` draws), and the observed window sum
+is discretised on the same grid, so the test is exact for the discretised values. A positive
+window's p-value is ``P(null sum >= observed)``, a negative window's ``P(null sum <= observed)``.
+
+Every window of every length and both signs is one test. The family of a sequence is its
+``n = 2 * sum_l (L - l + 1)`` tests (one sign: half), and a window is a candidate when its
+Bonferroni-adjusted p-value ``p_adj = min(1, n * p)`` is at most ``alpha``: the expected number of
+false candidate windows, hence of false seqlets, is at most ``alpha`` per sequence whatever the
+dependence between overlapping windows. (A false-discovery-rate bound over windows would not carry
+over to seqlets: each real motif passes hundreds of overlapping windows, which would let noise
+windows through.) Seqlets are extracted greedily, most significant first (smallest p-value; ties:
+larger standardized sum), each kept only when it overlaps no seqlet already kept in the same
+sequence (either sign), optionally widened by ``flank`` bases on each side (clipped to the sequence).
+
+On pure noise the null is the truth, so at ``alpha=0.05`` a sequence holds a (false) seqlet with
+probability at most 0.05. The null assumes positions are exchangeable; attributions that are smooth along the
+sequence (strong autocorrelation of the background) make it anti-conservative: lower ``alpha``.
+
+Result: :class:`SeqletTable`, one row per seqlet, with input coordinates, genome coordinates when
+the windows have them (:meth:`SeqletTable.place`), the summed contribution, p/q-values, sign, and
+(after :func:`~seqnn_engine.motifs.annotate.annotate_seqlets`) the best motif matches and strand.
+"""
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, field, replace
+from typing import Optional, Sequence
+
+import numpy as np
+
+from ..errors import InputError
+
+NULL_SCOPES = ("sequence", "pooled")
+TSV_COLUMNS = ("seq", "start", "end", "chrom", "genome_start", "genome_end", "sign", "score", "p_value", "p_adj",
+               "strand", "name", "motif_ids", "motif_names", "match_p", "match_q", "targets", "objective")
+
+
+def position_contributions(scores: np.ndarray, onehot: Optional[np.ndarray] = None) -> np.ndarray:
+    """(S, L) contribution of the present base from an attribution map.
+
+    scores: (S, L, 4) (or (L, 4)). With ``onehot`` (same shape), ``scores`` are hypothetical
+    contributions and the result is ``sum_b scores * onehot`` (the value of the present base);
+    without it, the sum over ACGT (maps that are already zero off the present base: grad x input,
+    integrated gradients).
+    """
+    s = np.asarray(scores, dtype=np.float64)
+    if s.ndim == 2 and s.shape[-1] == 4:
+        s = s[None]
+    if s.ndim != 3 or s.shape[-1] != 4:
+        raise InputError(f"attribution maps must be (S, L, 4), got shape {np.shape(scores)}")
+    if onehot is None:
+        return s.sum(-1)
+    x = np.asarray(onehot, dtype=np.float64).reshape(s.shape) if np.size(onehot) == s.size else None
+    if x is None:
+        raise InputError(f"one-hot shape {np.shape(onehot)} differs from the attribution shape {s.shape}")
+    return (s * x).sum(-1)
+
+
+@dataclass
+class MotifMatches:
+    """The best motif matches of each of N queries (K = number kept, missing entries are empty).
+
+    ids, names: (N, K) object arrays of str ('' when fewer than K matches pass);
+    p_value, q_value: (N, K) float64 (NaN when missing); strand: (N, K) '<U1' ('+' the motif reads
+    on the query's forward strand, '-' its reverse complement; '' missing); offset: (N, K) int64
+    (TOMTOM's alignment offset of the target against the query).
+    database: the motif set's source; max_q: the q-value bound a match had to meet.
+    """
+
+    ids: np.ndarray
+    names: np.ndarray
+    p_value: np.ndarray
+    q_value: np.ndarray
+    strand: np.ndarray
+    offset: np.ndarray
+    database: str = ""
+    max_q: float = 1.0
+
+    def __len__(self) -> int:
+        return int(self.ids.shape[0])
+
+    def take(self, idx) -> "MotifMatches":
+        idx = np.asarray(idx, dtype=np.int64)
+        return replace(self, ids=self.ids[idx], names=self.names[idx], p_value=self.p_value[idx],
+                       q_value=self.q_value[idx], strand=self.strand[idx], offset=self.offset[idx])
+
+
+@dataclass
+class SeqletTable:
+    """Seqlets called from one attribution (one objective), one row each.
+
+    seq: (N,) int64 index of the sequence (row of the attribution);
+    start, end: (N,) int64 input positions, half-open ``[start, end)`` within the sequence;
+    sign: (N,) int8 +1 (positive contribution) or -1 (negative);
+    score: (N,) float64 summed contribution over ``[start, end)``;
+    p_value: (N,) float64 the window's p-value against the null; p_adj: (N,) float64 its
+    Bonferroni-adjusted p-value within its sequence, ``min(1, p * tests per sequence)``;
+    chrom, genome_start, genome_end: (N,) genome coordinates (object str, int64, int64) when the
+    sequences have them (:meth:`place`), else None;
+    strand: (N,) '<U1' strand of the best motif match ('.' without one);
+    matches: :class:`MotifMatches` of the rows, or None before annotation;
+    targets: the track(s) the objective is built from (e.g. 'CTCF'); objective: how (e.g.
+    'sum of bins 0:64'); method: the attribution method; settings: the caller's parameters.
+    """
+
+    seq: np.ndarray
+    start: np.ndarray
+    end: np.ndarray
+    sign: np.ndarray
+    score: np.ndarray
+    p_value: np.ndarray
+    p_adj: np.ndarray
+    chrom: Optional[np.ndarray] = None
+    genome_start: Optional[np.ndarray] = None
+    genome_end: Optional[np.ndarray] = None
+    strand: Optional[np.ndarray] = None
+    matches: Optional[MotifMatches] = None
+    targets: str = ""
+    objective: str = ""
+    method: str = ""
+    settings: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.strand is None:
+            self.strand = np.full(len(self.seq), ".", dtype="<U1")
+
+    def __len__(self) -> int:
+        return int(len(self.seq))
+
+    @property
+    def length(self) -> np.ndarray:
+        """(N,) int64 seqlet widths."""
+        return self.end - self.start
+
+    def take(self, idx) -> "SeqletTable":
+        """The rows ``idx`` (indices or a boolean mask), in that order."""
+        idx = np.asarray(idx)
+        if idx.dtype == bool:
+            idx = np.flatnonzero(idx)
+        opt = lambda a: None if a is None else a[idx]  # noqa: E731
+        return replace(self, seq=self.seq[idx], start=self.start[idx], end=self.end[idx], sign=self.sign[idx],
+                       score=self.score[idx], p_value=self.p_value[idx], p_adj=self.p_adj[idx],
+                       chrom=opt(self.chrom), genome_start=opt(self.genome_start), genome_end=opt(self.genome_end),
+                       strand=self.strand[idx], matches=None if self.matches is None else self.matches.take(idx))
+
+    def place(self, chroms: Sequence[str], starts: Sequence[int], strands: Optional[Sequence[str]] = None,
+              chrom_sizes: Optional[dict] = None) -> "SeqletTable":
+        """Genome coordinates: sequence ``i`` starts at ``chroms[i]:starts[i]`` (0-based).
+
+        ``strands[i] == '-'`` means sequence ``i`` is the reverse complement of the genome
+        (position 0 at the window's genome end); the default is '+' for every sequence.
+        Seqlets reaching past a chromosome end (``chrom_sizes``) are clipped.
+        Returns a new table with ``chrom``/``genome_start``/``genome_end`` set.
+        """
+        chroms = np.asarray(list(chroms), dtype=object)
+        starts = np.asarray(list(starts), dtype=np.int64)
+        if self.seq.size and self.seq.max() >= len(chroms):
+            raise InputError(f"seqlets refer to sequence {int(self.seq.max())} but only {len(chroms)} "
+                             "coordinates were given")
+        c = chroms[self.seq]
+        s0 = starts[self.seq]
+        gs, ge = s0 + self.start, s0 + self.end
+        if strands is not None:
+            rev = np.asarray([st == "-" for st in strands], dtype=bool)[self.seq]
+            L = int(self.settings.get("seq_length", 0))
+            if rev.any() and not L:
+                raise InputError("placing reverse-strand sequences needs the sequence length")
+            gs = np.where(rev, s0 + L - self.end, gs)
+            ge = np.where(rev, s0 + L - self.start, ge)
+        if chrom_sizes:
+            size = np.array([int(chrom_sizes.get(ch, np.iinfo(np.int64).max)) for ch in c], dtype=np.int64)
+            gs, ge = np.clip(gs, 0, size), np.clip(ge, 0, size)
+        return replace(self, chrom=c, genome_start=gs.astype(np.int64), genome_end=ge.astype(np.int64))
+
+    def with_matches(self, matches: MotifMatches) -> "SeqletTable":
+        """A copy holding ``matches`` (one row per seqlet); ``strand`` becomes the best match's strand."""
+        if len(matches) != len(self):
+            raise InputError(f"{len(matches)} match rows for {len(self)} seqlets")
+        best = matches.strand[:, 0] if matches.strand.shape[1] else np.full(len(self), "")
+        strand = np.where(best == "", ".", best).astype("<U1")
+        return replace(self, matches=matches, strand=strand)
+
+    # -- tabular views -----------------------------------------------------------------------------------
+    def _match_cols(self, i: int, k: int = 3) -> tuple[str, str, str, str, str]:
+        m = self.matches
+        if m is None:
+            return ".", ".", ".", ".", "."
+        keep = [j for j in range(min(k, m.ids.shape[1])) if m.ids[i, j]]
+        if not keep:
+            return ".", ".", ".", ".", "."
+        return (str(m.names[i, keep[0]]), ",".join(str(m.ids[i, j]) for j in keep),
+                ",".join(str(m.names[i, j]) for j in keep),
+                ",".join(f"{m.p_value[i, j]:.3g}" for j in keep), ",".join(f"{m.q_value[i, j]:.3g}" for j in keep))
+
+    def records(self) -> list[dict]:
+        """One dict per seqlet with the :data:`TSV_COLUMNS` keys (strings '.' where absent)."""
+        out = []
+        for i in range(len(self)):
+            name, ids, names, mp, mq = self._match_cols(i)
+            has_g = self.chrom is not None
+            out.append({"seq": int(self.seq[i]), "start": int(self.start[i]), "end": int(self.end[i]),
+                        "chrom": str(self.chrom[i]) if has_g else ".",
+                        "genome_start": int(self.genome_start[i]) if has_g else -1,
+                        "genome_end": int(self.genome_end[i]) if has_g else -1,
+                        "sign": int(self.sign[i]), "score": float(self.score[i]),
+                        "p_value": float(self.p_value[i]), "p_adj": float(self.p_adj[i]),
+                        "strand": str(self.strand[i]), "name": name, "motif_ids": ids, "motif_names": names,
+                        "match_p": mp, "match_q": mq, "targets": self.targets, "objective": self.objective})
+        return out
+
+    def to_dataframe(self):
+        """A pandas DataFrame with the :data:`TSV_COLUMNS` (pandas is imported here)."""
+        import pandas as pd
+
+        return pd.DataFrame(self.records(), columns=list(TSV_COLUMNS))
+
+    def to_tsv(self) -> str:
+        """TSV text: a header row of :data:`TSV_COLUMNS`, then one row per seqlet."""
+        buf = io.StringIO()
+        buf.write("\t".join(TSV_COLUMNS) + "\n")
+        for r in self.records():
+            buf.write("\t".join(_fmt(r[c]) for c in TSV_COLUMNS) + "\n")
+        return buf.getvalue()
+
+    def to_bed(self, names: Optional[Sequence[str]] = None) -> str:
+        """BED text with a header line (``#chrom start end name score strand p_value motif_ids match_q``).
+
+        Coordinates are genome coordinates when the table has them (:meth:`place`), else the
+        sequence name (``names[seq]``, default ``seq<i>``) and input positions. ``name`` is the best
+        match's name ('.' without one), ``score`` the summed contribution, ``strand`` the best
+        match's strand, ``motif_ids`` up to 3 matching IDs (comma-separated), ``match_q`` their
+        q-values. Rows in input order (sequence, then start).
+        """
+        lines = ["#chrom\tstart\tend\tname\tscore\tstrand\tp_value\tmotif_ids\tmatch_q"]
+        for i in range(len(self)):
+            if self.chrom is not None:
+                chrom, s, e = str(self.chrom[i]), int(self.genome_start[i]), int(self.genome_end[i])
+            else:
+                chrom = names[int(self.seq[i])] if names is not None else f"seq{int(self.seq[i])}"
+                s, e = int(self.start[i]), int(self.end[i])
+            if any(c.isspace() for c in chrom) or not chrom:
+                raise InputError(f"sequence name {chrom!r} cannot be written to BED; use names without spaces")
+            name, ids, _, _, mq = self._match_cols(i)
+            lines.append(f"{chrom}\t{s}\t{e}\t{name}\t{self.score[i]:.6g}\t{self.strand[i]}\t"
+                         f"{self.p_value[i]:.3g}\t{ids}\t{mq}")
+        return "\n".join(lines) + "\n"
+
+
+def _fmt(v) -> str:
+    if isinstance(v, float):
+        return f"{v:.6g}"
+    return str(v)
+
+
+# ------------------------------------------------------------------------------------------ the null
+
+
+@dataclass
+class _Grid:
+    """Values on a grid: k = round((v - lo) / h), k in [0, n_bins - 1]."""
+
+    lo: float
+    h: float
+    n_bins: int
+
+    def index(self, v: np.ndarray) -> np.ndarray:
+        if self.h <= 0:
+            return np.zeros(np.shape(v), np.int64)
+        return np.clip(np.rint((v - self.lo) / self.h), 0, self.n_bins - 1).astype(np.int64)
+
+
+def _grid(values: np.ndarray, n_bins: int) -> _Grid:
+    lo, hi = float(np.min(values)), float(np.max(values))
+    if hi <= lo:
+        return _Grid(lo, 0.0, 1)
+    return _Grid(lo, (hi - lo) / (n_bins - 1), n_bins)
+
+
+def _null_tails(hist: np.ndarray, lengths: Sequence[int]) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """For each l: (sf, cdf) over integer sums 0..l(B-1) of l draws from ``hist`` (a pmf):
+    sf[K] = P(sum >= K), cdf[K] = P(sum <= K)."""
+    out = {}
+    pmf = hist.copy()
+    cur = 1
+    for l in sorted(lengths):
+        while cur < l:
+            pmf = np.convolve(pmf, hist)
+            cur += 1
+        p = np.maximum(pmf, 0.0)
+        cdf = np.cumsum(p)
+        sf = np.cumsum(p[::-1])[::-1]
+        tot = cdf[-1]
+        out[l] = (np.minimum(sf / tot, 1.0), np.minimum(cdf / tot, 1.0))
+    return out
+
+
+def _window_sums(a: np.ndarray, l: int) -> np.ndarray:
+    c = np.concatenate([np.zeros(a.shape[:-1] + (1,), a.dtype), np.cumsum(a, axis=-1)], axis=-1)
+    return c[..., l:] - c[..., :-l]
+
+
+# ------------------------------------------------------------------------------------------ caller
+
+
+def call_seqlets(scores: np.ndarray, *, onehot: Optional[np.ndarray] = None, alpha: float = 0.05,
+                 min_len: int = 4, max_len: int = 30, flank: int = 0, null: str = "sequence",
+                 n_bins: int = 1000, signs: Sequence[int] = (1, -1), max_seqlets: Optional[int] = None,
+                 targets: str = "", objective: str = "", method: str = "") -> SeqletTable:
+    """Call seqlets (significant positive and negative runs) from an attribution.
+
+    scores: (S, L) signed position scores, or (S, L, 4) maps reduced by
+        :func:`position_contributions` (with ``onehot`` (S, L, 4): hypothetical contributions;
+        without: the sum over ACGT). (L,) / (L, 4) mean one sequence.
+    alpha: bound on the Bonferroni-adjusted p-value within a sequence (0 < alpha < 1): at most
+        ``alpha`` false seqlets are expected per sequence.
+    min_len, max_len: window lengths tested (bases, 1 <= min_len <= max_len <= L).
+    flank: bases added on each side of a called window (clipped to the sequence); the summed
+        score covers the widened seqlet, p/q-values are the core window's.
+    null: 'sequence' (each sequence's own values; default) or 'pooled' (all sequences' values).
+    n_bins: grid size of the exact null (more: finer, slower; 100..100000).
+    signs: which contributions to call: (1, -1) both (default), (1,) positive, (-1,) negative.
+    max_seqlets: keep at most this many per sequence (most significant first); None keeps all.
+    targets, objective, method: recorded in the table (where the attribution came from).
+
+    Returns a :class:`SeqletTable` sorted by sequence, then start.
+    """
+    a = np.asarray(scores)
+    if a.ndim >= 2 and a.shape[-1] == 4 and (a.ndim == 3 or onehot is not None):
+        a = position_contributions(a, onehot)
+    a = np.asarray(a, dtype=np.float64)
+    if a.ndim == 1:
+        a = a[None]
+    if a.ndim != 2 or a.shape[1] < 1:
+        raise InputError(f"position scores must be (S, L) (or (S, L, 4) maps), got shape {np.shape(scores)}")
+    if not np.all(np.isfinite(a)):
+        raise InputError("the attribution holds NaN or inf values; recompute it")
+    S, L = a.shape
+    if not 0 < float(alpha) < 1:
+        raise InputError(f"alpha must be between 0 and 1, got {alpha}")
+    min_len, max_len, flank = int(min_len), int(max_len), int(flank)
+    if not 1 <= min_len <= max_len:
+        raise InputError(f"seqlet lengths need 1 <= min_len <= max_len, got {min_len}, {max_len}")
+    if max_len > L:
+        raise InputError(f"max_len {max_len} is longer than the sequences ({L} bp)")
+    if flank < 0:
+        raise InputError(f"flank must be >= 0, got {flank}")
+    if null not in NULL_SCOPES:
+        raise InputError(f"null must be one of {NULL_SCOPES}, got {null!r}")
+    if not 100 <= int(n_bins) <= 100_000:
+        raise InputError(f"n_bins must be in 100..100000, got {n_bins}")
+    signs = tuple(int(s) for s in signs)
+    if not signs or any(s not in (1, -1) for s in signs) or len(set(signs)) != len(signs):
+        raise InputError(f"signs must be (1, -1), (1,) or (-1,), got {signs}")
+    lengths = list(range(min_len, max_len + 1))
+    n_bins = int(n_bins)
+
+    # p-values of every window; keep those that can pass (p <= alpha / tests per sequence)
+    groups = [np.arange(S)] if null == "pooled" else [np.array([s]) for s in range(S)]
+    cand = {k: [] for k in ("seq", "start", "len", "sign", "p", "z")}
+    m_seq = len(signs) * sum(L - l + 1 for l in lengths)   # tests per sequence
+    p_max = float(alpha) / m_seq
+    for rows in groups:
+        vals = a[rows]
+        grid = _grid(vals, n_bins)
+        k = grid.index(vals)
+        hist = np.bincount(k.ravel(), minlength=grid.n_bins).astype(np.float64)
+        hist /= hist.sum()
+        tails = _null_tails(hist, lengths)
+        mu, sd = float(vals.mean()), float(vals.std()) or 1.0
+        for l in lengths:
+            K = _window_sums(k, l)                     # (r, L - l + 1) integer sums
+            wsum = _window_sums(vals, l)
+            sf, cdf = tails[l]
+            for sign in signs:
+                p = sf[K] if sign > 0 else cdf[K]
+                r_i, s_i = np.nonzero(p <= p_max)
+                if r_i.size:
+                    cand["seq"].append(rows[r_i])
+                    cand["start"].append(s_i)
+                    cand["len"].append(np.full(r_i.size, l))
+                    cand["sign"].append(np.full(r_i.size, sign))
+                    cand["p"].append(p[r_i, s_i])
+                    cand["z"].append(sign * (wsum[r_i, s_i] - l * mu) / (sd * np.sqrt(l)))
+    settings = dict(alpha=float(alpha), min_len=min_len, max_len=max_len, flank=flank, null=null, n_bins=n_bins,
+                    signs=list(signs), tests_per_sequence=int(m_seq), seq_length=int(L))
+    if not cand["p"]:
+        return _table([], a, settings, targets, objective, method, flank)
+    c = {k: np.concatenate(v) for k, v in cand.items()}
+    passing = np.lexsort((-c["z"], c["p"]))
+    p_adj = np.minimum(c["p"] * m_seq, 1.0)
+    # greedy, most significant first, no overlap within a sequence
+    taken = np.zeros((S, L), dtype=bool)
+    per_seq = np.zeros(S, dtype=np.int64)
+    keep = []
+    for j in passing:
+        s, st = int(c["seq"][j]), int(c["start"][j])
+        en = st + int(c["len"][j])
+        if max_seqlets is not None and per_seq[s] >= max_seqlets:
+            continue
+        if taken[s, st:en].any():
+            continue
+        taken[s, st:en] = True
+        per_seq[s] += 1
+        keep.append((s, st, en, int(c["sign"][j]), float(c["p"][j]), float(p_adj[j])))
+    return _table(keep, a, settings, targets, objective, method, flank)
+
+
+def _table(rows, a, settings, targets, objective, method, flank) -> SeqletTable:
+    L = a.shape[1]
+    rows = sorted(rows)
+    seq = np.array([r[0] for r in rows], dtype=np.int64)
+    start = np.array([max(0, r[1] - flank) for r in rows], dtype=np.int64)
+    end = np.array([min(L, r[2] + flank) for r in rows], dtype=np.int64)
+    csum = np.concatenate([np.zeros((a.shape[0], 1)), np.cumsum(a, axis=1)], axis=1)
+    score = csum[seq, end] - csum[seq, start] if len(rows) else np.zeros(0)
+    return SeqletTable(seq=seq, start=start, end=end, sign=np.array([r[3] for r in rows], dtype=np.int8),
+                       score=np.asarray(score, dtype=np.float64),
+                       p_value=np.array([r[4] for r in rows], dtype=np.float64),
+                       p_adj=np.array([r[5] for r in rows], dtype=np.float64),
+                       targets=targets, objective=objective, method=method, settings=settings)
