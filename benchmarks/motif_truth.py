@@ -11,7 +11,7 @@ bundled JASPAR 2024 set. :func:`seqlet_recovery` scores one track's seqlets agai
 - recall: planted sites of the track's own motif centred in the output span (the ground truth's
   positives) overlapped by a seqlet, over all such sites;
 - precision: seqlets overlapping a planted site of the track's own motif (anywhere in the window),
-  over all seqlets;
+  over all seqlets (and over positive seqlets only: planted drivers raise their own track);
 - id_top3: among recovered sites, the fraction whose (most significant overlapping) seqlet has the
   planted JASPAR matrix ID among its 3 best matches;
 - decoy_called: decoy sites (GATA1, YY1, FOXA2) centred in the output span overlapped by a seqlet,
@@ -44,7 +44,8 @@ class SeqletRecovery:
     n_seqlets: all seqlets; on_own: seqlets overlapping an own-motif site; id_top3: recovered sites
     whose seqlet lists the planted ID in its top 3; id_top1: ... as its best match;
     n_decoy_sites / decoy_called: decoy sites centred in the output span / overlapped by a seqlet;
-    on_decoys: seqlets overlapping a decoy site; positive / negative: seqlets of each sign.
+    on_decoys: seqlets overlapping a decoy site; positive / negative: seqlets of each sign;
+    on_own_positive: positive seqlets overlapping an own-motif site.
     """
 
     motif: str
@@ -60,6 +61,7 @@ class SeqletRecovery:
     on_decoys: int
     positive: int
     negative: int
+    on_own_positive: int
 
     @property
     def recall(self) -> float:
@@ -70,12 +72,18 @@ class SeqletRecovery:
         return self.on_own / self.n_seqlets if self.n_seqlets else float("nan")
 
     @property
+    def precision_positive(self) -> float:
+        """Precision over positive seqlets only (planted drivers raise their own track)."""
+        return self.on_own_positive / self.positive if self.positive else float("nan")
+
+    @property
     def id_top3_rate(self) -> float:
         return self.id_top3 / self.recovered if self.recovered else float("nan")
 
     def summary(self) -> dict:
         d = asdict(self)
-        d.update(recall=self.recall, precision=self.precision, id_top3_rate=self.id_top3_rate,
+        d.update(recall=self.recall, precision=self.precision, precision_positive=self.precision_positive,
+                 id_top3_rate=self.id_top3_rate,
                  id_top1_rate=self.id_top1 / self.recovered if self.recovered else float("nan"),
                  decoy_call_rate=self.decoy_called / self.n_decoy_sites if self.n_decoy_sites else float("nan"),
                  seqlets_on_decoys_rate=self.on_decoys / self.n_seqlets if self.n_seqlets else float("nan"))
@@ -122,7 +130,8 @@ def seqlet_recovery(table, windows, sites: dict, motif: str, matrix_id: str) -> 
                 n_dec += 1
                 dec_called += bool(hit.any())
     return SeqletRecovery(motif, matrix_id, n_sites, recovered, len(table), int(on_own.sum()), id3, id1, n_dec,
-                          dec_called, int(on_dec.sum()), int((table.sign > 0).sum()), int((table.sign < 0).sum()))
+                          dec_called, int(on_dec.sum()), int((table.sign > 0).sum()), int((table.sign < 0).sum()),
+                          int((on_own & (table.sign > 0)).sum()))
 
 
 def run(args) -> dict:
@@ -148,21 +157,23 @@ def run(args) -> dict:
         hyp = np.concatenate(hyp)
         t1 = time.perf_counter()
         table = call_seqlets(hyp, onehot=W.x, alpha=args.alpha, min_len=args.min_len, max_len=args.max_len,
-                             null=args.null, targets=motif, objective="sum over all output bins", method="saliency")
+                             null=args.null, clip=args.clip, targets=motif, objective="sum over all output bins", method="saliency")
         t2 = time.perf_counter()
         table = annotate_seqlets(table, W.x, hypothetical=hyp, query=args.query, max_q=args.max_q)
         t3 = time.perf_counter()
         rec = seqlet_recovery(table, W, sites, motif, ids[motif])
         out[motif] = dict(rec.summary(), seconds_seqlets=t2 - t1, seconds_tomtom=t3 - t2)
         print(f"{motif}: recall {rec.recall:.3f} ({rec.recovered}/{rec.n_sites}), precision {rec.precision:.3f} "
-              f"({rec.on_own}/{rec.n_seqlets}), planted ID in top 3 {rec.id_top3_rate:.3f}, top 1 "
+              f"({rec.on_own}/{rec.n_seqlets}; positive seqlets {rec.precision_positive:.3f}), planted ID in top 3 {rec.id_top3_rate:.3f}, top 1 "
               f"{out[motif]['id_top1_rate']:.3f}; decoy sites called {rec.decoy_called}/{rec.n_decoy_sites}, "
               f"seqlets on decoys {rec.on_decoys}; +{rec.positive} / -{rec.negative}; "
               f"seqlets {t2 - t1:.1f} s, TOMTOM {t3 - t2:.1f} s", file=sys.stderr, flush=True)
     tot = {k: sum(v[k] for v in out.values()) for k in ("n_sites", "recovered", "n_seqlets", "on_own", "id_top3",
-                                                        "id_top1", "n_decoy_sites", "decoy_called", "on_decoys")}
+                                                        "id_top1", "n_decoy_sites", "decoy_called", "on_decoys",
+                                                        "positive", "on_own_positive")}
     pooled = dict(tot, recall=tot["recovered"] / max(1, tot["n_sites"]),
                   precision=tot["on_own"] / max(1, tot["n_seqlets"]),
+                  precision_positive=tot["on_own_positive"] / max(1, tot["positive"]),
                   id_top3_rate=tot["id_top3"] / max(1, tot["recovered"]),
                   id_top1_rate=tot["id_top1"] / max(1, tot["recovered"]),
                   decoy_call_rate=tot["decoy_called"] / max(1, tot["n_decoy_sites"]))
@@ -178,7 +189,8 @@ def main(argv=None) -> int:
     ap.add_argument("--alpha", type=float, default=0.05)
     ap.add_argument("--min-len", type=int, default=4)
     ap.add_argument("--max-len", type=int, default=30)
-    ap.add_argument("--null", default="sequence")
+    ap.add_argument("--null", default="pooled")
+    ap.add_argument("--clip", type=float, default=1e-3)
     ap.add_argument("--query", default="contribution")
     ap.add_argument("--max-q", type=float, default=0.5)
     ap.add_argument("--json", type=Path, default=None)

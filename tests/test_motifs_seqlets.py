@@ -16,9 +16,10 @@ def _planted(seed=0):
     return a, blocks
 
 
-def test_planted_blocks_found_with_coordinates_and_sign():
+@pytest.mark.parametrize("null", ["pooled", "sequence", "both"])
+def test_planted_blocks_found_with_coordinates_and_sign(null):
     a, blocks = _planted()
-    t = call_seqlets(a, alpha=0.05, min_len=4, max_len=30)
+    t = call_seqlets(a, alpha=0.05, min_len=4, max_len=30, null=null)
     for s, b0, b1, sign in blocks:
         rows = np.flatnonzero((t.seq == s) & (t.start < b1) & (t.end > b0))
         assert len(rows) >= 1, (s, b0, b1)
@@ -41,11 +42,12 @@ def test_planted_blocks_found_with_coordinates_and_sign():
     assert len(off) <= 1
 
 
-def test_pure_noise_gives_few_seqlets():
+@pytest.mark.parametrize("null,clip", [("pooled", 1e-3), ("pooled", 0.0), ("sequence", 1e-3)])
+def test_pure_noise_gives_few_seqlets(null, clip):
     rng = np.random.default_rng(1)
     n = 0
     for a in (rng.normal(0, 1, (40, 2000)), rng.laplace(0, 1, (40, 2000)), rng.standard_t(3, (40, 2000))):
-        n += len(call_seqlets(a, alpha=0.05))
+        n += len(call_seqlets(a, alpha=0.05, null=null, clip=clip))
     assert n <= 3   # at most 0.05 expected per sequence: 6 of 120 at the bound
 
 
@@ -109,7 +111,7 @@ def test_table_exports_and_genome_placement():
 
 @pytest.mark.parametrize("kw", [dict(alpha=0), dict(alpha=1.5), dict(min_len=0), dict(min_len=10, max_len=5),
                                 dict(max_len=5000), dict(flank=-1), dict(null="x"), dict(signs=(2,)),
-                                dict(n_bins=10)])
+                                dict(n_bins=10), dict(clip=0.5)])
 def test_bad_arguments(kw):
     with pytest.raises(InputError):
         call_seqlets(np.zeros((2, 100)) + np.arange(100), **kw)

@@ -67,18 +67,19 @@ def run(args) -> int:
             raise InputError(f"--{flag.replace('_', '-')} must be >= 1, got {getattr(args, flag)}")
     if args.flank < 0:
         raise InputError(f"--flank must be >= 0, got {args.flank}")
+    # everything a user can get wrong is checked before the progress bar starts
+    db = load_motif_db(args)
+    rows = opt.parse_index_list(args.rows, "--rows") if args.rows else None
+    af = AttributionFile(args.input, rows)
+    if len(af.rows) == 0:
+        raise InputError(f"{args.input} has no rows")
+    if af.seqs is None or af.grads is None:
+        raise InputError(f"{args.input} needs 'seqs' and 'grads' (hypothetical contributions) for TF-MoDISco")
+    a, b = md.central_window(af.seqs.shape[1], args.window)
     bar = tqdm(total=len(STAGES), desc="motifs", unit="stage", file=sys.stderr, disable=args.quiet,
                dynamic_ncols=True)
     try:
         bar.set_postfix_str("reading")
-        db = load_motif_db(args)
-        rows = opt.parse_index_list(args.rows, "--rows") if args.rows else None
-        af = AttributionFile(args.input, rows)
-        if len(af.rows) == 0:
-            raise InputError(f"{args.input} has no rows")
-        if af.seqs is None or af.grads is None:
-            raise InputError(f"{args.input} needs 'seqs' and 'grads' (hypothetical contributions) for TF-MoDISco")
-        a, b = md.central_window(af.seqs.shape[1], args.window)
         x = af.seqs[:, a:b].astype(np.float32)
         h = af.grads[:, a:b].astype(np.float32)
         desc = file_description(args.input)
@@ -105,6 +106,8 @@ def run(args) -> int:
         bar.close()
     if not args.quiet:
         named = sum(1 for p in patterns if p.matches is not None and p.matches.ids[0, 0])
-        print(f"{len(patterns)} patterns ({named} matched) from {len(x)} rows of {args.input} -> {out}/",
+        hint = ("" if patterns else ": TF-MoDISco needs more than 100 seqlets of one sign; give more rows "
+                                    "or a stronger objective")
+        print(f"{len(patterns)} patterns ({named} matched) from {len(x)} rows of {args.input} -> {out}/{hint}",
               file=sys.stderr)
     return 0

@@ -44,8 +44,10 @@ def add_parser(sub) -> None:
     s.add_argument("--flank", type=int, default=0, help="bases added on each side of a seqlet (default 0)")
     s.add_argument("--sign", choices=("both", "positive", "negative"), default="both",
                    help="contributions to call (default both)")
-    s.add_argument("--null", choices=("sequence", "pooled"), default="sequence",
-                   help="null values: each row's own (default) or all rows'")
+    s.add_argument("--null", choices=("pooled", "sequence", "both"), default="pooled",
+                   help="null values: all rows' (default), each row's own, or both tests")
+    s.add_argument("--clip", type=float, default=1e-3,
+                   help="null grid spans these quantiles of the values (default 1e-3; 0 = min..max)")
     p.add_argument("--rows", metavar="LIST", help="rows to use, e.g. 0,2-5 (default all)")
     p.add_argument("--quiet", action="store_true", help="no summary on stderr")
 
@@ -98,7 +100,7 @@ def run(args) -> int:
     contrib = af.track("auto", "auto").astype(np.float64)
     signs = {"both": (1, -1), "positive": (1,), "negative": (-1,)}[args.sign]
     table = call_seqlets(contrib, alpha=args.alpha, min_len=args.min_len, max_len=args.max_len, flank=args.flank,
-                         null=args.null, signs=signs, **desc)
+                         null=args.null, clip=args.clip, signs=signs, **desc)
     if db is not None and len(table):
         from ..motifs.annotate import annotate_seqlets
 

@@ -7,8 +7,8 @@ The test (a scan statistic against a null built from the attribution itself)
 -------------------------------------------------------------------------------
 For every window length ``l`` in ``[min_len, max_len]`` and every start, the window sum of the
 position scores is compared with the distribution of the sum of ``l`` positions drawn independently
-from the same attribution's values (the sequence's own values with ``null="sequence"``, all
-sequences' values with ``null="pooled"``). This null keeps the attribution's marginal distribution
+from the same attribution's values (all sequences' values with ``null="pooled"``, the default;
+the sequence's own values with ``null="sequence"``). This null keeps the attribution's marginal distribution
 (its scale, skew and heavy tails) and removes only the spatial clustering that makes a motif; it is
 computed exactly: the values are put on a grid of ``n_bins`` equal bins, the grid histogram is
 convolved with itself ``l`` times (the law of the sum of ``l`` draws), and the observed window sum
@@ -43,7 +43,7 @@ import numpy as np
 
 from ..errors import InputError
 
-NULL_SCOPES = ("sequence", "pooled")
+NULL_SCOPES = ("sequence", "pooled", "both")
 TSV_COLUMNS = ("seq", "start", "end", "chrom", "genome_start", "genome_end", "sign", "score", "p_value", "p_adj",
                "strand", "name", "motif_ids", "motif_names", "match_p", "match_q", "targets", "objective")
 
@@ -282,8 +282,13 @@ class _Grid:
         return np.clip(np.rint((v - self.lo) / self.h), 0, self.n_bins - 1).astype(np.int64)
 
 
-def _grid(values: np.ndarray, n_bins: int) -> _Grid:
-    lo, hi = float(np.min(values)), float(np.max(values))
+def _grid(values: np.ndarray, n_bins: int, clip: float = 0.0) -> _Grid:
+    """Equal bins over [min, max] of ``values``, or over their ``clip`` and ``1 - clip`` quantiles
+    (values beyond fall into the edge bins, in the null and the observed sums alike)."""
+    if clip > 0:
+        lo, hi = (float(v) for v in np.quantile(values, [clip, 1 - clip]))
+    else:
+        lo, hi = float(np.min(values)), float(np.max(values))
     if hi <= lo:
         return _Grid(lo, 0.0, 1)
     return _Grid(lo, (hi - lo) / (n_bins - 1), n_bins)
@@ -316,8 +321,8 @@ def _window_sums(a: np.ndarray, l: int) -> np.ndarray:
 
 
 def call_seqlets(scores: np.ndarray, *, onehot: Optional[np.ndarray] = None, alpha: float = 0.05,
-                 min_len: int = 4, max_len: int = 30, flank: int = 0, null: str = "sequence",
-                 n_bins: int = 1000, signs: Sequence[int] = (1, -1), max_seqlets: Optional[int] = None,
+                 min_len: int = 4, max_len: int = 30, flank: int = 0, null: str = "pooled",
+                 n_bins: int = 1000, clip: float = 1e-3, signs: Sequence[int] = (1, -1), max_seqlets: Optional[int] = None,
                  targets: str = "", objective: str = "", method: str = "") -> SeqletTable:
     """Call seqlets (significant positive and negative runs) from an attribution.
 
@@ -329,8 +334,13 @@ def call_seqlets(scores: np.ndarray, *, onehot: Optional[np.ndarray] = None, alp
     min_len, max_len: window lengths tested (bases, 1 <= min_len <= max_len <= L).
     flank: bases added on each side of a called window (clipped to the sequence); the summed
         score covers the widened seqlet, p/q-values are the core window's.
-    null: 'sequence' (each sequence's own values; default) or 'pooled' (all sequences' values).
+    null: 'pooled' (all sequences' values; default), 'sequence' (each sequence's own values) or
+        'both' (a window must pass under each: its p-value is the larger of the two). For one
+        sequence they agree.
     n_bins: grid size of the exact null (more: finer, slower; 100..100000).
+    clip: the grid spans the ``clip`` .. ``1 - clip`` quantiles of the values (0: min .. max); values
+        beyond share the edge bins (the test stays exact for the clipped values; finer bins for the
+        bulk). Default 1e-3. Larger values raise recall and lower precision (see benchmarks/motif_truth.py).
     signs: which contributions to call: (1, -1) both (default), (1,) positive, (-1,) negative.
     max_seqlets: keep at most this many per sequence (most significant first); None keeps all.
     targets, objective, method: recorded in the table (where the attribution came from).
@@ -359,6 +369,8 @@ def call_seqlets(scores: np.ndarray, *, onehot: Optional[np.ndarray] = None, alp
         raise InputError(f"flank must be >= 0, got {flank}")
     if null not in NULL_SCOPES:
         raise InputError(f"null must be one of {NULL_SCOPES}, got {null!r}")
+    if not 0 <= float(clip) < 0.5:
+        raise InputError(f"clip must be in [0, 0.5), got {clip}")
     if not 100 <= int(n_bins) <= 100_000:
         raise InputError(f"n_bins must be in 100..100000, got {n_bins}")
     signs = tuple(int(s) for s in signs)
@@ -368,33 +380,48 @@ def call_seqlets(scores: np.ndarray, *, onehot: Optional[np.ndarray] = None, alp
     n_bins = int(n_bins)
 
     # p-values of every window; keep those that can pass (p <= alpha / tests per sequence)
-    groups = [np.arange(S)] if null == "pooled" else [np.array([s]) for s in range(S)]
     cand = {k: [] for k in ("seq", "start", "len", "sign", "p", "z")}
     m_seq = len(signs) * sum(L - l + 1 for l in lengths)   # tests per sequence
     p_max = float(alpha) / m_seq
-    for rows in groups:
-        vals = a[rows]
-        grid = _grid(vals, n_bins)
-        k = grid.index(vals)
-        hist = np.bincount(k.ravel(), minlength=grid.n_bins).astype(np.float64)
-        hist /= hist.sum()
-        tails = _null_tails(hist, lengths)
-        mu, sd = float(vals.mean()), float(vals.std()) or 1.0
-        for l in lengths:
-            K = _window_sums(k, l)                     # (r, L - l + 1) integer sums
-            wsum = _window_sums(vals, l)
-            sf, cdf = tails[l]
-            for sign in signs:
-                p = sf[K] if sign > 0 else cdf[K]
-                r_i, s_i = np.nonzero(p <= p_max)
-                if r_i.size:
-                    cand["seq"].append(rows[r_i])
-                    cand["start"].append(s_i)
-                    cand["len"].append(np.full(r_i.size, l))
-                    cand["sign"].append(np.full(r_i.size, sign))
-                    cand["p"].append(p[r_i, s_i])
-                    cand["z"].append(sign * (wsum[r_i, s_i] - l * mu) / (sd * np.sqrt(l)))
-    settings = dict(alpha=float(alpha), min_len=min_len, max_len=max_len, flank=flank, null=null, n_bins=n_bins,
+    scopes = {"sequence": ("sequence",), "pooled": ("pooled",), "both": ("sequence", "pooled")}[null]
+    nulls = []      # per scope: (grid indices (S, L), tails per row group, row -> group)
+    for scope in scopes:
+        groups = [np.arange(S)] if scope == "pooled" else [np.array([r]) for r in range(S)]
+        k_all = np.zeros((S, L), np.int64)
+        tails = []
+        for rows in groups:
+            vals = a[rows]
+            grid = _grid(vals, n_bins, clip)
+            k = grid.index(vals)
+            k_all[rows] = k
+            hist = np.bincount(k.ravel(), minlength=grid.n_bins).astype(np.float64)
+            tails.append(_null_tails(hist / hist.sum(), lengths))
+        nulls.append((k_all, tails, np.zeros(S, np.int64) if scope == "pooled" else np.arange(S)))
+    mu = a.mean(1, keepdims=True)
+    sd = a.std(1, keepdims=True)
+    sd[sd == 0] = 1.0
+    for l in lengths:
+        wsum = _window_sums(a, l)                              # (S, L - l + 1)
+        z = (wsum - l * mu) / (sd * np.sqrt(l))
+        for sign in signs:
+            p = None
+            for k_all, tails, group in nulls:
+                K = _window_sums(k_all, l)                     # integer sums on the grid
+                pk = np.empty(K.shape)
+                for g in np.unique(group):
+                    rows = np.flatnonzero(group == g)
+                    sf, cdf = tails[g][l]
+                    pk[rows] = (sf if sign > 0 else cdf)[K[rows]]
+                p = pk if p is None else np.maximum(p, pk)     # 'both': significant under each null
+            r_i, s_i = np.nonzero(p <= p_max)
+            if r_i.size:
+                cand["seq"].append(r_i)
+                cand["start"].append(s_i)
+                cand["len"].append(np.full(r_i.size, l))
+                cand["sign"].append(np.full(r_i.size, sign))
+                cand["p"].append(p[r_i, s_i])
+                cand["z"].append(sign * z[r_i, s_i])
+    settings = dict(alpha=float(alpha), min_len=min_len, max_len=max_len, flank=flank, null=null, n_bins=n_bins, clip=float(clip),
                     signs=list(signs), tests_per_sequence=int(m_seq), seq_length=int(L))
     if not cand["p"]:
         return _table([], a, settings, targets, objective, method, flank)
