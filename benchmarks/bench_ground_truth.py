@@ -622,20 +622,29 @@ def motifs_report(st) -> str:
                                                           for k, v in by.items()) + ".")
     else:
         lines.append("- Every seqlet goal (recall >= 0.9, precision >= 0.8, ID in top 3 >= 0.9) is met on every track.")
+    npos = {m: sum(tk[m][f"pos_{k}"] for k in SEQLET_PLACES) for m in D}
+    pos_prec = [div(tk[m]["pos_own"], npos[m]) for m in D]
+    neg_flank = sum(tk[m]["neg_flank"] + tk[m]["neg_other_driver"] for m in D)
+    lines.append(f"- {tot['negative']} of the {tot['n_seqlets']} seqlets are negative runs; {neg_flank} of them lie on "
+                 f"another driver's site or within {FLANK_BP} bp of an own-motif site. Counting the positive seqlets "
+                 f"only, precision is {min(pos_prec):.3f} to {max(pos_prec):.3f} per track.")
     lines.append(f"- Decoys: {_pct(tot['decoy_called'], tot['n_decoy_sites'])} of the decoy sites in the output spans "
                  f"overlap a seqlet; {tot['named_decoy_best']} of {tot['n_seqlets']} seqlets have a decoy's JASPAR ID "
                  "as their best match.")
     lines += ["", f"**TF-MoDISco** (modisco-lite via `seqnn_engine.motifs.modisco.run_modisco`, the same windows and "
               f"saliency hypothetical scores, at most {st['modisco_seqlets']} seqlets per metacluster; patterns "
               "named by TOMTOM of their trimmed probability matrix, q <= 0.5):", "",
-              "| track | patterns | pattern(s) matched to the planted ID (top 3) | seqlets | best pattern's matches "
-              "(q) | seconds |", "|---|---|---|---|---|---|"]
+              "| track | patterns | pattern(s) matched to the planted ID (top 3) | seqlets | matched pattern's "
+              "matches (q; without one: the largest positive pattern's) | seconds |", "|---|---|---|---|---|---|"]
     for m in D:
         r = tk[m]
         found = [p for p in r["patterns"] if p["name"] in r["modisco_found"]]
-        first = found[0] if found else None
+        # the matched pattern, else the largest positive one (what it was named instead)
+        first = found[0] if found else next((p for p in r["patterns"] if p["name"].startswith("pos")), None)
         desc = (", ".join(f"{n} {i} ({q:.1e})" for n, i, q in zip(first["names"], first["ids"], first["q"]))
-                if first else (r["modisco_error"] or "none"))
+                if first else (r["modisco_error"] or "no pattern"))
+        if first is not None and not found:
+            desc = f"{first['name']} ({first['n_seqlets']} seqlets): {desc}"
         lines.append(f"| {m} | {len(r['patterns'])} | {', '.join(r['modisco_found']) or '**none**'} | "
                      f"{sum(p['n_seqlets'] for p in found)} | {desc} | {r['modisco_seconds']:.0f} |")
     ok = [m for m in D if tk[m]["modisco_found"]]
