@@ -10,6 +10,10 @@ Query matrices (each ``(W, 4)``, columns A C G T) come from a seqlet by :func:`s
   each column shifted to a minimum of 0, scaled like the above;
 - ``"sequence"``: the one-hot sequence of the seqlet (tangermeme's choice).
 
+On the demo's held-out windows (saliency, benchmarks/motif_truth.py) the planted JASPAR ID was among
+the 3 best matches of 97% of recovered sites with contribution queries, 96% with sequence queries
+(82% first, against 71%) and 17% with hypothetical queries of the centred gradient.
+
 :func:`tomtom_matches` compares every query with every motif of a :class:`~.meme.MotifSet` on both
 strands (memelite's TOMTOM, complete scores) and keeps the ``top`` best by p-value. q-values are
 Benjamini-Hochberg over all motifs of the database for each query (the false discovery rate among

@@ -14,7 +14,9 @@ import numpy as np
 from ..errors import InputError
 
 COLORS = {"A": "#109648", "C": "#255C99", "G": "#F7B32B", "T": "#D62839"}
-CAP_HEIGHT = 0.72     # cap height of a sans-serif capital, in font-size units
+CAP_HEIGHT = 0.72     # cap height of a bold sans-serif capital, in font-size units
+LETTER_WIDTH = 0.72   # advance width of A, C, G, T in bold Arial-like fonts, in font-size units
+FONT = 100            # font size the glyphs are drawn at before scaling (renderers hint tiny sizes badly)
 
 
 def information_content(probs: np.ndarray, background=(0.25, 0.25, 0.25, 0.25), pseudocount: float = 1e-3) -> np.ndarray:
@@ -60,12 +62,12 @@ def logo_svg(heights: np.ndarray, width_px: int = 0, height_px: int = 80, title:
                 ph = v * scale
                 if ph < 0.3:
                     continue
-                # a capital of font-size 1 spans CAP_HEIGHT above its baseline; stretch it to ph
-                sy = ph / CAP_HEIGHT
-                sx = col / 0.68
+                # a capital of font-size FONT spans CAP_HEIGHT * FONT above its baseline; stretch it to ph
+                sy = ph / (CAP_HEIGHT * FONT)
+                sx = col / (LETTER_WIDTH * FONT)
                 yb = y if sign > 0 else y + ph
-                parts.append(f'<text transform="translate({i * col:.2f},{yb:.2f}) scale({sx:.3f},{sy:.3f})" '
-                             f'font-size="1" fill="{COLORS[letter]}">{letter}</text>')
+                parts.append(f'<text transform="translate({i * col:.2f},{yb:.2f}) scale({sx:.4f},{sy:.4f})" '
+                             f'font-size="{FONT}" fill="{COLORS[letter]}">{letter}</text>')
                 y = y - ph if sign > 0 else y + ph
     if has_neg:
         parts.append(f'<line x1="0" y1="{base}" x2="{width_px}" y2="{base}" stroke="#999" stroke-width="0.5"/>')

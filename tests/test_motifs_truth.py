@@ -1,0 +1,39 @@
+"""benchmarks/motif_truth.py's scoring of seqlets against planted sites, on a hand-made case."""
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+
+from motif_truth import seqlet_recovery  # noqa: E402
+
+from seqnn_engine.demo.groundtruth import HeldOutWindows, SiteTable  # noqa: E402
+from seqnn_engine.motifs.seqlets import MotifMatches, SeqletTable  # noqa: E402
+
+
+def test_recovery_counts_by_hand():
+    L, crop = 1000, 100
+    W = HeldOutWindows(np.array(["chr3", "chr3"]), np.array([0, 1000]), np.zeros((2, L, 4), np.float32), crop)
+    sites = {"chr3": SiteTable(
+        start=np.array([200, 500, 950, 1300, 1600, 1700]), end=np.array([215, 515, 965, 1315, 1615, 1712]),
+        name=np.array(["CTCF", "CTCF", "CTCF", "CTCF", "GATA1", "SPI1"]),
+        driver=np.array([True, True, True, True, False, True]))}
+    # window 0: CTCF at 200 (found, right ID 2nd), 500 (missed), 950 (centre in the crop: not counted);
+    # window 1: CTCF at 1300 (found, wrong IDs), GATA1 decoy at 1600 (called), SPI1 at 1700 (a seqlet)
+    rows = [(0, 205, 220, 1), (0, 950, 960, 1), (0, 400, 410, -1), (1, 300, 320, 1), (1, 598, 612, 1),
+            (1, 700, 712, -1)]
+    n = len(rows)
+    t = SeqletTable(seq=np.array([r[0] for r in rows]), start=np.array([r[1] for r in rows]),
+                    end=np.array([r[2] for r in rows]), sign=np.array([r[3] for r in rows], np.int8),
+                    score=np.ones(n), p_value=np.linspace(1e-9, 1e-8, n), p_adj=np.zeros(n))
+    ids = np.array([["MA0080.7", "MA0139.2", ""], ["MA0139.2", "", ""], ["", "", ""], ["MA0035.5", "", ""],
+                    ["MA0035.5", "", ""], ["MA0080.7", "", ""]], dtype=object)
+    m = MotifMatches(ids, ids, np.zeros((n, 3)), np.zeros((n, 3)), np.full((n, 3), "+"), np.zeros((n, 3), int))
+    r = seqlet_recovery(t.with_matches(m), W, sites, "CTCF", "MA0139.2")
+    assert (r.n_sites, r.recovered) == (3, 2)           # 200, 500, 1300 counted; 950 is in the crop
+    assert r.on_own == 3                                 # seqlets on 200, 950, 1300
+    assert (r.id_top3, r.id_top1) == (1, 0)
+    assert (r.n_decoy_sites, r.decoy_called, r.on_decoys) == (1, 1, 1)
+    assert (r.positive, r.negative, r.on_own_positive) == (4, 2, 3)
+    assert abs(r.recall - 2 / 3) < 1e-12 and abs(r.precision - 0.5) < 1e-12 and abs(r.precision_positive - 0.75) < 1e-12
