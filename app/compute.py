@@ -257,3 +257,178 @@ def mutate(sequence: str, position: int, alt: str) -> str:
         raise InputError(f"variant position {position} is outside the {len(sequence)} bp window")
     p = int(position)
     return sequence[:p] + alt + sequence[p + 1:]
+
+
+# ----------------------------------------------------------------------------------- seqlets and motifs
+
+#: options of the dashboard's seqlet calls (seqnn_engine.motifs.seqlets.call_seqlets / annotate)
+SEQLET_OPTIONS = {"alpha": 0.05, "min_len": 4, "max_len": 30, "flank": 0, "n_matches": 3}
+MATCH_K = 3
+
+
+def motifs_available() -> bool:
+    try:
+        importlib.import_module("seqnn_engine.motifs.seqlets")
+        importlib.import_module("seqnn_engine.motifs.annotate")
+        return True
+    except ImportError:
+        return False
+
+
+def fimo_available() -> bool:
+    try:
+        importlib.import_module("seqnn_engine.motifs.fimo")
+        return True
+    except ImportError:
+        return False
+
+
+@dataclass(frozen=True)
+class MotifDatabase:
+    """A motif set and the exact digest of its source (the bundled JASPAR file's bytes, or an
+    uploaded file's bytes), which keys every result computed with it."""
+
+    motifs: object        # seqnn_engine.motifs.meme.MotifSet
+    digest: str
+    label: str
+
+
+def jaspar_database() -> MotifDatabase:
+    """The bundled JASPAR 2024 CORE vertebrates non-redundant set."""
+    from seqnn_engine.motifs import meme
+    from seqnn_engine.store import file_digest
+    return MotifDatabase(meme.jaspar(), file_digest(meme.JASPAR_FILE), "JASPAR 2024 CORE vertebrates")
+
+
+def parse_database(data: bytes, file_name: str) -> MotifDatabase:
+    """A user's MEME file (bytes as uploaded); InputError (naming the file and line) when malformed."""
+    import hashlib
+
+    from seqnn_engine.motifs import meme
+    if len(data) > meme.MAX_MEME_BYTES:
+        raise InputError(f"{file_name} is larger than {meme.MAX_MEME_BYTES >> 20} MB; is it a MEME motif file?")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InputError(f"{file_name} is not a text file (MEME motif files are plain text)") from None
+    ms = meme.parse_meme(text, file_name)
+    return MotifDatabase(ms, hashlib.sha256(data).hexdigest(), file_name)
+
+
+def seqlets_key(attr_key: str, db: MotifDatabase, options: dict | None = None) -> str:
+    opts = {**SEQLET_OPTIONS, **(options or {})}
+    return result_key("seqlets", attr_key, {"kind": "seqlets", "database": db.digest, **opts})
+
+
+def _str_array(a) -> np.ndarray:
+    return np.asarray([str(v) for v in np.ravel(a)], dtype=str).reshape(np.shape(a)) if np.size(a) else \
+        np.zeros(np.shape(a), dtype="<U1")
+
+
+def seqlets(cache, attr, attr_key: str, method: str, sequence: str, db: MotifDatabase, targets: str = "",
+            objective: str = "", options: dict | None = None):
+    """Seqlets of one attribution, annotated with their best motif matches (cached).
+
+    attr: the attribution :class:`app.cache.Result` (``scores`` (L, 4), ``grads`` (L, 4)).
+    Contribution methods' scores are used as they are; for gradient methods the contribution of
+    a base is its hypothetical score at the present base (``onehot`` given to the caller).
+    Result arrays (N seqlets, K = 3 matches): ``start``, ``end`` (N,) int64 window positions,
+    ``sign`` (N,) int8, ``score``, ``p_value``, ``p_adj`` (N,) float64, ``strand`` (N,) str,
+    ``match_ids``, ``match_names``, ``match_strand`` (N, K) str, ``match_p``, ``match_q``
+    (N, K) float64, ``match_offset`` (N, K) int64. meta: the caller's settings, database, max_q.
+    """
+    from seqnn_engine.motifs import annotate
+    from seqnn_engine.motifs.seqlets import call_seqlets, position_contributions
+    opts = {**SEQLET_OPTIONS, **(options or {})}
+
+    def run():
+        scores = np.asarray(attr["scores"], np.float32)[None]
+        hyp = np.asarray(attr["grads"], np.float32)[None]
+        x = onehot(sequence, 0.0)
+        contrib_method = method in ("grad_x_input", "integrated_gradients")
+        contrib = position_contributions(scores, None if contrib_method else x)      # (1, L)
+        tab = call_seqlets(contrib, alpha=opts["alpha"], min_len=opts["min_len"], max_len=opts["max_len"],
+                           flank=opts["flank"], targets=targets, objective=objective, method=method)
+        tab = annotate.annotate_seqlets(tab, x, hypothetical=hyp, contributions=contrib, motifs=db.motifs,
+                                        top=opts["n_matches"])
+        return seqlet_arrays(tab), {"settings": tab.settings, "database": db.label, "targets": targets,
+                                    "objective": objective, "method": method,
+                                    "max_q": float(tab.matches.max_q) if tab.matches is not None else 1.0}
+    return cache.get_or_compute(seqlets_key(attr_key, db, opts), run)
+
+
+def seqlet_arrays(tab) -> dict:
+    """Named arrays of an annotated SeqletTable (no object arrays, so the result store keeps them)."""
+    n = len(tab)
+    m = tab.matches
+    k = MATCH_K
+
+    def pad(a, fill, dtype):
+        out = np.full((n, k), fill, dtype=dtype)
+        if m is not None and a.size:
+            w = min(k, a.shape[1])
+            out[:, :w] = a[:, :w]
+        return out
+    return {"start": np.asarray(tab.start, np.int64), "end": np.asarray(tab.end, np.int64),
+            "sign": np.asarray(tab.sign, np.int8), "score": np.asarray(tab.score, np.float64),
+            "p_value": np.asarray(tab.p_value, np.float64), "p_adj": np.asarray(tab.p_adj, np.float64),
+            "strand": _str_array(tab.strand),
+            "match_ids": _str_array(pad(m.ids if m else np.zeros((n, 0)), "", object)),
+            "match_names": _str_array(pad(m.names if m else np.zeros((n, 0)), "", object)),
+            "match_strand": _str_array(pad(m.strand if m else np.zeros((n, 0)), "", object)),
+            "match_p": pad(m.p_value if m else np.zeros((n, 0)), np.nan, np.float64),
+            "match_q": pad(m.q_value if m else np.zeros((n, 0)), np.nan, np.float64),
+            "match_offset": pad(m.offset if m else np.zeros((n, 0)), 0, np.int64)}
+
+
+def seqlet_table(result, chrom: str, start: int, chrom_sizes: dict | None = None):
+    """The engine's SeqletTable of a cached seqlet result, placed at ``chrom:start`` (the display
+    coordinate of window position 0: genome coordinates for genome inputs, the position in the
+    user's sequence under its record name for FASTA inputs)."""
+    from seqnn_engine.motifs.seqlets import MotifMatches, SeqletTable
+    a = result.arrays
+    meta = result.meta
+    n = len(a["start"])
+    obj = lambda v: np.asarray(v, dtype=object)  # noqa: E731
+    matches = MotifMatches(ids=obj(a["match_ids"]), names=obj(a["match_names"]), p_value=np.array(a["match_p"]),
+                           q_value=np.array(a["match_q"]), strand=np.array(a["match_strand"], dtype="<U1"),
+                           offset=np.array(a["match_offset"]), database=meta.get("database", ""),
+                           max_q=float(meta.get("max_q", 1.0)))
+    tab = SeqletTable(seq=np.zeros(n, np.int64), start=np.array(a["start"]), end=np.array(a["end"]),
+                      sign=np.array(a["sign"]), score=np.array(a["score"]), p_value=np.array(a["p_value"]),
+                      p_adj=np.array(a["p_adj"]), targets=meta.get("targets", ""),
+                      objective=meta.get("objective", ""), method=meta.get("method", ""),
+                      settings=dict(meta.get("settings", {})))
+    tab = tab.with_matches(matches)
+    return tab.place([chrom], [int(start)], chrom_sizes=chrom_sizes)
+
+
+FIMO_THRESHOLD = 1e-4
+
+
+def fimo_key(sequence: str, db: MotifDatabase, motif_ids, threshold: float = FIMO_THRESHOLD) -> str:
+    return result_key("fimo", sequence_digest(cache_keys.canonical_sequence(sequence)),
+                      {"kind": "fimo", "database": db.digest, "motifs": sorted(str(m) for m in motif_ids),
+                       "threshold": float(threshold)})
+
+
+def fimo(cache, sequence: str, db: MotifDatabase, motif_ids, threshold: float = FIMO_THRESHOLD):
+    """FIMO hits of the chosen motifs in the window (cached).
+
+    Result arrays (N hits): ``motif`` (N,) int64 index into ``motif_ids`` sorted, ``start``,
+    ``end`` (N,) int64 window positions (half-open), ``strand`` (N,) str, ``score``,
+    ``p_value`` (N,) float64; ``ids``, ``names`` (M,) str: the scanned motifs.
+    """
+    from seqnn_engine.motifs.fimo import fimo_scan
+    ids = sorted(str(m) for m in motif_ids)
+
+    def run():
+        sub = db.motifs.subset(ids)
+        hits = fimo_scan(onehot(sequence, 0.0), sub, threshold=float(threshold))
+        row = {mid: i for i, mid in enumerate(sub.ids)}
+        return ({"motif": np.array([row[str(m)] for m in hits.motif_id], np.int64),
+                 "start": np.asarray(hits.start, np.int64), "end": np.asarray(hits.end, np.int64),
+                 "strand": _str_array(hits.strand), "score": np.asarray(hits.score, np.float64),
+                 "p_value": np.asarray(hits.p_value, np.float64),
+                 "ids": _str_array(sub.ids), "names": _str_array(sub.names)}, {"threshold": float(threshold)})
+    return cache.get_or_compute(fimo_key(sequence, db, ids, threshold), run)

@@ -45,6 +45,8 @@ class ViewData:
     chrom_sizes: bigWig header (the genome's chromosome sizes, or the user sequence's length).
     bed_scores: (L,) per-base scores starting at ``bed_start`` for the top-positions BED.
     figure: the plotly figure of the view (HTML download).
+    extra: further :class:`Download` s of the view, offered after the standard ones. A view
+        without arrays offers no HDF5/npz.
     """
 
     name: str
@@ -62,6 +64,7 @@ class ViewData:
     figure: object = None
     stem: str = "seqnn"
     position_name: str = "position"
+    extra: tuple = ()      # further Download s of the view (e.g. seqlets as BED and TSV)
 
 
 def safe_stem(text: str) -> str:
@@ -95,7 +98,7 @@ def downloads(v: ViewData) -> list[Download]:
                  lambda: export.hdf5_bytes(dict(v.arrays), v.meta)),
         Download("npz", "npz", f"{stem}.npz", "application/octet-stream",
                  lambda: export.to_npz_bytes(dict(v.arrays), v.meta)),
-    ]
+    ] if v.arrays else []
     if v.tracks:
         out.append(Download("csv", "CSV", f"{stem}.csv", "text/csv",
                             lambda: export.to_csv_text(dict(v.tracks), start=v.track_start, step=v.track_step,
@@ -111,7 +114,7 @@ def downloads(v: ViewData) -> list[Download]:
                                                              v.bed_k, strand=v.bed_strand)))
     if v.figure is not None:
         out.append(Download("html", "Figure (HTML)", f"{stem}.html", "text/html", lambda: _html(v.figure)))
-    return out
+    return out + list(v.extra)
 
 
 def render(v: ViewData, where=None) -> list[Download]:

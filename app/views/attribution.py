@@ -8,6 +8,7 @@ import streamlit as st
 from app import compute, downloads, figures, geometry, state
 from app.config import MAX_HEATMAP_COLUMNS, MAX_ISM_BP, MAX_LOGO_BP, TOP_BED_POSITIONS
 from app.inputs import ATTR_METHODS, OBJECTIVES
+from app.views import seqlets
 from app.views.common import PLOTLY_CONFIG, Ctx
 from seqnn_engine import InputError
 
@@ -57,6 +58,25 @@ def logo_matrix(method: str, scores: np.ndarray, onehot: np.ndarray) -> np.ndarr
     return scores if method in CONTRIBUTION_METHODS else scores * onehot
 
 
+def motif_seqlets(ctx: Ctx, res, method: str, where):
+    """(seqlets of the attribution or None, motif database or None); engine errors are shown in
+    ``where`` and leave the rest of the view as it was."""
+    if not compute.motifs_available():
+        return None, None
+    where.markdown("##### Seqlets and motifs")
+    db = seqlets.database(where)
+    if db is None:
+        return None, None
+    key = compute.attribution_key(ctx.model, ctx.inp.sequence, method, ctx.targets, objective_positions(ctx),
+                                  ctx.opts.statistic, ctx.opts.ensemble)
+    try:
+        with where:
+            return seqlets.compute_seqlets(ctx, res, key, method, db), db
+    except InputError as e:
+        state.show_error(e, where)
+        return None, db
+
+
 def render(ctx: Ctx) -> None:
     if not compute.attribution_available():
         st.info("Attributions need the engine's attribution module (seqnn_engine.attribution), which is not "
@@ -75,23 +95,34 @@ def render(ctx: Ctx) -> None:
     scores = np.asarray(res["scores"])
     hyp = np.asarray(res["grads"])
     ps = compute.position_scores(method, scores, hyp)
+    slot_contrib, slot_logo, slot_hyp, slot_motifs = st.container(), st.container(), st.container(), st.container()
+    found, db = motif_seqlets(ctx, res, method, slot_motifs)
+
     pooled, starts = figures.pool_columns(ps[None], 200_000)
     fig_c = figures.line_figure(x[starts], {"contribution": pooled[0]}, title="Contribution per position",
                                 x_range=(inp.start, inp.start + L), height=200)
     fig_c.add_vrect(x0=ctx.rng[0], x1=ctx.rng[1], fillcolor=figures.SELECT_COLOR, line_width=0, layer="below")
-    st.plotly_chart(fig_c, key="contrib", config=PLOTLY_CONFIG)
+    seqlets.draw_boxes(fig_c, found, pooled[0])
+    slot_contrib.plotly_chart(fig_c, key="contrib", config=PLOTLY_CONFIG)
 
     lrng = geometry.limit_range(ctx.rng, MAX_LOGO_BP)
     if lrng != tuple(ctx.rng):
-        st.caption(f"The logo shows the central {MAX_LOGO_BP:,} bp of the selected range.")
+        slot_logo.caption(f"The logo shows the central {MAX_LOGO_BP:,} bp of the selected range.")
     a, b = ctx.positions(lrng)
     oh = compute.onehot(inp.sequence, 0.0)[0]
     logo = logo_matrix(method, scores[a:b], oh[a:b])
     fig_logo = figures.logo_figure(logo, lrng[0], title=f"Sequence logo {lrng[0]:,}-{lrng[1]:,}")
-    st.plotly_chart(fig_logo, key="logo", config=PLOTLY_CONFIG)
+    seqlets.draw_boxes(fig_logo, found, np.concatenate([logo.clip(min=0).sum(1), logo.clip(max=0).sum(1)]),
+                       lrng[0], lrng[1])
+    fig_logo.update_xaxes(range=[lrng[0] - 0.6, lrng[1] - 0.4])
+    slot_logo.plotly_chart(fig_logo, key="logo", config=PLOTLY_CONFIG)
     fig_h = figures.heatmap_figure(hyp[a:b].T, x[a:b], list("ACGT"), title="Hypothetical scores",
                                    max_cols=MAX_HEATMAP_COLUMNS, height=200)
-    st.plotly_chart(fig_h, key="hyp", config=PLOTLY_CONFIG)
+    slot_hyp.plotly_chart(fig_h, key="hyp", config=PLOTLY_CONFIG)
+    with slot_motifs:
+        if found is not None:
+            seqlets.table_section(ctx, found)
+        seqlets.fimo_section(ctx, db)
 
     arrays = {"scores": scores, "hypothetical": hyp, "position_scores": ps, "onehot": oh,
               "objective": np.asarray(res["objective"]), "position": x}

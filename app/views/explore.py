@@ -19,7 +19,8 @@ def _input_id(model, inp: SeqInput) -> tuple:
 
 def selected_range(model, inp: SeqInput) -> tuple[int, int]:
     """The selected display range, from (in priority) a new box selection on the overview, the
-    range slider, or the default for a new input. Must run before the slider is drawn."""
+    range slider, a row picked in the seqlet table, or the default for a new input. Must run before the
+    slider is drawn."""
     L = model.seq_length
     ident = _input_id(model, inp)
     box = _box_from_chart(st.session_state.get("overview"))
@@ -32,6 +33,10 @@ def selected_range(model, inp: SeqInput) -> tuple[int, int]:
     if box is not None and box != st.session_state.get("last_box"):
         st.session_state["last_box"] = box
         st.session_state["range"] = geometry.clip_range(box, inp.start, L)
+    from app.views import seqlets
+    picked = seqlets.picked_range()   # a row picked in the seqlet table zooms to that seqlet
+    if picked is not None:
+        st.session_state["range"] = geometry.clip_range(picked, inp.start, L)
     return tuple(st.session_state["range"])
 
 

@@ -1,0 +1,100 @@
+"""Units of the dashboard's seqlet layer (no Streamlit runtime, no model): cache keys and levels,
+the round trip of a seqlet result through the cache against the engine's own table, seqlet boxes
+on figures and the seqlet downloads."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("memelite")
+pytest.importorskip("seqnn_engine.motifs.annotate")
+
+from app import compute, downloads, figures  # noqa: E402
+from app.cache import Result, ResultCache  # noqa: E402
+
+L = 600
+SITE = (200, 212)       # a planted CTCF-like run of strong positive contribution
+
+
+@pytest.fixture(scope="module")
+def planted():
+    """A random sequence with the CTCF consensus at SITE and hypothetical scores that reward it."""
+    from seqnn_engine.motifs.meme import jaspar
+    rng = np.random.default_rng(0)
+    seq = list(rng.choice(list("ACGT"), L))
+    ctcf = jaspar().probs[jaspar().index("MA0139.2")]
+    a, _ = SITE
+    w = min(ctcf.shape[0], SITE[1] - SITE[0])
+    for i in range(w):
+        seq[a + i] = "ACGT"[int(np.argmax(ctcf[i]))]
+    seq = "".join(seq)
+    x = compute.onehot(seq)[0]
+    hyp = rng.normal(0, 0.05, (L, 4)).astype(np.float32)
+    hyp[a:a + w] += 2.0 * x[a:a + w]            # the present base of the site contributes strongly
+    hyp -= hyp.mean(1, keepdims=True)
+    attr = Result("attr", {"scores": hyp, "grads": hyp, "objective": np.float32(1.0)})
+    return seq, x, hyp, attr
+
+
+def test_seqlet_result_cached_by_digest_and_equal_to_engine_table(planted, tmp_path):
+    from seqnn_engine.motifs.annotate import annotate_seqlets
+    from seqnn_engine.motifs.meme import meme_text
+    from seqnn_engine.motifs.seqlets import call_seqlets
+    from seqnn_engine.store import ResultStore
+    seq, x, hyp, attr = planted
+    db = compute.jaspar_database()
+    cache = ResultCache(store=ResultStore(tmp_path / "store"))
+    r = compute.seqlets(cache, attr, "attrkey", "saliency", seq, db, targets="CTCF")
+    assert r.source == "computed"
+    assert compute.seqlets(cache, attr, "attrkey", "saliency", seq, db, targets="CTCF").source == "memory"
+    cache.clear_memory()
+    again = compute.seqlets(cache, attr, "attrkey", "saliency", seq, db, targets="CTCF")
+    assert again.source == "store"
+    # the key follows the attribution, the database's bytes and the caller's options
+    mine = compute.parse_database(meme_text(db.motifs.subset(["MA0139.2", "MA0080.7"])).encode(), "two.meme")
+    keys = {compute.seqlets_key("attrkey", db), compute.seqlets_key("other", db), compute.seqlets_key("attrkey", mine),
+            compute.seqlets_key("attrkey", db, {"alpha": 0.01})}
+    assert len(keys) == 4
+
+    # the placed table read back from the store equals the engine's own calls on the same arrays
+    tab = compute.seqlet_table(again, "chrT", 1000, {"chrT": 5000})
+    ref = call_seqlets(hyp[None], onehot=x[None], **{k: compute.SEQLET_OPTIONS[k]
+                                                     for k in ("alpha", "min_len", "max_len", "flank")})
+    ref = annotate_seqlets(ref, x[None], hypothetical=hyp[None], motifs=db.motifs, top=3).place(["chrT"], [1000])
+    assert tab.to_bed() == ref.to_bed()
+    assert len(tab) >= 1
+    best = int(np.argmin(tab.p_value))
+    assert tab.genome_start[best] < 1000 + SITE[1] and tab.genome_end[best] > 1000 + SITE[0]
+    assert "MA0139.2" in list(tab.matches.ids[best])
+
+
+def test_bad_meme_upload_is_an_input_error():
+    from seqnn_engine import InputError
+    with pytest.raises(InputError, match="bad.meme"):
+        compute.parse_database(b"MEME version 4\n\nMOTIF A\nletter-probability matrix: alength= 4 w= 1\n0.5 0.5\n",
+                               "bad.meme")
+    with pytest.raises(InputError, match="not a text file"):
+        compute.parse_database(b"\xff\xfe\x00\x01", "binary.meme")
+
+
+def test_seqlet_boxes_cover_their_bases_and_carry_labels():
+    import plotly.graph_objects as go
+    fig = go.Figure()
+    figures.add_seqlets(fig, [100, 130], [110, 136], ["CTCF", "?"], [1, -1], np.array([-1.0, 3.0]),
+                        hover=["a", "b"])
+    by = {tr.name: tr for tr in fig.data}
+    pos, neg, lab = by["seqlets"], by["seqlets (negative)"], by["seqlet labels"]
+    assert [v for v in pos.x if v is not None] == [99.5, 109.5, 109.5, 99.5, 99.5]
+    assert [v for v in neg.x if v is not None] == [129.5, 135.5, 135.5, 129.5, 129.5]
+    ys = [v for v in pos.y if v is not None]
+    assert min(ys) < -1.0 and max(ys) > 3.0          # the box spans the drawn values
+    assert list(lab.text) == ["CTCF", "?"] and list(lab.x) == [104.5, 132.5]
+
+
+def test_seqlet_downloads_are_only_the_extra_files():
+    built = []
+    extra = (downloads.Download("seqlets_bed", "BED", "x.bed", "text/plain", lambda: built.append(1) or "bed"),)
+    items = downloads.downloads(downloads.ViewData("seqlets", {}, {}, extra=extra))
+    assert [d.kind for d in items] == ["seqlets_bed"]
+    assert built == []                                   # built only when asked
+    assert items[0].make() == "bed" and built == [1]
