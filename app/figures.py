@@ -155,6 +155,26 @@ def _gene_traces(genes: list[GeneFeature], x_range: tuple) -> list[go.Scatter]:
 
 # ----------------------------------------------------------------------------------- tracks
 
+def _stacked_axes(heights: list, spacing: float, x_style: dict, y_style: dict) -> dict:
+    """Layout axes of rows stacked top to bottom sharing the bottom row's x axis (as plotly's
+    ``make_subplots(shared_xaxes=True)``), written directly: building many rows through the
+    figure API costs seconds (measured in benchmarks/bench_tracks.py)."""
+    rows = len(heights)
+    free = 1.0 - spacing * (rows - 1)
+    total = float(sum(heights))
+    out, top = {}, 1.0
+    for r in range(1, rows + 1):
+        h = free * heights[r - 1] / total
+        sx = "" if r == 1 else str(r)
+        xa = dict(x_style, anchor=f"y{sx}", domain=[0.0, 1.0])
+        if r < rows:
+            xa.update(matches=f"x{rows}", showticklabels=False)
+        out[f"xaxis{sx}"] = xa
+        out[f"yaxis{sx}"] = dict(y_style, anchor=f"x{sx}", domain=[max(0.0, top - h), top])
+        top -= h + spacing
+    return out
+
+
 def tracks_figure(x: np.ndarray, mean: np.ndarray, sd: np.ndarray | None, labels: list[str],
                   genes: list[GeneFeature] | None = None, selection: tuple | None = None,
                   x_range: tuple | None = None, title: str | None = None, x_title: str = "",
@@ -174,35 +194,45 @@ def tracks_figure(x: np.ndarray, mean: np.ndarray, sd: np.ndarray | None, labels
     show_genes = genes is not None
     rows = T + (1 if show_genes else 0)
     heights = [HEIGHT_PER_TRACK] * T + ([GENE_ROW_HEIGHT] if show_genes else [])
-    fig = make_subplots(rows=rows, cols=1, shared_xaxes=True, vertical_spacing=0.012,
-                        row_heights=heights, subplot_titles=None)
     x = x_all[vs]
     sd_arr = None if sd is None else np.asarray(sd, np.float32)
+    traces = []
     for t in range(T):
+        ax = dict(xaxis="x" if t == 0 else f"x{t + 1}", yaxis="y" if t == 0 else f"y{t + 1}")
         color = TRACK_COLORS[t % len(TRACK_COLORS)]
         y = mean[vs, t]
         if sd_arr is not None and np.any(sd_arr[vs, t] > 0):
             s = sd_arr[vs, t]
             bx, bu, bl = _band_points(x, (y + s).astype(np.float32), (y - s).astype(np.float32), max_cols)
-            fig.add_trace(go.Scatter(x=bx, y=bu, mode="lines", line=dict(width=0),
-                                     hoverinfo="skip", name=f"{labels[t]} +1 sd"), row=t + 1, col=1)
-            fig.add_trace(go.Scatter(x=bx, y=bl, mode="lines", line=dict(width=0),
+            traces.append(dict(type="scatter", x=bx, y=bu, mode="lines", line=dict(width=0),
+                                     hoverinfo="skip", name=f"{labels[t]} +1 sd", **ax))
+            traces.append(dict(type="scatter", x=bx, y=bl, mode="lines", line=dict(width=0),
                                      fill="tonexty", fillcolor=_rgba(color, 0.25), hoverinfo="skip",
-                                     name=f"{labels[t]} -1 sd"), row=t + 1, col=1)
+                                     name=f"{labels[t]} -1 sd", **ax))
         lx, ly = _line_points(x, y, max_cols)
-        fig.add_trace(go.Scatter(x=lx, y=ly, mode="lines", line=dict(color=color, width=1.5), name=labels[t],
-                                 hovertemplate=f"{labels[t]}: %{{y:.3g}}<extra></extra>"), row=t + 1, col=1)
-        fig.update_yaxes(title_text=labels[t][:14], title_font=dict(size=11), row=t + 1, col=1)
+        traces.append(dict(type="scatter", x=lx, y=ly, mode="lines", line=dict(color=color, width=1.5), name=labels[t],
+                                 hovertemplate=f"{labels[t]}: %{{y:.3g}}<extra></extra>", **ax))
     x = x_all
     lo = float(x[0] - (x[1] - x[0]) / 2) if len(x) > 1 else float(x[0]) - 0.5
     hi = float(x[-1] + (x[1] - x[0]) / 2) if len(x) > 1 else float(x[0]) + 0.5
+    sx = "" if rows == 1 else str(rows)
     if show_genes:
         for tr in _gene_traces(genes, (lo, hi)):
-            fig.add_trace(tr, row=rows, col=1)
-        fig.update_yaxes(visible=False, range=[-2.6, 1.0], row=rows, col=1)
-    _base_layout(fig, height=sum(heights) + 60, title=title, select=True)
-    fig.update_xaxes(range=list(x_range) if x_range else [lo, hi])
-    fig.update_xaxes(title_text=x_title, row=rows, col=1)
+            traces.append(dict(tr.to_plotly_json(), xaxis=f"x{sx}", yaxis=f"y{sx}"))
+    x_style = dict(showgrid=False, zeroline=False, linecolor="#888", ticks="outside", exponentformat="none",
+                   separatethousands=True, range=list(x_range) if x_range else [lo, hi])
+    y_style = dict(showgrid=True, gridcolor="#eee", zeroline=False)
+    layout = _stacked_axes(heights, 0.012, x_style, y_style)
+    for t in range(T):
+        layout["yaxis" if t == 0 else f"yaxis{t + 1}"]["title"] = dict(text=labels[t][:14], font=dict(size=11))
+    if show_genes:
+        layout[f"yaxis{sx}"].update(visible=False, range=[-2.6, 1.0])
+    layout[f"xaxis{sx}"]["title"] = dict(text=x_title)
+    layout.update(
+        height=sum(heights) + 60, margin=dict(l=70, r=20, t=40 if title else 10, b=30), showlegend=False,
+        title=dict(text=title, x=0, font=dict(size=14)) if title else None,
+        dragmode="select", selectdirection="h", hovermode="x", plot_bgcolor="white", uirevision="keep")
+    fig = go.Figure(data=traces, layout=layout)
     if selection is not None:
         fig.add_vrect(x0=selection[0], x1=selection[1], fillcolor=SELECT_COLOR, line_width=0, layer="below",
                       row="all", col=1)
