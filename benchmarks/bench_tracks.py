@@ -91,9 +91,11 @@ def bench_picker(repeat: int) -> list:
         lines.append(f"{i}\tENCFF{i:06d}\tf\t384\t384\t1\tsum\t{i}\t{assays[i % 5].format(i)}")
     table = parse_targets("\n".join(lines) + "\n")
     t_build, cat = best(lambda: TargetCatalog.from_table(table, 7611), repeat)
-    t_search, hits = best(lambda: cat.search("h3k27ac cell1"), repeat)
+    t_first, _ = best(lambda: TargetCatalog.from_table(table, 7611).search("rna"), 1)
+    t_search, hits = best(lambda: cat.search("h3k27ac cell3"), repeat)
     rows = [("catalog of 7,611 targets: build", t_build, None, None),
-            (f"catalog search 'h3k27ac cell1' ({len(hits)} matches)", t_search, None, None)]
+            ("catalog build + first search (builds the search index)", t_first, None, None),
+            (f"catalog search 'h3k27ac cell3' ({len(hits)} matches)", t_search, None, None)]
     try:
         from streamlit.testing.v1 import AppTest
     except ImportError:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -152,13 +153,14 @@ class TargetCatalog:
             ent = ent[np.array([self.group[i] == group for i in ent], dtype=bool)] if len(ent) else ent
         if not words:
             return ent[:limit] if limit is not None else ent
+        ids_of, g_of, d_of, tok_of, hay = self._search_index
+        pos = np.searchsorted(self.entries, ent)
+        keep = np.ones(len(ent), dtype=bool)
+        for w in words:   # vectorised pre-filter: every word occurs somewhere
+            keep &= np.char.find(hay[pos], w) >= 0
         scored = []
-        for i in ent:
-            ids = [self.identifier[i].lower()]
-            if self.stranded(i):
-                ids.append(self.identifier[int(self.partner[i])].lower())
-            g = self.group[i].lower()
-            d = self.description[i].lower()
+        for i, k in zip(ent[keep], pos[keep]):
+            ids, g, d, toks = ids_of[k], g_of[k], d_of[k], tok_of[k]
             total = 0
             for w in words:
                 if any(x == w for x in ids):
@@ -169,7 +171,7 @@ class TargetCatalog:
                     s = 2
                 elif g == w:
                     s = 3
-                elif any(t.startswith(w) for t in re.split(r"[\s:_,;()/\-]+", f"{g} {d}") if t):
+                elif any(t.startswith(w) for t in toks):
                     s = 4
                 elif w in g or w in d:
                     s = 5
@@ -181,6 +183,23 @@ class TargetCatalog:
         scored.sort()
         out = np.array([i for _, i in scored], dtype=np.int64)
         return out[:limit] if limit is not None else out
+
+    @cached_property
+    def _search_index(self):
+        """Per display entry: lower-case identifiers (with the partner's), group, description,
+        description/group words, and one searchable string (E,) for the vectorised filter."""
+        ids_of, g_of, d_of, tok_of, hay = [], [], [], [], []
+        for i in self.entries:
+            ids = [self.identifier[i].lower()]
+            if self.stranded(i):
+                ids.append(self.identifier[int(self.partner[i])].lower())
+            g, d = self.group[i].lower(), self.description[i].lower()
+            ids_of.append(ids)
+            g_of.append(g)
+            d_of.append(d)
+            tok_of.append([t for t in re.split(r"[\s:_,;()/\-]+", f"{g} {d}") if t])
+            hay.append("\t".join(ids + [g, d]))
+        return ids_of, g_of, d_of, tok_of, np.array(hay, dtype=str)
 
     # ----------------------------------------------------------------------------- defaults
 
