@@ -392,11 +392,14 @@ def variant_figure(x: np.ndarray, ref: np.ndarray, alt: np.ndarray, labels: list
     x = np.asarray(x, np.float64)
     for t in range(T):
         color = TRACK_COLORS[t % len(TRACK_COLORS)]
-        fig.add_trace(go.Scatter(*_line_points(x, ref[:, t], max_cols), mode="lines", name=f"{labels[t]} ref",
+        rx, ry = _line_points(x, ref[:, t], max_cols)
+        ax, ay = _line_points(x, alt[:, t], max_cols)
+        dx, dy = _line_points(x, alt[:, t] - ref[:, t], max_cols)
+        fig.add_trace(go.Scatter(x=rx, y=ry, mode="lines", name=f"{labels[t]} ref",
                                  line=dict(color="#999", width=1.5)), row=2 * t + 1, col=1)
-        fig.add_trace(go.Scatter(*_line_points(x, alt[:, t], max_cols), mode="lines", name=f"{labels[t]} alt",
+        fig.add_trace(go.Scatter(x=ax, y=ay, mode="lines", name=f"{labels[t]} alt",
                                  line=dict(color=color, width=1.5)), row=2 * t + 1, col=1)
-        fig.add_trace(go.Scatter(*_line_points(x, alt[:, t] - ref[:, t], max_cols), mode="lines", fill="tozeroy",
+        fig.add_trace(go.Scatter(x=dx, y=dy, mode="lines", fill="tozeroy",
                                  name=f"{labels[t]} alt-ref", line=dict(color=color, width=1)),
                       row=2 * t + 2, col=1)
         fig.update_yaxes(title_text=labels[t][:14], title_font=dict(size=11), row=2 * t + 1, col=1)

@@ -314,7 +314,8 @@ def test_downloads_read_back(env, model):
 
 def test_variant_view_scores_equal_engine(env, model):
     from seqnn_engine.variants import compute_scores
-    at = new_app(env, view="Variant")
+    # every target: the seven entries (the CAGE pair is one) drawn on both strands
+    at = new_app(env, view="Variant", targets=list(range(7)), target_strand="both")
     at.run()
     no_problems(at)
     _, gw, seq = genome_window(model, DEFAULT_GENE)

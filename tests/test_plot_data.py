@@ -140,3 +140,16 @@ def test_heatmap_and_logo_cap_notes():
     assert not h2.layout.annotations
     lg = figures.logo_figure(np.ones((10, 4)), 0, note="logo capped at 2 kb: select a shorter range")
     assert [a.text for a in lg.layout.annotations] == ["logo capped at 2 kb: select a shorter range"]
+
+
+def test_variant_figure_is_capped_and_keeps_the_largest_change():
+    from app import figures
+    P = 16352
+    rng = np.random.default_rng(3)
+    ref = rng.random((P, 2)).astype(np.float32)
+    alt = ref.copy()
+    alt[9001, 1] += 5.0
+    fig = figures.variant_figure(32.0 * np.arange(P), ref, alt, ["a", "b"], variant_x=9001 * 32.0)
+    assert len(fig.data) == 6 and all(len(tr.y) <= 2 * figures.DEFAULT_COLUMNS for tr in fig.data)
+    diff = next(tr for tr in fig.data if tr.name == "b alt-ref")
+    assert max(diff.y) == np.float32(alt[9001, 1] - ref[9001, 1]) and 9001 * 32.0 in np.asarray(diff.x)
