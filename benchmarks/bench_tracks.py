@@ -4,9 +4,10 @@
 
 Measured side by side in one process, random data of Borzoi's shape:
 
-* overview figure of 16,352 bins x 50 targets with a +-1 sd band: ``figures.tracks_figure``
-  drawing every bin ("before", ``max_cols=None``) vs the min/max envelope in 2,000 columns
-  ("after", the default); time = build the figure + ``plotly.io.to_json`` (what Streamlit sends);
+* overview figure of 16,352 bins x 50 targets with a +-1 sd band: ``app/figures.py`` of git
+  revision ``--before`` (default ``main``; every bin, plotly's make_subplots) vs this checkout
+  drawing every bin (``max_cols=None``) vs the min/max envelope in 2,000 columns (the default);
+  time = build the figure + ``plotly.io.to_json`` (what Streamlit sends);
 * attribution track of 524,288 positions: the previous path (max-abs pooling to 200,000 points,
   then every point) vs the envelope (``figures.line_figure`` default);
 * target picker of 7,611 targets: building the catalog, one search, and the cost of a Streamlit
@@ -47,7 +48,22 @@ def figure_cost(make, repeat: int) -> tuple[float, int, int]:
     return t, len(js), max(len(tr.y) for tr in fig.data if tr.y is not None)
 
 
-def bench_overview(repeat: int) -> list:
+def figures_at(rev: str):
+    """app/figures.py as it was at git revision ``rev`` (a module), or None."""
+    import subprocess
+    import types
+    try:
+        src = subprocess.run(["git", "-C", str(REPO), "show", f"{rev}:app/figures.py"], check=True,
+                             capture_output=True, text=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    mod = types.ModuleType(f"figures_before_{abs(hash(rev))}")
+    sys.modules[mod.__name__] = mod
+    exec(compile(src, f"{rev}:app/figures.py", "exec"), mod.__dict__)
+    return mod
+
+
+def bench_overview(repeat: int, before_rev: str) -> list:
     from app import figures
     P, T = 16352, 50
     rng = np.random.default_rng(0)
@@ -56,7 +72,11 @@ def bench_overview(repeat: int) -> list:
     x = 32 * np.arange(P) + 16.0
     labels = [f"target{i}" for i in range(T)]
     rows = []
-    for name, cols in (("before (every bin)", None), ("after (envelope, 2,000 columns)", figures.DEFAULT_COLUMNS)):
+    old = figures_at(before_rev)
+    if old is not None:
+        t, size, pts = figure_cost(lambda: old.tracks_figure(x, mean, sd, labels), repeat)
+        rows.append((f"overview 16,352 bins x {T} targets: {before_rev} (every bin, make_subplots)", t, size, pts))
+    for name, cols in (("every bin", None), ("envelope, 2,000 columns", figures.DEFAULT_COLUMNS)):
         t, size, pts = figure_cost(lambda: figures.tracks_figure(x, mean, sd, labels, max_cols=cols), repeat)
         rows.append((f"overview 16,352 bins x {T} targets: {name}", t, size, pts))
     return rows
@@ -122,8 +142,9 @@ def bench_picker(repeat: int) -> list:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=3, help="best of this many runs (default 3)")
+    ap.add_argument("--before", default="main", help="git revision of the 'before' figures (default main)")
     a = ap.parse_args()
-    rows = bench_overview(a.repeat) + bench_attribution(a.repeat) + bench_picker(a.repeat)
+    rows = bench_overview(a.repeat, a.before) + bench_attribution(a.repeat) + bench_picker(a.repeat)
     w = max(len(r[0]) for r in rows)
     print(f"{'measurement':<{w}}  {'seconds':>8}  {'bytes':>11}  {'max points/trace':>16}")
     for name, t, size, pts in rows:
