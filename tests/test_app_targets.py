@@ -192,6 +192,10 @@ def test_search_and_group_filter(env):
     no_problems(at)
     assert at.multiselect(key="targets").value == before + [210]
     assert "C5+" in track_names(at)
+    at.radio(key="page").set_value("Model").run()
+    no_problems(at)
+    assert any(c.value.startswith("RNA: 100 · CAGE: 50 · DNASE: 100 · ATAC: 50 · CHIP:H3K27ac: 75 · "
+                                  "CHIP:H3K4me3: 75") for c in at.caption)
 
 
 def test_bad_manifest_defaults_are_named_and_groups_are_used(env):
