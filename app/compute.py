@@ -55,10 +55,26 @@ def onehot(sequence: str, n_value: float = 0.0) -> np.ndarray:
 
 
 def predicted_targets(model, targets) -> Optional[list]:
-    """Targets to predict: None (all) for ordinary heads, else the chosen ones."""
+    """Targets a prediction result holds: None (all) for ordinary heads, else the chosen ones."""
     if model.num_targets <= ALL_TARGETS_LIMIT:
         return None
-    return sorted(int(t) for t in targets)
+    return sorted({int(t) for t in targets})
+
+
+# Large heads are predicted and cached per block of TARGET_BLOCK consecutive output indexes:
+# a block is computed once (one model call computes every missing block the chosen targets
+# touch) and any later choice of targets inside computed blocks is a cache hit. Per-target
+# entries would repeat the forward pass (the expensive part) for every added target; one
+# entry of all 7,611 targets (16,352 bins: 0.5 GB per array, x members) does not fit the
+# memory cache. 128 targets x 16,352 bins x 4 B = 8.4 MB per array per block.
+TARGET_BLOCK = 128
+
+
+def target_blocks(model, targets) -> list:
+    """Sorted (start, stop) output-index blocks holding the chosen targets (large heads)."""
+    T = model.num_targets
+    out = sorted({int(t) // TARGET_BLOCK for t in targets})
+    return [(b * TARGET_BLOCK, min(T, (b + 1) * TARGET_BLOCK)) for b in out]
 
 
 # ----------------------------------------------------------------------------------- predictions
@@ -68,9 +84,24 @@ def prediction_key(model, sequence: str, ens: Ensemble, targets=()) -> str:
                                                        "targets": predicted_targets(model, targets)})
 
 
+def _block_key(model, sequence: str, ens: Ensemble, block) -> str:
+    return cache_keys.prediction_key(model, sequence, {**ens.options(), "targets": list(range(*block))})
+
+
 def _complete_prediction(r, ens: Ensemble) -> bool:
     """A store entry written by the CLI holds only ``preds``; with one member that is complete."""
     return "members" in r or ens.n_members == 1
+
+
+def _run_predict(model, sequence: str, ens: Ensemble, tsel, progress):
+    x = onehot(sequence, ens.n_value)
+    p = model.predict(x, rc=ens.rc, shifts=tuple(ens.shifts), mc_n=ens.mc_n, target_indexes=tsel,
+                      return_var=True, return_all=True, progress=progress)
+    var = p.var if p.var is not None else np.zeros_like(p.mean)
+    tidx = np.arange(model.num_targets) if tsel is None else np.asarray(tsel)
+    return ({"preds": p.mean[0], "sd": np.sqrt(np.maximum(var[0], 0)).astype(np.float32),
+             "members": p.members[0], "target_index": tidx.astype(np.int64)},
+            {"member_labels": list(p.member_labels)})
 
 
 def predict(cache, model, sequence: str, ens: Ensemble, targets=(), progress: Progress = None):
@@ -78,34 +109,84 @@ def predict(cache, model, sequence: str, ens: Ensemble, targets=(), progress: Pr
 
     Result arrays: ``preds`` (P, T') float32 ensemble mean (the CLI's name), ``sd`` (P, T')
     (0 with one member), ``members`` (P, T', E), ``target_index`` (T',) int64 (T' = all
-    targets for ordinary heads). meta: member labels.
+    targets for ordinary heads; the chosen targets, ascending, for large heads, assembled
+    from the cached target blocks, see ``TARGET_BLOCK``). meta: member labels.
     """
     tsel = predicted_targets(model, targets)
+    if tsel is not None:
+        return _predict_blocks(cache, model, sequence, ens, tsel, progress)
     key = prediction_key(model, sequence, ens, targets)
     hit = cache.peek(key)
     if hit is not None and _complete_prediction(hit, ens):
         return with_prediction_defaults(hit, model, tsel)
-
-    def run():
-        x = onehot(sequence, ens.n_value)
-        p = model.predict(x, rc=ens.rc, shifts=tuple(ens.shifts), mc_n=ens.mc_n, target_indexes=tsel,
-                          return_var=True, return_all=True, progress=progress)
-        var = p.var if p.var is not None else np.zeros_like(p.mean)
-        tidx = np.arange(model.num_targets) if tsel is None else np.asarray(tsel)
-        return ({"preds": p.mean[0], "sd": np.sqrt(np.maximum(var[0], 0)).astype(np.float32),
-                 "members": p.members[0], "target_index": tidx.astype(np.int64)},
-                {"member_labels": list(p.member_labels)})
     if hit is not None:
         cache.forget(key)
-    return cache.get_or_compute(key, run)
+    return cache.get_or_compute(key, lambda: _run_predict(model, sequence, ens, tsel, progress))
+
+
+def _block_hits(cache, model, sequence, ens, blocks) -> dict:
+    out = {}
+    for b in blocks:
+        r = cache.peek(_block_key(model, sequence, ens, b))
+        if r is not None and _complete_prediction(r, ens):
+            out[b] = with_prediction_defaults(r, model, list(range(*b)))
+    return out
+
+
+def _assemble(model, sequence, ens, tsel, parts: dict, source: str):
+    """The chosen targets' columns gathered from block results -> one Result."""
+    from app.cache import Result
+    names = ("preds", "sd", "members")
+    cols = {n: [] for n in names}
+    meta = {}
+    for t in tsel:
+        b = (t // TARGET_BLOCK * TARGET_BLOCK, min(model.num_targets, (t // TARGET_BLOCK + 1) * TARGET_BLOCK))
+        r = parts[b]
+        meta = r.meta
+        j = t - b[0]
+        for n in names:
+            cols[n].append(np.asarray(r[n])[:, j])
+    arrays = {n: np.stack(v, axis=1) for n, v in cols.items()}
+    arrays["target_index"] = np.asarray(tsel, np.int64)
+    for a in arrays.values():
+        a.flags.writeable = False
+    return Result(prediction_key(model, sequence, ens, tsel), arrays, dict(meta), source)
+
+
+def _predict_blocks(cache, model, sequence, ens, tsel, progress):
+    blocks = target_blocks(model, tsel)
+    parts = _block_hits(cache, model, sequence, ens, blocks)
+    missing = [b for b in blocks if b not in parts]
+    if not missing:
+        return _assemble(model, sequence, ens, tsel, parts, min(r.source for r in parts.values()))
+    need = [t for b in missing for t in range(*b)]
+    arrays, meta = _run_predict(model, sequence, ens, need, progress)
+    off = 0
+    for b in missing:
+        n = b[1] - b[0]
+        sub = {"preds": arrays["preds"][:, off:off + n], "sd": arrays["sd"][:, off:off + n],
+               "members": arrays["members"][:, off:off + n], "target_index": np.arange(*b, dtype=np.int64)}
+        key = _block_key(model, sequence, ens, b)
+        cache.forget(key)
+        parts[b] = cache.get_or_compute(key, lambda sub=sub: ({k: np.ascontiguousarray(v) for k, v in sub.items()},
+                                                              meta))
+        off += n
+    return _assemble(model, sequence, ens, tsel, parts, "computed")
 
 
 def peek_prediction(cache, model, sequence: str, ens: Ensemble, targets=()):
     """The cached prediction, or None."""
+    tsel = predicted_targets(model, targets)
+    if tsel is not None:
+        blocks = target_blocks(model, tsel)
+        parts = _block_hits(cache, model, sequence, ens, blocks)
+        if len(parts) < len(blocks):
+            return None
+        return _assemble(model, sequence, ens, tsel, parts, min(r.source for r in parts.values()))
     hit = cache.peek(prediction_key(model, sequence, ens, targets))
     if hit is None or not _complete_prediction(hit, ens):
         return None
-    return with_prediction_defaults(hit, model, predicted_targets(model, targets))
+    return with_prediction_defaults(hit, model, tsel)
 
 
 def with_prediction_defaults(r, model, tsel):

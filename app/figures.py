@@ -12,6 +12,8 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from seqnn_engine.plot_data import DEFAULT_COLUMNS, column_extremes, envelope, view_slice
+
 BASES = "ACGT"
 BASE_COLORS = {"A": "#109648", "C": "#255c99", "G": "#f7b32b", "T": "#d62839"}
 TRACK_COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2",
@@ -42,6 +44,36 @@ def pool_columns(mat: np.ndarray, max_cols: int) -> tuple[np.ndarray, np.ndarray
     idx = np.abs(g).argmax(axis=-1)
     pooled = np.take_along_axis(g, idx[..., None], axis=-1)[..., 0]
     return pooled, np.arange(0, n, k)
+
+
+def _line_points(x: np.ndarray, y: np.ndarray, max_cols: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """(x, y) of a line drawing ``y`` over ``x`` (both (N,)): the min/max envelope in at most
+    ``max_cols`` columns (seqnn_engine.plot_data.envelope), or every point (``None`` or few points)."""
+    if max_cols is None or len(y) <= max_cols:
+        return x, y
+    e = envelope(y, max_cols)
+    return x[e.index], e.values
+
+
+def _band_points(x: np.ndarray, upper: np.ndarray, lower: np.ndarray,
+                 max_cols: int | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(x, upper, lower) of a band: per column the maximum of ``upper`` and the minimum of
+    ``lower``, held over the column's first to last position (2 points per column)."""
+    if max_cols is None or len(upper) <= max_cols:
+        return x, upper, lower
+    starts, _, hi = column_extremes(upper, max_cols)
+    _, lo, _ = column_extremes(lower, max_cols)
+    ends = np.append(starts[1:], len(upper)) - 1
+    xs = np.stack([x[starts], x[ends]], axis=1).reshape(-1)
+    return xs, np.repeat(hi, 2), np.repeat(lo, 2)
+
+
+def cap_note(fig: go.Figure, text: str) -> go.Figure:
+    """A small note under the plot area (e.g. that a logo or heatmap is capped)."""
+    fig.add_annotation(text=text, xref="paper", yref="paper", x=0, y=0, yshift=-28, xanchor="left",
+                       yanchor="top", showarrow=False, font=dict(size=11, color="#666"))
+    fig.update_layout(margin=dict(b=55))
+    return fig
 
 
 def _rgba(hex_color: str, alpha: float) -> str:
@@ -123,44 +155,84 @@ def _gene_traces(genes: list[GeneFeature], x_range: tuple) -> list[go.Scatter]:
 
 # ----------------------------------------------------------------------------------- tracks
 
+def _stacked_axes(heights: list, spacing: float, x_style: dict, y_style: dict) -> dict:
+    """Layout axes of rows stacked top to bottom sharing the bottom row's x axis (as plotly's
+    ``make_subplots(shared_xaxes=True)``), written directly: building many rows through the
+    figure API costs seconds (measured in benchmarks/bench_tracks.py)."""
+    rows = len(heights)
+    free = 1.0 - spacing * (rows - 1)
+    total = float(sum(heights))
+    out, top = {}, 1.0
+    for r in range(1, rows + 1):
+        h = free * heights[r - 1] / total
+        sx = "" if r == 1 else str(r)
+        xa = dict(x_style, anchor=f"y{sx}", domain=[0.0, 1.0])
+        if r < rows:
+            xa.update(matches=f"x{rows}", showticklabels=False)
+        out[f"xaxis{sx}"] = xa
+        out[f"yaxis{sx}"] = dict(y_style, anchor=f"x{sx}", domain=[max(0.0, top - h), top])
+        top -= h + spacing
+    return out
+
+
 def tracks_figure(x: np.ndarray, mean: np.ndarray, sd: np.ndarray | None, labels: list[str],
                   genes: list[GeneFeature] | None = None, selection: tuple | None = None,
-                  x_range: tuple | None = None, title: str | None = None, x_title: str = "") -> go.Figure:
+                  x_range: tuple | None = None, title: str | None = None, x_title: str = "",
+                  max_cols: int | None = DEFAULT_COLUMNS, view: tuple | None = None) -> go.Figure:
     """Prediction tracks (one row per target) with a +-1 sd band, and a gene track underneath.
 
     x: (P,) bin centres; mean, sd: (P, T); labels: T names. ``selection`` shades a range.
     Box selection (horizontal) is the drag mode, so a selected range reaches the app.
+    Each track is drawn as its min/max envelope in at most ``max_cols`` columns (<= 2 max_cols
+    points per trace; exact when the drawn bins are fewer; ``None``: every bin). ``view`` =
+    (lo, hi) draws only the bins inside that range (exact once few enough: zoom).
     """
     mean = np.asarray(mean, np.float32)
     T = mean.shape[1]
+    x_all = np.asarray(x, np.float64)
+    vs = view_slice(x_all, view)
     show_genes = genes is not None
     rows = T + (1 if show_genes else 0)
     heights = [HEIGHT_PER_TRACK] * T + ([GENE_ROW_HEIGHT] if show_genes else [])
-    fig = make_subplots(rows=rows, cols=1, shared_xaxes=True, vertical_spacing=0.012,
-                        row_heights=heights, subplot_titles=None)
-    x = np.asarray(x, np.float64)
+    x = x_all[vs]
+    sd_arr = None if sd is None else np.asarray(sd, np.float32)
+    traces = []
     for t in range(T):
+        ax = dict(xaxis="x" if t == 0 else f"x{t + 1}", yaxis="y" if t == 0 else f"y{t + 1}")
         color = TRACK_COLORS[t % len(TRACK_COLORS)]
-        y = mean[:, t]
-        if sd is not None and np.any(np.asarray(sd)[:, t] > 0):
-            s = np.asarray(sd, np.float32)[:, t]
-            fig.add_trace(go.Scatter(x=x, y=(y + s).astype(np.float32), mode="lines", line=dict(width=0),
-                                     hoverinfo="skip", name=f"{labels[t]} +1 sd"), row=t + 1, col=1)
-            fig.add_trace(go.Scatter(x=x, y=(y - s).astype(np.float32), mode="lines", line=dict(width=0),
+        y = mean[vs, t]
+        if sd_arr is not None and np.any(sd_arr[vs, t] > 0):
+            s = sd_arr[vs, t]
+            bx, bu, bl = _band_points(x, (y + s).astype(np.float32), (y - s).astype(np.float32), max_cols)
+            traces.append(dict(type="scatter", x=bx, y=bu, mode="lines", line=dict(width=0),
+                                     hoverinfo="skip", name=f"{labels[t]} +1 sd", **ax))
+            traces.append(dict(type="scatter", x=bx, y=bl, mode="lines", line=dict(width=0),
                                      fill="tonexty", fillcolor=_rgba(color, 0.25), hoverinfo="skip",
-                                     name=f"{labels[t]} -1 sd"), row=t + 1, col=1)
-        fig.add_trace(go.Scatter(x=x, y=y, mode="lines", line=dict(color=color, width=1.5), name=labels[t],
-                                 hovertemplate=f"{labels[t]}: %{{y:.3g}}<extra></extra>"), row=t + 1, col=1)
-        fig.update_yaxes(title_text=labels[t][:14], title_font=dict(size=11), row=t + 1, col=1)
+                                     name=f"{labels[t]} -1 sd", **ax))
+        lx, ly = _line_points(x, y, max_cols)
+        traces.append(dict(type="scatter", x=lx, y=ly, mode="lines", line=dict(color=color, width=1.5), name=labels[t],
+                                 hovertemplate=f"{labels[t]}: %{{y:.3g}}<extra></extra>", **ax))
+    x = x_all
     lo = float(x[0] - (x[1] - x[0]) / 2) if len(x) > 1 else float(x[0]) - 0.5
     hi = float(x[-1] + (x[1] - x[0]) / 2) if len(x) > 1 else float(x[0]) + 0.5
+    sx = "" if rows == 1 else str(rows)
     if show_genes:
         for tr in _gene_traces(genes, (lo, hi)):
-            fig.add_trace(tr, row=rows, col=1)
-        fig.update_yaxes(visible=False, range=[-2.6, 1.0], row=rows, col=1)
-    _base_layout(fig, height=sum(heights) + 60, title=title, select=True)
-    fig.update_xaxes(range=list(x_range) if x_range else [lo, hi])
-    fig.update_xaxes(title_text=x_title, row=rows, col=1)
+            traces.append(dict(tr.to_plotly_json(), xaxis=f"x{sx}", yaxis=f"y{sx}"))
+    x_style = dict(showgrid=False, zeroline=False, linecolor="#888", ticks="outside", exponentformat="none",
+                   separatethousands=True, range=list(x_range) if x_range else [lo, hi])
+    y_style = dict(showgrid=True, gridcolor="#eee", zeroline=False)
+    layout = _stacked_axes(heights, 0.012, x_style, y_style)
+    for t in range(T):
+        layout["yaxis" if t == 0 else f"yaxis{t + 1}"]["title"] = dict(text=labels[t][:14], font=dict(size=11))
+    if show_genes:
+        layout[f"yaxis{sx}"].update(visible=False, range=[-2.6, 1.0])
+    layout[f"xaxis{sx}"]["title"] = dict(text=x_title)
+    layout.update(
+        height=sum(heights) + 60, margin=dict(l=70, r=20, t=40 if title else 10, b=30), showlegend=False,
+        title=dict(text=title, x=0, font=dict(size=14)) if title else None,
+        dragmode="select", selectdirection="h", hovermode="x", plot_bgcolor="white", uirevision="keep")
+    fig = go.Figure(data=traces, layout=layout)
     if selection is not None:
         fig.add_vrect(x0=selection[0], x1=selection[1], fillcolor=SELECT_COLOR, line_width=0, layer="below",
                       row="all", col=1)
@@ -168,11 +240,19 @@ def tracks_figure(x: np.ndarray, mean: np.ndarray, sd: np.ndarray | None, labels
 
 
 def line_figure(x: np.ndarray, series: dict, title: str | None = None, x_range: tuple | None = None,
-                height: int = 220, select: bool = False, y_title: str = "") -> go.Figure:
-    """Simple line plot of named series over x (e.g. a per-base contribution track)."""
+                height: int = 220, select: bool = False, y_title: str = "",
+                max_cols: int | None = DEFAULT_COLUMNS, view: tuple | None = None) -> go.Figure:
+    """Line plot of named series over x (e.g. a per-base contribution track of 524,288 positions).
+
+    Each series is drawn as its min/max envelope in at most ``max_cols`` columns (exact when
+    shorter; ``None``: every point); ``view`` = (lo, hi) draws only the points inside it.
+    """
     fig = go.Figure()
+    xa = np.asarray(x, np.float64)
+    vs = view_slice(xa, view)
     for i, (name, y) in enumerate(series.items()):
-        fig.add_trace(go.Scatter(x=np.asarray(x, np.float64), y=np.asarray(y, np.float32), mode="lines",
+        lx, ly = _line_points(xa[vs], np.asarray(y, np.float32)[vs], max_cols)
+        fig.add_trace(go.Scatter(x=lx, y=ly, mode="lines",
                                  name=name, line=dict(width=1, color=TRACK_COLORS[i % len(TRACK_COLORS)])))
     _base_layout(fig, height=height, title=title, select=select)
     fig.update_layout(showlegend=len(series) > 1)
@@ -254,14 +334,18 @@ def logo_traces(matrix: np.ndarray, x0: float, width: float = 0.9) -> list[go.Sc
     return traces
 
 
-def logo_figure(matrix: np.ndarray, x0: float, title: str | None = None, height: int = 230) -> go.Figure:
-    """Sequence logo (glyphs as plotly filled traces) for positions x0 .. x0+N-1."""
+def logo_figure(matrix: np.ndarray, x0: float, title: str | None = None, height: int = 230,
+                note: str | None = None) -> go.Figure:
+    """Sequence logo (glyphs as plotly filled traces) for positions x0 .. x0+N-1; ``note`` is
+    written under the plot (e.g. that the logo is capped)."""
     fig = go.Figure(logo_traces(matrix, x0))
     n = np.asarray(matrix).shape[0]
     _base_layout(fig, height=height, title=title)
     fig.update_layout(hovermode=False)
     fig.update_xaxes(range=[x0 - 0.6, x0 + n - 0.4])
     fig.add_hline(y=0, line=dict(color="#999", width=0.5))
+    if note:
+        cap_note(fig, note)
     return fig
 
 
@@ -269,8 +353,11 @@ def logo_figure(matrix: np.ndarray, x0: float, title: str | None = None, height:
 
 def heatmap_figure(mat: np.ndarray, x: np.ndarray, row_labels: list[str], title: str | None = None,
                    max_cols: int = 4000, colorscale: str = "RdBu_r", symmetric: bool = True,
-                   height: int | None = None, x_range: tuple | None = None, z_title: str = "") -> go.Figure:
-    """Heatmap of (rows, columns) values with columns at x, max-abs pooled to <= max_cols columns."""
+                   height: int | None = None, x_range: tuple | None = None, z_title: str = "",
+                   note: str | None = None) -> go.Figure:
+    """Heatmap of (rows, columns) values with columns at x, max-abs pooled to <= max_cols columns.
+
+    When pooled, a note under the plot says so (``note`` overrides its text)."""
     m = np.asarray(mat, np.float32)
     pooled, starts = pool_columns(m, max_cols)
     xs = np.asarray(x, np.float64)[starts]
@@ -284,14 +371,19 @@ def heatmap_figure(mat: np.ndarray, x: np.ndarray, row_labels: list[str], title:
     fig.update_yaxes(showgrid=False, autorange="reversed", type="category" if rows <= 64 else None)
     if x_range:
         fig.update_xaxes(range=list(x_range))
+    if note or pooled.shape[-1] < m.shape[-1]:
+        k = -(-m.shape[-1] // pooled.shape[-1])
+        cap_note(fig, note or f"Heatmap capped at {max_cols:,} columns: each column shows the largest |value| "
+                              f"of {k:,} positions; select a shorter range for every position.")
     return fig
 
 
 # ----------------------------------------------------------------------------------- variant / test set
 
 def variant_figure(x: np.ndarray, ref: np.ndarray, alt: np.ndarray, labels: list[str], variant_x: float,
-                   title: str | None = None) -> go.Figure:
-    """Reference vs alternative tracks per target, and their difference (alt - ref)."""
+                   title: str | None = None, max_cols: int | None = DEFAULT_COLUMNS) -> go.Figure:
+    """Reference vs alternative tracks per target, and their difference (alt - ref); each drawn as
+    its min/max envelope in at most ``max_cols`` columns (exact when shorter)."""
     ref = np.asarray(ref, np.float32)
     alt = np.asarray(alt, np.float32)
     T = ref.shape[1]
@@ -300,11 +392,14 @@ def variant_figure(x: np.ndarray, ref: np.ndarray, alt: np.ndarray, labels: list
     x = np.asarray(x, np.float64)
     for t in range(T):
         color = TRACK_COLORS[t % len(TRACK_COLORS)]
-        fig.add_trace(go.Scatter(x=x, y=ref[:, t], mode="lines", name=f"{labels[t]} ref",
+        rx, ry = _line_points(x, ref[:, t], max_cols)
+        ax, ay = _line_points(x, alt[:, t], max_cols)
+        dx, dy = _line_points(x, alt[:, t] - ref[:, t], max_cols)
+        fig.add_trace(go.Scatter(x=rx, y=ry, mode="lines", name=f"{labels[t]} ref",
                                  line=dict(color="#999", width=1.5)), row=2 * t + 1, col=1)
-        fig.add_trace(go.Scatter(x=x, y=alt[:, t], mode="lines", name=f"{labels[t]} alt",
+        fig.add_trace(go.Scatter(x=ax, y=ay, mode="lines", name=f"{labels[t]} alt",
                                  line=dict(color=color, width=1.5)), row=2 * t + 1, col=1)
-        fig.add_trace(go.Scatter(x=x, y=alt[:, t] - ref[:, t], mode="lines", fill="tozeroy",
+        fig.add_trace(go.Scatter(x=dx, y=dy, mode="lines", fill="tozeroy",
                                  name=f"{labels[t]} alt-ref", line=dict(color=color, width=1)),
                       row=2 * t + 2, col=1)
         fig.update_yaxes(title_text=labels[t][:14], title_font=dict(size=11), row=2 * t + 1, col=1)

@@ -138,6 +138,7 @@ def genes(path: str):
 
 PERSISTENT_KEYS = (
     "model_path", "replicate", "input_mode", "gene", "gene_query", "interval", "fasta_text", "fasta_record", "targets",
+    "target_group", "target_query", "target_strand",
     "ens_rc", "ens_shifts", "ens_mc", "ens_n", "attr_method", "attr_objective", "attr_stat", "layers",
     "view", "var_pos", "var_alt", "page", "dataset", "eval_limit", "eval_rc", "fimo_motifs", "motif_db",
 )

@@ -91,8 +91,8 @@ def test_default_page_renders_demo_gene_with_charts(env, model):
     assert any(t.startswith("Sequence logo") for t in titles)
     over = json.loads(at.get("plotly_chart")[0].proto.spec)
     names = [tr.get("name") for tr in over["data"]]
-    for ident in ("CTCF", "CAGE+", "CAGE-"):
-        assert ident in names
+    # one target per assay group by default; the CAGE +/- pair is one track on the gene's strand (+)
+    assert names.count("CTCF") == 1 and "CAGE+" in names and "CAGE-" not in names
     assert "TSS" in names and "exons" in names
     assert over["layout"]["dragmode"] == "select"
     # the model's output bins are drawn at their centres in genome coordinates
@@ -314,7 +314,8 @@ def test_downloads_read_back(env, model):
 
 def test_variant_view_scores_equal_engine(env, model):
     from seqnn_engine.variants import compute_scores
-    at = new_app(env, view="Variant")
+    # every target: the seven entries (the CAGE pair is one) drawn on both strands
+    at = new_app(env, view="Variant", targets=list(range(7)), target_strand="both")
     at.run()
     no_problems(at)
     _, gw, seq = genome_window(model, DEFAULT_GENE)

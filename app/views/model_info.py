@@ -37,7 +37,10 @@ def render(model) -> None:
     st.markdown("##### Targets")
     short, long = target_labels(model)
     tt = model.targets
-    rows = {"index": list(range(model.num_targets)), "identifier": short, "label": long}
+    from app.inputs import target_catalog
+    cat = target_catalog(model)
+    rows = {"index": list(range(model.num_targets)), "identifier": short, "label": long, "group": list(cat.group)}
     if tt is not None and len(tt) == model.num_targets:
         rows["strand"] = [str(x) for x in tt.strand]
+    st.caption(" · ".join(f"{g}: {n:,}" for g, n in cat.groups()) + " (display entries: a +/- pair counts once)")
     st.dataframe(rows, hide_index=True)
