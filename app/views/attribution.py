@@ -98,20 +98,19 @@ def render(ctx: Ctx) -> None:
     slot_contrib, slot_logo, slot_hyp, slot_motifs = st.container(), st.container(), st.container(), st.container()
     found, db = motif_seqlets(ctx, res, method, slot_motifs)
 
-    pooled, starts = figures.pool_columns(ps[None], 200_000)
-    fig_c = figures.line_figure(x[starts], {"contribution": pooled[0]}, title="Contribution per position",
+    fig_c = figures.line_figure(x, {"contribution": ps}, title="Contribution per position",
                                 x_range=(inp.start, inp.start + L), height=200)
     fig_c.add_vrect(x0=ctx.rng[0], x1=ctx.rng[1], fillcolor=figures.SELECT_COLOR, line_width=0, layer="below")
-    seqlets.draw_boxes(fig_c, found, pooled[0])
+    seqlets.draw_boxes(fig_c, found, ps)
     slot_contrib.plotly_chart(fig_c, key="contrib", config=PLOTLY_CONFIG)
 
     lrng = geometry.limit_range(ctx.rng, MAX_LOGO_BP)
-    if lrng != tuple(ctx.rng):
-        slot_logo.caption(f"The logo shows the central {MAX_LOGO_BP:,} bp of the selected range.")
+    cap = (f"logo capped at {MAX_LOGO_BP:,} bp: it shows the central {MAX_LOGO_BP:,} bp of the selected range; "
+           "select a shorter range" if lrng != tuple(ctx.rng) else None)
     a, b = ctx.positions(lrng)
     oh = compute.onehot(inp.sequence, 0.0)[0]
     logo = logo_matrix(method, scores[a:b], oh[a:b])
-    fig_logo = figures.logo_figure(logo, lrng[0], title=f"Sequence logo {lrng[0]:,}-{lrng[1]:,}")
+    fig_logo = figures.logo_figure(logo, lrng[0], title=f"Sequence logo {lrng[0]:,}-{lrng[1]:,}", note=cap)
     seqlets.draw_boxes(fig_logo, found, np.concatenate([logo.clip(min=0).sum(1), logo.clip(max=0).sum(1)]),
                        lrng[0], lrng[1])
     fig_logo.update_xaxes(range=[lrng[0] - 0.6, lrng[1] - 0.4])
