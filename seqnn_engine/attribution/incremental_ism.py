@@ -395,76 +395,84 @@ def _whole_output(y, ref_out, M):
     return tf.tile(ref_out, [M, 1, 1])
 
 
-def _per_bin(z, rc: bool, strand_pair, tw, u):
-    """Target-weighted sum (B, n) of member-orientation predictions z (B, n, T), with strand
-    pairs swapped back for an RC member (the objective's first step, per bin)."""
-    z = tf.cast(z, tf.float32)
-    if rc and strand_pair is not None:
-        z = tf.gather(z, strand_pair, axis=-1)
+def _per_bin(z, perm, tw, u):
+    """Target-weighted sum (B, n) of member-orientation predictions z (B, n, T), with
+    targets permuted by ``perm`` (T,) first (an RC member's strand pairs swapped back)."""
+    z = tf.gather(tf.cast(z, tf.float32), perm, axis=-1)
     if u:
         z = untransform_tf(z, *u)
     return tf.reduce_sum(z * tw, axis=-1)
 
 
-def _chunk_objective(y, ref_out, M, rc, strand_pair, tw, mask, statistic, pc, u):
+def _chunk_objective(y, ref_out, M, rev, perm, tw, mask, statistic, pc, u):
     """(objective of each mutant (M,), objective of the reference ()) of one chunk.
 
     Per-bin values are computed on the changed bins only and spliced into the
-    reference's; RC members' bins are reversed before the bins are summed.
+    reference's; an RC member's bins are reversed (``rev``) before the bins are summed.
     """
     P = ref_out.shape[1]
-    ref_pb = _per_bin(ref_out, rc, strand_pair, tw, u)                          # (1, P)
+    ref_pb = _per_bin(ref_out, perm, tw, u)                                    # (1, P)
     if isinstance(y, _Span):
         w = min(y.w, P)
         a = tf.clip_by_value(y.lo, 0, P - w)
-        pb = _per_bin(_window(y, a, w, 0.0), rc, strand_pair, tw, u)            # (M, w)
+        pb = _per_bin(_window(y, a, w, 0.0), perm, tw, u)                      # (M, w)
         tile = lambda z: tf.tile(z, [M, 1])  # noqa: E731
         full_pb = tf.concat([tile(ref_pb[:, :a]), pb, tile(ref_pb[:, a + w:])], axis=1)
     elif isinstance(y, _Full):
-        full_pb = _per_bin(y.vals, rc, strand_pair, tw, u)
+        full_pb = _per_bin(y.vals, perm, tw, u)
     else:
         full_pb = tf.tile(ref_pb, [M, 1])
-    if rc:
-        full_pb, ref_pb = tf.reverse(full_pb, axis=[1]), tf.reverse(ref_pb, axis=[1])
+    full_pb = tf.cond(rev, lambda: tf.reverse(full_pb, axis=[1]), lambda: full_pb)
+    ref_pb = tf.cond(rev, lambda: tf.reverse(ref_pb, axis=[1]), lambda: ref_pb)
     one = tf.ones((1,), tf.float32)
     f = objective_tf(full_pb[..., None], one, mask[None], statistic, pc, None)
     f0 = objective_tf(ref_pb[..., None], one, mask[None], statistic, pc, None)
     return f, f0[0]
 
 
+def _reference_fn(model, hybrid: bool):
+    """(plan, tf.function x (1, L, 4) -> the kept nodes' reference outputs)."""
+    def make():
+        plan = _plan(model, hybrid)
+        x_spec = tf.TensorSpec((1, model.seq_length, 4), model.net.model.inputs[0].dtype)
+        return plan, tf.function(lambda x: _reference(model, plan, x), input_signature=[x_spec])
+    return model._fn(("incremental_ism_reference", hybrid), make)
+
+
 def _fns(model, width: int, hybrid: bool, kind: tuple):
     """(plan, reference function x -> kept node outputs, chunk function).
 
     kind ('preds',): chunk(x, refs, lo, vals) -> (M, P, T) predictions (member orientation).
-    kind ('objective', rc, statistic, untransform): chunk(x, refs, lo, vals, tw, mask, pc[, u_cs,
-    u_pw, u_sc]) -> (objective (M,), reference objective ()) in forward orientation.
+    kind ('objective', statistic, untransform): chunk(x, refs, lo, vals, rev, perm, tw, mask,
+    pc[, u_cs, u_pw, u_sc]) -> (objective (M,), reference objective ()) in forward
+    orientation; rev: reverse the bins (RC member), perm (T,): target permutation.
     """
+    plan, ref_fn = _reference_fn(model, hybrid)
+
     def make():
         km = model.net.model
-        plan = _plan(model, hybrid)
         dt = km.inputs[0].dtype
         x_spec = tf.TensorSpec((1, model.seq_length, 4), dt)
         ref_specs = [tf.TensorSpec((1,) + tuple(n.outputs[0].shape[1:]), n.outputs[0].dtype)
                      for n, k in zip(plan.nodes, plan.keep) if k]
-        ref_fn = tf.function(lambda x: _reference(model, plan, x), input_signature=[x_spec])
         base = [x_spec, ref_specs, tf.TensorSpec((), tf.int32), tf.TensorSpec((None, width, 4), dt)]
         if kind[0] == "preds":
             def chunk(x, refs, lo, v):
                 y = _forward(model, plan, x, refs, lo, v)
                 return _whole_output(y, _output_ref(plan, refs), tf.shape(v)[0])
-            return plan, ref_fn, tf.function(chunk, input_signature=base)
-        _, rc, statistic, untransform = kind
+            return tf.function(chunk, input_signature=base)
+        _, statistic, untransform = kind
         T, P = int(km.outputs[0].shape[-1]), int(km.outputs[0].shape[1])
-        sp = None if model.strand_pair is None else tf.constant(np.asarray(model.strand_pair), tf.int32)
-        extra = [tf.TensorSpec((T,), tf.float32), tf.TensorSpec((P,), tf.float32), tf.TensorSpec((), tf.float32)]
+        extra = [tf.TensorSpec((), tf.bool), tf.TensorSpec((T,), tf.int32), tf.TensorSpec((T,), tf.float32),
+                 tf.TensorSpec((P,), tf.float32), tf.TensorSpec((), tf.float32)]
         extra += [tf.TensorSpec((T,), tf.float32)] * 3 if untransform else []
 
-        def chunk(x, refs, lo, v, tw, mask, pc, *u):
+        def chunk(x, refs, lo, v, rev, perm, tw, mask, pc, *u):
             y = _forward(model, plan, x, refs, lo, v)
-            return _chunk_objective(y, _output_ref(plan, refs), tf.shape(v)[0], rc, sp, tw, mask, statistic,
+            return _chunk_objective(y, _output_ref(plan, refs), tf.shape(v)[0], rev, perm, tw, mask, statistic,
                                     pc, u or None)
-        return plan, ref_fn, tf.function(chunk, input_signature=base + extra)
-    return model._fn(("incremental_ism", width, hybrid) + tuple(kind), make)
+        return tf.function(chunk, input_signature=base + extra)
+    return plan, ref_fn, model._fn(("incremental_ism", width, hybrid) + tuple(kind), make)
 
 
 def _member_space(model, x1, pos, base, member):
@@ -527,12 +535,14 @@ def member_objectives(model, obj, row: int, x1: np.ndarray, pos: np.ndarray, bas
     w = int(min(max(1, chunk_bp), L))
     n = max(1, int(chunk))
     untr = obj.untransform is not None
-    _, ref_fn, chunk_fn = _fns(model, w, hybrid, ("objective", bool(member.rc), obj.statistic, untr))
+    _, ref_fn, chunk_fn = _fns(model, w, hybrid, ("objective", obj.statistic, untr))
     dt = model.net.model.inputs[0].dtype
     x_t = tf.constant(xa[None], dt)
     refs = ref_fn(x_t)                                  # every span-wise layer on the reference, once
-    args = [tf.constant(obj.target_weights), tf.constant(obj.bin_mask[row]), tf.constant(obj.pseudocount,
-                                                                                           tf.float32)]
+    T = obj.target_weights.size
+    perm = np.asarray(model.strand_pair) if member.rc and model.strand_pair is not None else np.arange(T)
+    args = [tf.constant(bool(member.rc)), tf.constant(perm, tf.int32), tf.constant(obj.target_weights),
+            tf.constant(obj.bin_mask[row]), tf.constant(obj.pseudocount, tf.float32)]
     if untr:
         u = obj.untransform
         args += [tf.constant(u.clip_soft), tf.constant(u.power), tf.constant(u.scale)]

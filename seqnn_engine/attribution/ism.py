@@ -138,14 +138,14 @@ def _resolve_chunk(model, engine, chunk, start, end, n_max):
         if chunk != "all":
             raise InputError(f"ism_chunk must be a positive number of mutants or 'all', got {chunk!r}")
         return max(1, n_max), max(1, end - start)
+    w = int(min(INCREMENTAL_CHUNK_BP, end - start))
     if chunk is not None:
         if int(chunk) < 1:
             raise InputError(f"ism_chunk must be a positive number of mutants or 'all', got {chunk!r}")
-        n = int(chunk)
-    else:
-        n = ism_chunk_size(model, engine, ISM_CHUNK_BYTES, start, end)
-    w = int(min(INCREMENTAL_CHUNK_BP, max(1, -(-n // 3)), end - start))
-    if chunk is None and engine in ("incremental", "hybrid"):
+        return int(chunk), w
+    n = ism_chunk_size(model, engine, ISM_CHUNK_BYTES, start, end, w)
+    if engine in ("incremental", "hybrid") and n < 3 * w:   # narrower spans when few mutants fit
+        w = max(1, -(-n // 3))
         n = ism_chunk_size(model, engine, ISM_CHUNK_BYTES, start, end, w)
     return n, w
 
