@@ -158,7 +158,7 @@ def test_ism_memory_does_not_grow_with_the_window(demo, engine):
         try:
             tracemalloc.start()
             m.attribute(x, "ism", targets=[0], window=(1000, 1000 + w), ism_engine=engine, ism_chunk=12,
-                        batch_size=4)
+                        statistic="log", batch_size=4)
             peaks.append(tracemalloc.get_traced_memory()[1])
         finally:
             tracemalloc.stop()
