@@ -262,10 +262,12 @@ def _window(t, start, width: int, fill: float):
     """
     ref = t.ref if isinstance(t, _Span) else t
     Lx = ref.shape[1]
-    pad = 2 * width + 8
-    ref_p = tf.pad(ref, [[0, 0], [pad, pad], [0, 0]], constant_values=fill)
-    begin = tf.clip_by_value(start + pad, 0, Lx + 2 * pad - width)
-    base = tf.slice(ref_p, tf.stack([0, begin, 0]), [-1, width, -1])
+    b0 = tf.clip_by_value(start, 0, Lx)                    # the part inside the tensor, padded to width
+    b1 = tf.clip_by_value(start + width, b0, Lx)
+    piece = tf.slice(ref, tf.stack([0, b0, 0]), tf.stack([-1, b1 - b0, -1]))
+    left = tf.minimum(b0 - start, width)
+    pads = tf.stack([[0, 0], [left, width - left - (b1 - b0)], [0, 0]])
+    base = tf.ensure_shape(tf.pad(piece, pads, constant_values=fill), [1, width, ref.shape[2]])
     if not isinstance(t, _Span):
         return base
     M = tf.shape(t.vals)[0]
