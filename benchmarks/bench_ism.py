@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -137,7 +138,9 @@ Model: ../shared/datasets/baskerville-tiny-hg38 (131,072 bp, conv tower to 128 b
 U-net upsamplings, 2,048 bins x 74 targets). One sequence (central 131 kb of the bundled hg38 chr1 1 Mb),
 all {n} substitutions of a {window} bp window at its centre; objective: the 2 central bins of target 0.
 Both engines in one process, timed in turn {repeats} time(s) after a warm-up call each (tracing excluded);
-medians. Peak RSS: each engine in a fresh process (model load + one 12 bp ISM call).
+medians. Peak RSS: each engine in a fresh process (model load + one 12 bp ISM call). Load average
+at the end of the run: {os.getloadavg()[0]:.1f} (on a shared machine absolute seconds vary; the ratio
+is measured in turn).
 
 | engine | seconds | mutants / s | mutants per chunk | peak RSS (fresh process) |
 |---|---|---|---|---|
