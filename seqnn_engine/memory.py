@@ -245,19 +245,26 @@ def layer_gradients_plan(model, n_seqs: int, layers, n_targets: int, n_members: 
 def variants_plan(model, n_variants: int, n_shifts: int = 1, rc: bool = False, n_targets: Optional[int] = None,
                   batch_size: int = 4, keep_preds: bool = False, n_stats: int = 1,
                   limit: Optional[int] = None) -> Estimate:
-    """Estimate of :func:`variants.score_windows` per chunk of variants: REF and ALT
-    predictions (2, H, P, T) per variant in float32, their float64 copies and transforms
-    while scoring, the scores (n_stats, T); plus one prediction batch. batch_size here is
-    variants per chunk."""
-    P = model.target_length
+    """Estimate of :func:`variants.score_windows`, which scores variants in chunks.
+
+    Per variant of a chunk: its REF and ALT one-hot windows, predictions (2, H, P, T) in
+    float32 and their float64 copies and transforms while scoring. Fixed: weights, one
+    prediction batch of ``batch_size`` sequences, the (V, n_stats, T) scores and, with
+    keep_preds, every variant's (2, H, P, T) predictions. ``Estimate.batch_size`` is the
+    number of variants per chunk (all of them when they fit).
+    """
+    P, L = model.target_length, model.seq_length
     T = int(n_targets if n_targets is not None else model.num_targets)
-    members = 2 if rc else 1
-    per_var = 2 * n_shifts * P * T * (F32 + 2 * F64 + 2 * F64) + n_stats * T * F32
-    per_var += 2 * P * T * (2 * F64 + F32) * (1 if members > 1 else 0)
-    fixed = weights_bytes(model) + max(1, min(4, 2 * batch_size)) * (_forward(model) + 2 * P * model.num_targets * F32)
-    parts = {"weights": weights_bytes(model), "prediction batch": fixed - weights_bytes(model)}
-    return _fit("variants", fixed, per_var, batch_size, "variant scoring",
-                "score fewer targets or shifts (or keep fewer predictions)", parts, limit)
+    V, H = int(n_variants), int(n_shifts)
+    per_var = 2 * H * P * T * (F32 + 4 * F64) + 2 * L * 4 * F32 + 2 * P * T * (2 * F64 + 2 * F32)
+    pred = predict_plan(model, 1, 2 if rc else 1, T, batch_size, limit=None if limit is None else limit)
+    fixed = weights_bytes(model) + pred.parts["work"] + V * n_stats * T * F32
+    if keep_preds:
+        fixed += V * 2 * H * P * T * F32
+    parts = {"weights": weights_bytes(model), "prediction batch": pred.parts["work"],
+             "scores": V * n_stats * T * F32 + (V * 2 * H * P * T * F32 if keep_preds else 0)}
+    return _fit("variants", fixed, per_var, V, "variant scoring",
+                "score fewer variants, targets or shifts at once (or keep fewer predictions)", parts, limit)
 
 
 def gene_values_plan(model, n_genes: int, n_members: int = 1, n_targets: Optional[int] = None,

@@ -62,10 +62,11 @@ class NodeCost:
 def _internal_bytes(op, node, db: int) -> int:
     """Bytes of tensors a layer builds inside its call (not visible as node outputs)."""
     if isinstance(op, MultiheadAttention):
+        # one head at a time (layers.MultiheadAttention): its relative logits and two shifted
+        # copies, logits and weights; plus every head's (T, T) weights kept for the backward pass
         t = int(node.input_tensors[0].shape[1])
-        h = op.heads
-        rel = h * t * (2 * t - 1) * db if op.num_position_features else 0
-        return 2 * rel + 3 * h * t * t * db          # relative logits (+ shifted copy), logits, weights
+        rel = t * (2 * t - 1) * db if op.num_position_features else 0
+        return 3 * rel + 3 * t * t * db + 2 * op.heads * t * t * db
     return 0
 
 
@@ -126,6 +127,7 @@ class Plan:
     peak_bytes: int
     tape_bytes: int
     k: int
+    segment_peaks: tuple = ()
 
 
 class _Graph:
@@ -225,9 +227,9 @@ def make_plan(km, taps: Sequence = (), k: int = 1, dtype_bytes: int = 4,
             cuts.append(int(prev[cuts[-1]]))
         return cuts[::-1], f[M - 1]
 
-    def peak_of(cuts):
-        return max(f_a + inc[a, b] + k * live[b] + seg_saved[a, b] + seg_work[a, b]
-                   for a, b, f_a in _walk_f(cuts, inc, x_bytes))
+    def peaks_of(cuts):
+        return [f_a + inc[a, b] + k * live[b] + seg_saved[a, b] + seg_work[a, b]
+                for a, b, f_a in _walk_f(cuts, inc, x_bytes)]
     lo_b, hi_b = 0.0, float(tape + inc[0, M - 1] + k * live.max() + 1)
     best = solve(hi_b)
     if best is None:      # a forced chain that cannot be met: take all forced cuts
@@ -248,7 +250,8 @@ def make_plan(km, taps: Sequence = (), k: int = 1, dtype_bytes: int = 4,
         cuts = best[0]
     segs = _segments(g, [cand[c] for c in cuts], tap_ids)
     stored = float(sum(inc[a, b] for a, b in zip(cuts[:-1], cuts[1:]))) + x_bytes
-    return Plan(tuple(segs), int(stored), int(peak_of(cuts)), int(tape), int(k))
+    peaks = peaks_of(cuts)
+    return Plan(tuple(segs), int(stored), int(max(peaks)), int(tape), int(k), tuple(int(p) for p in peaks))
 
 
 def _walk_f(cuts, inc, x_bytes):
@@ -278,9 +281,9 @@ def _segments(g: _Graph, positions: list, tap_ids: set) -> list:
 
 
 def plan_summary(plan: Plan) -> list:
-    """[(first layer name, last layer name, n inputs, n outputs)] per segment (for reports)."""
-    return [(s.nodes[0].operation.name, s.nodes[-1].operation.name, len(s.inputs), len(s.outputs))
-            for s in plan.segments]
+    """[(first layer name, last layer name, n inputs, n outputs, estimated peak MiB)] per segment."""
+    return [(s.nodes[0].operation.name, s.nodes[-1].operation.name, len(s.inputs), len(s.outputs),
+             round(p / 2**20)) for s, p in zip(plan.segments, plan.segment_peaks)]
 
 
 # ------------------------------------------------------------------------------ running a plan
