@@ -60,16 +60,52 @@ def input_grad_fn(model, rc: bool, mc: bool, statistic: str, untransform: bool, 
     return model._fn(key, make)
 
 
+def checkpointed_input_grad_fn(model, rc: bool, mc: bool, statistic: str, untransform: bool):
+    """Like :func:`input_grad_fn` (same arguments and results, need_grad=True) with the backward
+    pass checkpointed over segments of the graph (see checkpoint.py): bounded memory, one extra
+    forward pass."""
+    from . import checkpoint
+    key = ("input_grad_ckpt", rc, mc, statistic, untransform)
+    sp = model.strand_pair
+
+    def make():
+        run = checkpoint.runner(model, mc)
+        out_id = id(run.km.outputs[0])
+        P, T = model.target_length, model.num_targets
+        sig = _sig(model, untransform)
+        seed_sig = [tf.TensorSpec((None, P, T), tf.float32)] + sig[1:4] + sig[5:]
+
+        def seeds(preds, tw, pmask, pc, *u):
+            with tf.GradientTape() as tape:
+                tape.watch(preds)
+                obj = objective_tf(_unaug_preds_tf(preds, rc, sp), tw, pmask, statistic, pc, u or None)
+            return obj, tape.gradient(obj, preds)[None]
+        seeds = tf.function(seeds, input_signature=seed_sig)
+
+        def f(x, tw, pmask, pc, seed, *u):
+            vals = run.forward(x, [seed] if mc else ())
+            obj, cot = seeds(vals[out_id], tw, pmask, pc, *u)
+            g = run.backward(vals, cot)
+            return obj, g[0]
+        return f
+    return model._fn(key, make)
+
+
 class MemberRunner:
-    """Evaluate an objective (and its input gradient) over ensemble members for a batch of inputs."""
+    """Evaluate an objective (and its input gradient) over ensemble members for a batch of inputs.
+
+    checkpoint: run input gradients through the checkpointed backward pass (checkpoint.py)
+    instead of one tape over the whole graph (same results to float32 rounding).
+    """
 
     def __init__(self, model, objective: Objective, rc=False, shifts=(0,), mc_n=0, mc_seed=0,
-                 batch_size=4):
+                 batch_size=4, checkpoint: bool = False):
         self.model = model
         self.obj = objective
         self.members = ens.members(rc, shifts, mc_n)
         self.mc_seed = int(mc_seed)
         self.batch_size = max(1, int(batch_size))
+        self.checkpoint = bool(checkpoint)
         self._calls = 0
 
     def _args(self, xb, mask_b, mem):
@@ -94,8 +130,12 @@ class MemberRunner:
         total = len(self.members) * n
         done = 0
         for mi, mem in enumerate(self.members):
-            fn = input_grad_fn(self.model, mem.rc, mem.mc >= 0, self.obj.statistic,
-                               self.obj.untransform is not None, need_grad)
+            if need_grad and self.checkpoint:
+                fn = checkpointed_input_grad_fn(self.model, mem.rc, mem.mc >= 0, self.obj.statistic,
+                                                self.obj.untransform is not None)
+            else:
+                fn = input_grad_fn(self.model, mem.rc, mem.mc >= 0, self.obj.statistic,
+                                   self.obj.untransform is not None, need_grad)
             objs = np.zeros(n, np.float64)
             grads = np.zeros(x.shape, np.float32) if need_grad else None
             for b0 in range(0, n, self.batch_size):

@@ -15,6 +15,7 @@ import numpy as np
 
 from .. import ensemble as ens
 from .. import limits as _limits
+from .. import memory as _memory
 from ..errors import InputError
 from . import incremental_ism as _inc
 from . import local_ism as _local
@@ -81,7 +82,7 @@ def attribute(model, x, method: str = "saliency", targets=None, positions=None, 
               noise: float = 0.15, n_steps: int = 32, baseline: str = "zeros", n_baselines: int = 4,
               seed: int = 0, batch_size: int = 4, return_all: bool = False, diagnostics: bool = True,
               progress: Optional[Callable[[int, int], None]] = None, max_ism_bp: Optional[int] = None,
-              ism_engine: str = "auto",
+              ism_engine: str = "auto", checkpoint="auto",
               mean_center: Optional[bool] = None) -> Attribution:
     """Input attribution of ``model`` on x (S, L, 4) for one objective.
 
@@ -99,6 +100,12 @@ def attribute(model, x, method: str = "saliency", targets=None, positions=None, 
     'subwindow' (each mutant on a short sub-window covering the changed bins' receptive
     fields; see local_ism.py), 'full' (every mutant at full length), or 'auto' (the
     first of these the model and ensemble allow: no MC dropout, local layers only).
+    checkpoint: True runs input gradients through the checkpointed backward pass (bounded
+    memory, one extra forward pass; see checkpoint.py), False through one tape over the whole
+    graph, 'auto' (default) checkpoints when seqnn_engine.memory estimates that one tape would
+    need more than memory.CHECKPOINT_ABOVE_BYTES or the memory limit. Results agree to float32
+    rounding. The estimated peak is checked against SEQNN_MAX_MEMORY_MB first, and the batch
+    size is reduced until a batch fits.
     """
     if mean_center is not None:
         mean_center_scores = mean_center
@@ -109,7 +116,13 @@ def attribute(model, x, method: str = "saliency", targets=None, positions=None, 
     if mc_n and not model.has_dropout:
         raise InputError("MC dropout needs dropout layers, and this model has none: set mc_n to 0")
     obj = make_objective(model, S, targets, positions, statistic, pseudocount, untransform)
-    runner = MemberRunner(model, obj, rc, shifts, mc_n, seed, batch_size)
+    mems = ens.members(rc, shifts, mc_n)
+    plan = _memory.attribution_plan(model, method, S, len(mems), batch_size, checkpoint=checkpoint,
+                                    mc=mc_n > 0, return_all=return_all, n_samples=n_samples, n_steps=n_steps,
+                                    n_baselines=n_baselines if baseline == "shuffle" else 1,
+                                    window=window, diagnostics=diagnostics)
+    runner = MemberRunner(model, obj, rc, shifts, mc_n, seed, plan.batch_size, checkpoint=plan.checkpoint)
+    batch_size = plan.batch_size
     E = len(runner.members)
     idx = np.arange(S)
     opts = dict(method=method, targets=np.flatnonzero(obj.target_weights).tolist(), statistic=statistic,
@@ -290,8 +303,8 @@ def _ism(runner, x, idx, window, max_bp, progress, center, ism_engine="auto"):
 def _diagnostics(model, runner, x, idx, method, hyp, win, obj, batch_size):
     """RC consistency (forward vs un-augmented RC saliency map), gradient-vs-ISM agreement."""
     out = {}
-    fwd = MemberRunner(model, obj, False, (0,), 0, 0, batch_size)
-    rcm = MemberRunner(model, obj, False, (0,), 0, 0, batch_size)
+    fwd = MemberRunner(model, obj, False, (0,), 0, 0, batch_size, checkpoint=runner.checkpoint)
+    rcm = MemberRunner(model, obj, False, (0,), 0, 0, batch_size, checkpoint=runner.checkpoint)
     rcm.members = [ens.Member(True, 0)]
     _, gf, _ = fwd.run(x, idx)
     _, gr, _ = rcm.run(x, idx)

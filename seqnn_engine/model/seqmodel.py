@@ -232,7 +232,9 @@ class SeqModel:
         back; shifted inputs are zero-padded; bins are not unshifted (reference).
         down_sample: mean over groups of this many consecutive bins. Returns
         :class:`Prediction` with mean (S, P', T') float32, var and members when asked.
-        MC samples are reproducible for a given mc_seed and batch_size.
+        MC samples are reproducible for a given mc_seed and batch_size. The estimated peak
+        (seqnn_engine.memory.predict_plan) is checked against SEQNN_MAX_MEMORY_MB first and
+        batch_size is lowered until a batch fits.
         """
         x = self.check_input(x)
         tidx = None if embed_penultimate else self.check_targets(target_indexes)
@@ -256,6 +258,9 @@ class SeqModel:
         if down_sample < 1 or out_len % down_sample:
             raise InputError(f"down_sample must divide the {out_len} output bins, got {down_sample}")
         width = self.net.trunk.output.shape[2] if embed_penultimate else len(tidx)
+        from .. import memory
+        batch_size = memory.predict_plan(self, x.shape[0], len(mems), width, batch_size, return_var, return_all,
+                                         out_len // down_sample, mc_n > 0).batch_size
         shape = (x.shape[0], out_len // down_sample, width)
         stats = ens.RunningStats(shape)
         allm = np.zeros(shape + (len(mems),), np.float32) if return_all else None
