@@ -112,7 +112,7 @@ def run_one(label, argv, env, need_gb, log) -> dict:
         print(f"[{label}] {msg}", flush=True)
         return {"skipped": msg}
     print(f"[{label}] running ({avail:.1f} GB available) ...", flush=True)
-    t0 = time.perf_counter()
+    t0, load0 = time.perf_counter(), os.getloadavg()[0]
     proc = subprocess.run(argv, env=env, capture_output=True, text=True)
     wall = time.perf_counter() - t0
     log.write(f"==== {label}: {' '.join(argv)}\n{proc.stdout}\n{proc.stderr}\n")
@@ -126,6 +126,8 @@ def run_one(label, argv, env, need_gb, log) -> dict:
         print(f"[{label}] {msg}", flush=True)
         return {"skipped": msg}
     res["process_wall_s"] = wall
+    res["load_avg"] = [load0, os.getloadavg()[0]]
+    res["mem_available_gb_before"] = avail
     print(f"[{label}] times {['%.2f' % t for t in res.get('times_s', [])]} s, peak RSS "
           f"{res['ru_maxrss_mb'] / GB:.2f} GB", flush=True)
     return res
@@ -166,7 +168,8 @@ def main(argv=None) -> int:
     ap.add_argument("--only", choices=("all", "ours", "reference", "tx"), default="all")
     ap.add_argument("--workdir", default=None, help="scratch folder (default /tmp/seqnn_bench_borzoi[_quick])")
     ap.add_argument("--no-lock", action="store_true", help=f"do not take {LOCK} (when the caller holds it)")
-    ap.add_argument("--no-write", action="store_true", help="do not rewrite benchmarks/RESULTS.md")
+    ap.add_argument("--no-write", action="store_true",
+                    help="do not rewrite benchmarks/RESULTS.md (quick runs never do)")
     args = ap.parse_args(argv)
 
     lock_f = None
@@ -263,8 +266,8 @@ def main(argv=None) -> int:
     body = render(results, mode, ref_reason, invocation)
     (work / "section.md").write_text(body)
     print(body)
-    if not args.no_write:
-        update_section("borzoi" if mode == "full" else "borzoi_quick", body)
+    if not args.no_write and mode == "full":      # quick runs only print (and keep section.md)
+        update_section("borzoi", body)
     if lock_f is not None:
         lock_f.close()
     return 0
@@ -429,7 +432,7 @@ def agreement(results) -> list:
             continue
         c = compare(A, B)
         where = ""
-        if "span_over_1pct" in c:
+        if "span_over_1pct" in c and A.shape[-1] == 4:          # input gradients (S, L, 4): positions in bp
             sp = c["span_over_1pct"]
             where = (f"{c['positions_over_1pct']} positions differ by > 1% of max |g|"
                      + (f", within [{sp[0]}, {sp[1]}) bp" if sp else "") + f"; largest at {c['argmax_position']} bp")

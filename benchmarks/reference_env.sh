@@ -8,6 +8,10 @@
 #                         reference venv's PYTHONPATH (the package is not installed into the venv).
 #   PYTHON                the Python 3.11 interpreter to create the venv from (default: python3.11)
 #
+# Optional argument: a calico/baskerville git checkout (or bare git dir); its committed src/ is then
+# exported into $venv/baskerville-src/src, the default SEQNN_REFERENCE_SRC of bench_borzoi.py:
+#   bash benchmarks/reference_env.sh /path/to/baskerville
+#
 # Note: the PyPI package named "baskerville" is an unrelated project (a schema-inference library), not
 # calico's; do not install it. Use a checkout of https://github.com/calico/baskerville instead.
 set -euo pipefail
@@ -19,10 +23,17 @@ if [ ! -x "$venv/bin/python" ]; then
   "$python" -m venv "$venv"
 fi
 "$venv/bin/python" -m pip install --quiet --upgrade pip
-# Legacy Keras for the reference; the small packages its modules import at module level.
+# Legacy Keras for the reference, and the packages its seqnn module imports at module level
+# (seqnn -> transfer -> trainer -> helpers.gcs_utils needs google-cloud-storage).
 "$venv/bin/python" -m pip install --quiet \
   "tensorflow>=2.21,<2.22" "tf_keras>=2.21,<2.22" \
-  "numpy>=1.26,<3" "natsort>=8,<9" "pandas>=2,<3" "scipy>=1.11,<2" "h5py>=3.10,<4"
+  "numpy>=1.26,<3" "natsort>=8,<9" "pandas>=2,<3" "scipy>=1.11,<2" "h5py>=3.10,<4" \
+  "google-cloud-storage>=2,<4"
+if [ "${1:-}" != "" ]; then
+  rm -rf "$venv/baskerville-src" && mkdir -p "$venv/baskerville-src"
+  git -C "$1" archive HEAD src/baskerville | tar -x -C "$venv/baskerville-src"
+  echo "reference source exported to $venv/baskerville-src/src"
+fi
 "$venv/bin/python" - <<'PY'
 import os
 os.environ["TF_USE_LEGACY_KERAS"] = "1"

@@ -213,7 +213,8 @@ def test_integrated_gradients_completeness(smooth_model, baseline):
 def test_ism_values_are_direct_differences(compat):
     m, ref = compat("small")
     x = ref["seqs"][:1]
-    a = m.attribute(x, "ism", targets=[0], positions="center", window=(2000, 2010), batch_size=16)
+    a = m.attribute(x, "ism", targets=[0], positions="center", window=(2000, 2010), batch_size=16,
+                    diagnostics=True)
     assert (a.scores[0, :2000] == 0).all() and (a.scores[0, 2010:] == 0).all()
     f0 = m.predict(x).mean[0, 47:49, 0].sum()
     rng = np.random.default_rng(0)
@@ -240,7 +241,7 @@ def test_rc_ensembled_map_is_rc_symmetric(compat):
 
 def test_rc_consistency_diagnostic_bounds(compat):
     m, ref = compat("tx")
-    a = m.attribute(ref["seqs"][:2], "saliency", targets=[2])
+    a = m.attribute(ref["seqs"][:2], "saliency", targets=[2], diagnostics=True)
     rc = a.diagnostics["rc_consistency"]
     assert rc.shape == (2,) and (np.abs(rc) <= 1).all()
     # an RC-ensembled map is exactly consistent with itself: diagnostic of the symmetric model equals 1
@@ -354,7 +355,8 @@ def test_local_ism_not_used_for_attention_models(compat):
     m, _ = compat("tx")
     assert local_ism.receptive_radius(m) is None and local_ism.plan(m, 100, 120) is None
     assert "MultiheadAttention" in incremental_ism.unsupported_reason(m)
-    assert choose_ism_engine(m, ens.members(), 100, 120) == "full"
+    assert choose_ism_engine(m, ens.members(), 100, 120) == "hybrid"
+    assert choose_ism_engine(m, ens.members(mc_n=2), 100, 120) == "full"
     x = np.eye(4, dtype=np.float32)[np.random.default_rng(0).integers(0, 4, (1, m.seq_length))]
     with pytest.raises(InputError, match="incremental ISM is not possible"):
         m.attribute(x, "ism", window=(10, 12), ism_engine="incremental", diagnostics=False)

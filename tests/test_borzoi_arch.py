@@ -221,8 +221,14 @@ MEMORY_SCRIPT = textwrap.dedent("""
     kw = {{"diagnostics": False}}
     a = m.attribute(x, "saliency", targets=[0, 1], positions=np.arange(c - 8, c + 8), statistic="log", **kw)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    try:                                         # the engine's memory model, where it has one
+        from seqnn_engine import memory
+        est = memory.attribution_plan(m, "saliency", 1)
+        est = {{"peak": est.peak_bytes, "weights": memory.weights_bytes(m), "checkpoint": est.checkpoint}}
+    except ImportError:
+        est = None
     print("RESULT " + json.dumps({{"base": base, "peak": peak, "finite": bool(np.isfinite(a.scores).all()),
-                                   "nonzero": int((np.abs(a.scores).sum(-1) > 0).sum())}}))
+                                   "nonzero": int((np.abs(a.scores).sum(-1) > 0).sum()), "estimate": est}}))
 """)
 
 
@@ -255,8 +261,12 @@ def test_full_length_saliency_memory_within_graph_bound(full, targets, tmp_path)
     bound = activation_bytes(full)
     grew = res["peak"] - res["base"]
     assert res["finite"] and res["nonzero"] > 0.99 * FULL_LENGTH     # attention: every position matters
-    print(f"saliency at 524 kb: peak RSS grew {grew / 2**30:.2f} GB; graph bound {bound / 2**30:.2f} GB")
+    print(f"saliency at 524 kb: peak RSS grew {grew / 2**30:.2f} GB; graph bound {bound / 2**30:.2f} GB; "
+          f"memory model {res['estimate']}")
     assert grew <= bound, (grew / 2**30, bound / 2**30)
+    if res["estimate"] is not None:
+        # the memory model's peak (weights + work + results, runtime excluded) bounds what the call added
+        assert grew <= res["estimate"]["peak"] - res["estimate"]["weights"], (grew, res["estimate"])
 
 
 # ---------------------------------------------------------------- (b) shorter: float64 twin, FD

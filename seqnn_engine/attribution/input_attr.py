@@ -14,13 +14,11 @@ from typing import Callable, Optional
 import numpy as np
 
 from .. import ensemble as ens
-from .. import limits as _limits
 from .. import memory as _memory
 from ..errors import InputError
-from . import incremental_ism as _inc
-from . import local_ism as _local
 from .engine import MemberRunner
-from .objective import make_objective, objective_of_predictions
+from .ism import ISM_ENGINES, choose_ism_engine, ism_mutants, ism_scores, ism_substitutions  # noqa: F401
+from .objective import make_objective
 from .shuffle import dinuc_shuffle
 
 METHODS = ("saliency", "grad_x_input", "smoothgrad", "integrated_gradients", "ism")
@@ -80,9 +78,9 @@ def attribute(model, x, method: str = "saliency", targets=None, positions=None, 
               mean_center_scores: bool = True, rc: bool = False, shifts=(0,), mc_n: int = 0, window=None,
               pseudocount: float = 0.0, untransform: bool = False, n_samples: int = 16,
               noise: float = 0.15, n_steps: int = 32, baseline: str = "zeros", n_baselines: int = 4,
-              seed: int = 0, batch_size: int = 4, return_all: bool = False, diagnostics: bool = True,
+              seed: int = 0, batch_size: int = 4, return_all: bool = False, diagnostics: bool = False,
               progress: Optional[Callable[[int, int], None]] = None, max_ism_bp: Optional[int] = None,
-              ism_engine: str = "auto", checkpoint="auto",
+              ism_engine: str = "auto", ism_chunk=None, checkpoint="auto",
               mean_center: Optional[bool] = None) -> Attribution:
     """Input attribution of ``model`` on x (S, L, 4) for one objective.
 
@@ -90,7 +88,7 @@ def attribute(model, x, method: str = "saliency", targets=None, positions=None, 
     Gaussian sd = noise) | 'integrated_gradients' (n_steps Gauss-Legendre path points;
     baseline 'zeros' | 'uniform' (0.25) | 'shuffle' (n_baselines dinucleotide
     shuffles, averaged)) | 'ism' (all 3 substitutions at every position of
-    ``window`` = (start, end) bp, default the whole input; batched).
+    ``window`` = (start, end) bp, default the whole input; in chunks, see ism.py).
     targets: target indexes (mean over them); positions: bins (see
     objective.position_mask); statistic: 'sum' | 'mean' | 'log'.
     mean_center (alias of mean_center_scores): subtract the ACGT mean of gradients.
@@ -98,14 +96,24 @@ def attribute(model, x, method: str = "saliency", targets=None, positions=None, 
     ism_engine: how mutants are predicted, all exact: 'incremental' (only the span each
     substitution changes is recomputed, layer by layer; see incremental_ism.py),
     'subwindow' (each mutant on a short sub-window covering the changed bins' receptive
-    fields; see local_ism.py), 'full' (every mutant at full length), or 'auto' (the
-    first of these the model and ensemble allow: no MC dropout, local layers only).
+    fields; see local_ism.py), 'hybrid' (the local layers before the first attention /
+    U-net layer incrementally, the rest at full length), 'full' (every mutant at full
+    length), or 'auto' (the first of these the model and ensemble allow).
+    ism_chunk: most mutants per ISM chunk (None: sized from a memory budget; 'all').
     checkpoint: True runs input gradients through the checkpointed backward pass (bounded
     memory, one extra forward pass; see checkpoint.py), False through one tape over the whole
     graph, 'auto' (default) checkpoints when seqnn_engine.memory estimates that one tape would
     need more than memory.CHECKPOINT_ABOVE_BYTES or the memory limit. Results agree to float32
     rounding. The estimated peak is checked against SEQNN_MAX_MEMORY_MB first, and the batch
     size is reduced until a batch fits.
+
+    The call runs only the passes its method needs. diagnostics (per-sequence (S,)
+    arrays): ``ig_completeness_error`` and ``ig_delta`` for integrated gradients;
+    ``rc_consistency`` (Pearson r of the forward and reverse-complement saliency maps)
+    whenever those two maps were computed anyway (saliency / grad_x_input with rc=True,
+    no MC dropout). diagnostics=True adds ``rc_consistency`` to every method (extra
+    gradient passes where needed) and ``grad_vs_ism`` (Pearson r of the forward saliency
+    map and the centred ISM deltas on the window) to ISM.
     """
     if mean_center is not None:
         mean_center_scores = mean_center
@@ -129,10 +137,14 @@ def attribute(model, x, method: str = "saliency", targets=None, positions=None, 
                 rc=rc, shifts=list(map(int, np.atleast_1d(shifts))), mc_n=mc_n, untransform=untransform)
     diag = {}
     mem_arr = np.zeros(x.shape + (E,), np.float32) if return_all and method != "ism" else None
+    plain = {}                                   # un-augmented gradients of the fwd+0 / rc+0 members at x
 
     def keep_member(mi, o, g):
         if mem_arr is not None and g is not None:
             mem_arr[..., mi] = center_acgt(g) if mean_center_scores else g
+        m = runner.members[mi]
+        if g is not None and m.shift == 0 and m.mc < 0:
+            plain[m.rc] = g
 
     var = None
     win = (0, L)
@@ -154,13 +166,47 @@ def attribute(model, x, method: str = "saliency", targets=None, positions=None, 
         scores, hyp, f, diag = _integrated_gradients(runner, x, idx, n_steps, baseline, n_baselines, seed,
                                                      mean_center_scores, progress)
     else:
-        scores, hyp, f, win = _ism(runner, x, idx, window, max_ism_bp, progress, mean_center_scores,
-                                     ism_engine)
+        r = ism_scores(runner, x, idx, window, max_ism_bp, progress, ism_engine, ism_chunk)
+        scores, f, win = r.scores, r.objective, r.window
+        opts.update(ism_engine=r.engine, ism_chunk=r.chunk)
+        hyp = scores.copy()
+        if mean_center_scores:
+            hyp[:, win[0]:win[1]] = center_acgt(scores[:, win[0]:win[1]])
     if diagnostics:
-        diag.update(_diagnostics(model, runner, x, idx, method, hyp, win, obj, batch_size))
+        diag.update(gradient_diagnostics(model, x, obj, batch_size, plain,
+                                         ism_hypothetical=hyp if method == "ism" else None, window=win,
+                                         checkpoint=runner.checkpoint))
+    elif False in plain and True in plain:
+        diag["rc_consistency"] = _corr_rows(center_acgt(plain[False]), center_acgt(plain[True]))
     return Attribution(method=method, scores=scores.astype(np.float32), hypothetical=hyp.astype(np.float32),
                        objective=np.asarray(f, np.float32), var=var, members=mem_arr, window=win,
                        diagnostics=diag, member_labels=[m.label for m in runner.members], options=opts)
+
+
+def gradient_diagnostics(model, x, objective, batch_size: int = 4, known=None, ism_hypothetical=None,
+                         window=None, checkpoint: bool = False) -> dict:
+    """Diagnostics of an objective.Objective on x (S, L, 4): per-sequence (S,) arrays.
+
+    rc_consistency: Pearson r of the ACGT-centred forward and (un-augmented)
+    reverse-complement saliency maps. grad_vs_ism (when ism_hypothetical (S, L, 4), the
+    centred ISM deltas, is given): Pearson r of the centred forward saliency map and the
+    ISM deltas on ``window`` = (start, end). known: {False: forward gradient, True: RC
+    gradient} (S, L, 4) already computed (e.g. by an rc=True saliency call); only the
+    missing ones are computed, one gradient pass each.
+    """
+    known = dict(known or {})
+    idx = np.arange(x.shape[0])
+    for rc in (False, True):
+        if rc not in known:
+            r = MemberRunner(model, objective, False, (0,), 0, 0, batch_size, checkpoint=checkpoint)
+            r.members = [ens.Member(rc, 0)]
+            _, known[rc], _ = r.run(x, idx)
+    gf = center_acgt(known[False])
+    out = {"rc_consistency": _corr_rows(gf, center_acgt(known[True]))}
+    if ism_hypothetical is not None:
+        s, e = (0, x.shape[1]) if window is None else window
+        out["grad_vs_ism"] = _corr_rows(gf[:, s:e], np.asarray(ism_hypothetical)[:, s:e])
+    return out
 
 
 def make_baselines(x: np.ndarray, baseline: str, n_baselines: int, seed: int) -> np.ndarray:
@@ -202,114 +248,3 @@ def _integrated_gradients(runner, x, idx, n_steps, baseline, n_baselines, seed, 
                             "ig_delta": delta.astype(np.float32)}
 
 
-def ism_substitutions(x1: np.ndarray, start: int, end: int):
-    """Every single-base substitution at positions [start, end) of one (L, 4) sequence.
-
-    Returns (positions (M,), bases (M,)), position-major. Positions that are N (not a
-    clear base) get all 4 bases; the identity substitution is skipped.
-    """
-    ref = x1[start:end]
-    clear = np.isclose(ref.sum(-1), 1.0) & (ref.max(-1) > 0.5)
-    keep = ~(clear[:, None] & (ref > 0.5))                                      # (W, 4)
-    i, base = np.nonzero(keep)
-    return (start + i).astype(np.int64), base.astype(np.int64)
-
-
-def ism_mutants(x1: np.ndarray, start: int, end: int):
-    """The substitutions of :func:`ism_substitutions` as sequences.
-
-    Returns (mutants (M, L, 4), positions (M,), bases (M,)).
-    """
-    pos, base = ism_substitutions(x1, start, end)
-    muts = np.repeat(x1[None], pos.size, axis=0)
-    muts[np.arange(pos.size), pos] = 0.0
-    muts[np.arange(pos.size), pos, base] = 1.0
-    return muts, pos, base
-
-
-ISM_ENGINES = ("auto", "incremental", "subwindow", "full")
-
-
-def choose_ism_engine(model, members, start: int, end: int, requested: str = "auto") -> str:
-    """The ISM engine used for a window: 'incremental', 'subwindow' or 'full' (see :func:`attribute`)."""
-    if requested not in ISM_ENGINES:
-        raise InputError(f"unknown ISM engine {requested!r}; choose one of {', '.join(ISM_ENGINES)}")
-    if requested == "full":
-        return "full"
-    mc = any(m.mc >= 0 for m in members)
-    why = "MC-dropout members need full-length predictions" if mc else _inc.unsupported_reason(model)
-    if requested == "incremental" and why is not None:
-        raise InputError(f"incremental ISM is not possible here ({why}): use ism_engine='auto' or 'full'")
-    if why is None and requested in ("auto", "incremental"):
-        return "incremental"
-    sub = None if mc else _local.plan(model, start, end)
-    if requested == "subwindow" and sub is None:
-        raise InputError("sub-window ISM is not possible here (MC dropout, a non-local layer, or a window "
-                         "too wide for the receptive field): use ism_engine='auto' or 'full'")
-    return "subwindow" if sub is not None else "full"
-
-
-def _ism(runner, x, idx, window, max_bp, progress, center, ism_engine="auto"):
-    S, L = x.shape[:2]
-    start, end = (0, L) if window is None else (int(window[0]), int(window[1]))
-    if not 0 <= start < end <= L:
-        raise InputError(f"ISM window {window} must satisfy 0 <= start < end <= {L}")
-    if max_bp is None:
-        max_bp = _limits.current().ism_bp
-    if end - start > max_bp:
-        raise _limits.exceeded("ism_bp", f"the ISM window is {end - start:,} bp", "choose a smaller range",
-                               int(max_bp))
-    engine = choose_ism_engine(runner.model, runner.members, start, end, ism_engine)
-    f_ref, _, _ = runner.run(x, idx, need_grad=False)
-    scores = np.zeros(x.shape, np.float32)
-    n_total = S * (end - start) * 3
-    done = [0]
-    local = _local.plan(runner.model, start, end) if engine == "subwindow" else None
-    for s in (range(S) if engine != "full" else []):
-        muts_pos, muts_base = ism_substitutions(x[s], start, end)
-        f_sum = np.zeros(muts_pos.size)
-        for mi, mem in enumerate(runner.members):
-            if engine == "incremental":
-                def prog(d, t, base_done=done[0] + mi * muts_pos.size // len(runner.members)):
-                    if progress is not None:
-                        progress(base_done + d * muts_pos.size // max(1, t) // len(runner.members), n_total)
-                mp = _inc.mutant_predictions(runner.model, x[s], muts_pos, muts_base, mem, progress=prog)
-                f = objective_of_predictions(runner.obj, idx[s], np.concatenate([mp.ref[None], mp.preds]))
-                f_mut, f0 = f[1:], f[0]
-            else:
-                f_mut, f0 = _local.member_ism_objectives(runner.model, runner.obj, x[s], idx[s], muts_pos,
-                                                         muts_base, mem, *local, runner.batch_size)
-            f_sum += f_mut - f0
-            if progress is not None:
-                progress(done[0] + (mi + 1) * muts_pos.size // len(runner.members), n_total)
-        scores[s, muts_pos, muts_base] = f_sum / len(runner.members)
-        done[0] += muts_pos.size
-    for s in (range(S) if engine == "full" else []):
-        muts, pos, base = ism_mutants(x[s], start, end)
-
-        def prog(d, t, base_done=done[0]):
-            if progress is not None:
-                progress(min(n_total, base_done + d * muts.shape[0] // max(t, 1)), n_total)
-        f_mut, _, _ = runner.run(muts, np.full(muts.shape[0], idx[s]), need_grad=False, progress=prog)
-        scores[s, pos, base] = f_mut - f_ref[s]
-        done[0] += muts.shape[0]
-    hyp = scores.copy()
-    if center:
-        w = slice(start, end)
-        hyp[:, w] = center_acgt(scores[:, w])
-    return scores, hyp, f_ref, (start, end)
-
-
-def _diagnostics(model, runner, x, idx, method, hyp, win, obj, batch_size):
-    """RC consistency (forward vs un-augmented RC saliency map), gradient-vs-ISM agreement."""
-    out = {}
-    fwd = MemberRunner(model, obj, False, (0,), 0, 0, batch_size, checkpoint=runner.checkpoint)
-    rcm = MemberRunner(model, obj, False, (0,), 0, 0, batch_size, checkpoint=runner.checkpoint)
-    rcm.members = [ens.Member(True, 0)]
-    _, gf, _ = fwd.run(x, idx)
-    _, gr, _ = rcm.run(x, idx)
-    out["rc_consistency"] = _corr_rows(center_acgt(gf), center_acgt(gr))
-    if method == "ism":
-        s, e = win
-        out["grad_vs_ism"] = _corr_rows(center_acgt(gf)[:, s:e], hyp[:, s:e])
-    return out

@@ -69,11 +69,21 @@ def plan(model, start: int, end: int):
     return lw, r
 
 
-def member_ism_objectives(model, obj, x1, row, pos, base, mem, lw, radius, batch_size):
+def mutant_bytes(model, lw: int) -> int:
+    """Upper bound (bytes) on the arrays one mutant adds to a chunk: its (lw, 4) sub-window
+    input and its spliced full-length predictions (P, T), twice (spliced and un-augmented)."""
+    return int(lw * 4 * 4 + 2 * model.target_length * model.num_targets * 4)
+
+
+def member_ism_objectives(model, obj, x1, row, pos, base, mem, lw, radius, batch_size, chunk=None,
+                          progress=None):
     """Objective (M,) of every mutant (pos, base) of sequence x1 (L, 4) for one member, and of the reference.
 
-    Returns (f_mut (M,), f_ref scalar), both computed on the spliced predictions so the
-    difference carries no sub-window rounding of unchanged bins.
+    Mutants are built and reduced to their objectives ``chunk`` at a time (default: all
+    at once), so memory is O(chunk x (lw + P x T)); the sub-model runs ``batch_size``
+    mutants per call. Returns (f_mut (M,), f_ref scalar), both computed on spliced
+    predictions so the difference carries no sub-window rounding of unchanged bins.
+    progress(done, total) after every chunk.
     """
     L, st, crop = model.seq_length, model.stride, model.crop
     xa = ens.augment(x1[None], mem)[0]
@@ -96,15 +106,27 @@ def member_ism_objectives(model, obj, x1, row, pos, base, mem, lw, radius, batch
     if not (affected <= valid).all() or not fb.size:
         raise RuntimeError("local ISM window does not cover the changed bins")
     sub_ref = xa[ws:ws + lw]
-    muts = np.repeat(sub_ref[None], pos.size + 1, axis=0)                         # row 0: reference
-    k = np.flatnonzero(inside)
-    muts[1 + k, p2[k] - ws] = 0.0
-    muts[1 + k, p2[k] - ws, b2[k]] = 1.0
     sub_fn = _sub_model(model, lw)
-    outs = [sub_fn(tf.constant(muts[i:i + batch_size])).numpy() for i in range(0, muts.shape[0], batch_size)]
-    sub = np.concatenate(outs)[:, fb - b0]                                         # (M + 1, nb, T)
-    full = np.repeat(ref_pred[None], muts.shape[0], axis=0)
-    full[:, fb] = sub
-    full = ens.unaugment_bins(full, mem, model.strand_pair)
-    f = objective_of_predictions(obj, row, full)
-    return f[1:], f[0]
+    bs = max(1, int(batch_size))
+
+    def objectives(sel):
+        """Objectives of mutants sel (indexes into pos; -1 = the reference)."""
+        muts = np.repeat(sub_ref[None], sel.size, axis=0)
+        k = np.flatnonzero(sel >= 0)
+        k = k[inside[sel[k]]]
+        muts[k, p2[sel[k]] - ws] = 0.0
+        muts[k, p2[sel[k]] - ws, b2[sel[k]]] = 1.0
+        outs = [sub_fn(tf.constant(muts[i:i + bs])).numpy()[:, fb - b0] for i in range(0, sel.size, bs)]
+        full = np.repeat(ref_pred[None], sel.size, axis=0)
+        full[:, fb] = np.concatenate(outs)                                         # (n, nb, T) spliced
+        return objective_of_predictions(obj, row, ens.unaugment_bins(full, mem, model.strand_pair))
+
+    f0 = objectives(np.array([-1]))[0]
+    n = pos.size if chunk is None else max(1, int(chunk))
+    f = np.zeros(pos.size, np.float64)
+    for i in range(0, pos.size, n):
+        sel = np.arange(i, min(i + n, pos.size))
+        f[sel] = objectives(sel)
+        if progress is not None:
+            progress(sel[-1] + 1, pos.size)
+    return f, f0

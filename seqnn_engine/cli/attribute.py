@@ -23,6 +23,7 @@ from .inputs import (check_one_input, chrom_static, collect_windows, job_fingerp
                      summary_line, target_static)
 
 METHODS = ("saliency", "grad_x_input", "smoothgrad", "integrated_gradients", "ism")
+ISM_ENGINES = ("auto", "incremental", "subwindow", "hybrid", "full")   # = attribution.ism.ISM_ENGINES
 
 
 def add_parser(sub) -> None:
@@ -45,9 +46,11 @@ def add_common(p, method: bool) -> None:
                    help="objective statistic over bins (default sum)")
     a.add_argument("--no-mean-center", action="store_true", help="keep raw gradients (no ACGT mean-centring)")
     a.add_argument("--window", metavar="A:B", help="ISM window in bp of the model input (default: whole input)")
-    a.add_argument("--ism-engine", choices=("auto", "incremental", "subwindow", "full"), default="auto",
+    a.add_argument("--ism-engine", choices=ISM_ENGINES, default="auto",
                    help="how ISM mutants are predicted, all exact: incremental (only the changed span of each "
-                        "layer), subwindow, full (whole input each); auto picks the fastest the model allows")
+                        "layer), subwindow, hybrid (layers before the first attention/U-net layer "
+                        "incrementally, the rest at full length), full (whole input each); auto picks the "
+                        "fastest the model allows")
     a.add_argument("--method-option", action="append", metavar="NAME=VALUE",
                    help="further option of the method, e.g. n_samples=16 (repeatable)")
     opt.add_job_options(p, chunk_size=8)
