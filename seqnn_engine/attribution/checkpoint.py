@@ -167,11 +167,12 @@ def _tensor_bytes(t, db):
 
 
 def make_plan(km, taps: Sequence = (), k: int = 1, dtype_bytes: int = 4,
-              max_segments: Optional[int] = None) -> Plan:
+              every_candidate: bool = False) -> Plan:
     """Cut ``km``'s graph into segments (see the module docstring).
 
     taps: KerasTensors of ``km`` whose cotangents are wanted (cuts are forced after them; x
     is always available). k: cotangents per sequence (targets of layer gradients).
+    every_candidate: cut at every candidate position (many short segments; for tests).
     """
     g = _Graph(km)
     db = dtype_bytes
@@ -246,8 +247,8 @@ def make_plan(km, taps: Sequence = (), k: int = 1, dtype_bytes: int = 4,
     # a little slack buys fewer, longer segments (less per-call overhead)
     relaxed = solve(hi_b * 1.1)
     cuts = relaxed[0] if relaxed is not None else best[0]
-    if max_segments is not None and len(cuts) - 1 > max_segments:
-        cuts = best[0]
+    if every_candidate:
+        cuts = list(range(M))
     segs = _segments(g, [cand[c] for c in cuts], tap_ids)
     stored = float(sum(inc[a, b] for a, b in zip(cuts[:-1], cuts[1:]))) + x_bytes
     peaks = peaks_of(cuts)
