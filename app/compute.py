@@ -167,11 +167,13 @@ def _positions(positions):
 
 
 def attribution_key(model, sequence: str, method: str, targets, positions, statistic: str, ens: Ensemble,
-                    window=None, mean_center: bool = True) -> str:
-    return cache_keys.attribution_key(model, sequence, {
-        **ens.options(), "method": method, "targets": sorted(int(t) for t in targets),
-        "positions": _positions(positions), "statistic": statistic, "mean_center": bool(mean_center),
-        "window": None if window is None else [int(window[0]), int(window[1])]})
+                    window=None, mean_center: bool = True, diagnostics: bool = False) -> str:
+    opts = {**ens.options(), "method": method, "targets": sorted(int(t) for t in targets),
+            "positions": _positions(positions), "statistic": statistic, "mean_center": bool(mean_center),
+            "window": None if window is None else [int(window[0]), int(window[1])]}
+    if diagnostics:   # the key of a plain result (the CLI's) stays as it was
+        opts["diagnostics"] = True
+    return cache_keys.attribution_key(model, sequence, opts)
 
 
 def position_scores(method: str, scores: np.ndarray, hypothetical: np.ndarray) -> np.ndarray:
@@ -183,12 +185,14 @@ def position_scores(method: str, scores: np.ndarray, hypothetical: np.ndarray) -
 
 
 def attribute(cache, model, sequence: str, method: str, targets, positions, statistic: str, ens: Ensemble,
-              window=None, progress: Progress = None, mean_center: bool = True):
+              window=None, progress: Progress = None, mean_center: bool = True, diagnostics: bool = False):
     """Input attribution for one objective.
 
     positions: None (all bins), 'center', or a list of bins. Result arrays (the CLI's names):
     ``scores`` (L, 4), ``grads`` (L, 4) hypothetical scores, ``objective`` (), plus each
-    engine diagnostic as ``diag_<name>`` when computed here. meta: method, window.
+    engine diagnostic as ``diag_<name>`` when computed (``diagnostics=True`` asks for all of
+    them, e.g. ``grad_vs_ism`` for ISM; otherwise only those the method gets for free).
+    meta: method, window.
     """
     pos = _positions(positions)
     tsel = sorted(int(t) for t in targets)
@@ -200,14 +204,48 @@ def attribute(cache, model, sequence: str, method: str, targets, positions, stat
                             statistic=statistic, mean_center=mean_center, rc=ens.rc,
                             shifts=tuple(ens.shifts), mc_n=ens.mc_n,
                             window=None if window is None else (int(window[0]), int(window[1])),
-                            progress=progress)
+                            progress=progress, diagnostics=diagnostics)
         arrays = {"scores": a.scores[0], "grads": a.hypothetical[0],
                   "objective": np.asarray(a.objective[0], np.float32)}
         for k, v in (a.diagnostics or {}).items():
             arrays[f"diag_{k}"] = np.asarray(v)[0] if np.ndim(v) else np.asarray(v)
         return arrays, {"method": method, "window": list(map(int, a.window))}
-    key = attribution_key(model, sequence, method, targets, positions, statistic, ens, window, mean_center)
+    key = attribution_key(model, sequence, method, targets, positions, statistic, ens, window, mean_center,
+                          diagnostics)
     return cache.get_or_compute(key, run)
+
+
+def gradient_diagnostics(cache, model, sequence: str, targets, positions, statistic: str, ens: Ensemble):
+    """Forward and reverse-complement saliency maps of one objective (two gradient passes).
+
+    Arrays: ``rc_consistency`` () their Pearson r (ACGT-centred); ``grad_fwd`` (L, 4) the
+    centred forward map (for :func:`grad_vs_ism`).
+    """
+    pos = _positions(positions)
+    tsel = sorted(int(t) for t in targets)
+
+    def run():
+        from seqnn_engine.attribution.input_attr import center_acgt, gradient_diagnostics as diag
+        from seqnn_engine.attribution.objective import make_objective
+        x = onehot(sequence, ens.n_value)
+        obj = make_objective(model, 1, tsel, pos if pos is None or isinstance(pos, str) else np.asarray(pos),
+                             statistic)
+        known = {}
+        d = diag(model, x, obj, known=known)
+        return ({"rc_consistency": np.asarray(d["rc_consistency"][0], np.float32),
+                 "grad_fwd": center_acgt(known[False])[0].astype(np.float32)}, {"kind": "gradient_diagnostics"})
+    key = cache_keys.attribution_key(model, sequence, {
+        "kind": "gradient_diagnostics", "n_value": float(ens.n_value), "targets": tsel, "positions": pos,
+        "statistic": statistic})
+    return cache.get_or_compute(key, run)
+
+
+def grad_vs_ism(diag, ism, window) -> float:
+    """Pearson r of the centred forward saliency map (``diag`` of :func:`gradient_diagnostics`)
+    and the centred ISM deltas (``ism`` of :func:`attribute`) on ``window`` = (start, end)."""
+    from seqnn_engine.attribution.input_attr import pearson_rows
+    a, b = int(window[0]), int(window[1])
+    return float(pearson_rows(np.asarray(diag["grad_fwd"])[None, a:b], np.asarray(ism["grads"])[None, a:b])[0])
 
 
 def layers_key(model, sequence: str, layers, targets, positions, ens: Ensemble) -> str:

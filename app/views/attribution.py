@@ -136,9 +136,10 @@ def ism_section(ctx: Ctx) -> None:
                                  z_title="delta")
     st.plotly_chart(fig, key="ism", config=PLOTLY_CONFIG)
     diag = {k[5:]: np.asarray(v) for k, v in res.arrays.items() if k.startswith("diag_")}
-    if "grad_vs_ism" in diag:
-        st.caption(f"Agreement of the gradient with ISM on this range (Pearson r): "
-                   f"{float(np.ravel(diag['grad_vs_ism'])[0]):.3f}")
+    grads = compute.gradient_diagnostics(ctx.cache, ctx.model, ctx.inp.sequence, ctx.targets,
+                                         objective_positions(ctx), ctx.opts.statistic, ctx.opts.ensemble)
+    diag["grad_vs_ism"] = np.float32(compute.grad_vs_ism(grads, res, (a, b)))
+    st.caption(f"Agreement of the gradient with ISM on this range (Pearson r): {float(diag['grad_vs_ism']):.3f}")
     with st.expander("Download ISM", expanded=False):
         downloads.render(downloads.ViewData(
             "ism", {"ism_delta": deltas, "position": x[a:b], **{f"diag_{k}": v for k, v in diag.items()}},

@@ -58,18 +58,17 @@ def render(ctx: Ctx) -> None:
     if not compute.attribution_available():
         st.caption("Attribution diagnostics need seqnn_engine.attribution.")
         return
-    from app.views.attribution import attribution
-    a = attribution(ctx, ctx.opts.method, start=False)
-    if a is not None and "diag_rc_consistency" in a:
-        st.write(f"Gradient RC consistency (forward vs reverse-complement saliency, Pearson r): "
-                 f"**{float(np.ravel(a['diag_rc_consistency'])[0]):.3f}**")
-    else:
-        st.caption("Open the Attribution view to compute the attribution and its RC consistency.")
+    from app.views.attribution import attribution, objective_positions
+    with st.spinner("Forward and reverse-complement saliency maps"):
+        grads = compute.gradient_diagnostics(ctx.cache, ctx.model, ctx.inp.sequence, ctx.targets,
+                                             objective_positions(ctx), ctx.opts.statistic, ens)
+    st.write(f"Gradient RC consistency (forward vs reverse-complement saliency, Pearson r): "
+             f"**{float(np.ravel(grads['rc_consistency'])[0]):.3f}**")
     wr = geometry.limit_range(ctx.rng, MAX_ISM_BP)
     w = ctx.positions(wr)
     ism = attribution(ctx, "ism", window=w, start=False)
-    if ism is not None and "diag_grad_vs_ism" in ism:
+    if ism is not None:
         st.write(f"Gradient vs ISM on {wr[0]:,}-{wr[1]:,} (Pearson r): "
-                 f"**{float(np.ravel(ism['diag_grad_vs_ism'])[0]):.3f}**")
+                 f"**{compute.grad_vs_ism(grads, ism, w):.3f}**")
     else:
         st.caption("Run ISM for the selected range in the Attribution view to see gradient-vs-ISM agreement.")

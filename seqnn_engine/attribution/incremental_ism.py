@@ -173,41 +173,62 @@ def _crop_start(op, Lx: int) -> int:
 
 
 def mutant_bytes(model, width: int, hybrid: bool = False) -> int:
-    """Upper bound (bytes) on what one mutant adds to a chunk call whose substitutions
-    lie in ``width`` consecutive positions: every node's per-mutant values (its changed
-    span, or its full length in hybrid mode, counted twice for the spliced input
-    window), attention logits (heads x L x 2L, three copies) and the objective's per-bin
-    values. A chunk of n mutants needs at most n times this (plus the reference, once).
+    """Estimated peak memory (bytes) that one mutant adds to a chunk call whose
+    substitutions lie in ``width`` consecutive positions.
+
+    A liveness walk over the graph in node order: each node's per-mutant output (its
+    changed span, or its full length in hybrid mode) lives from the node until its last
+    consumer; while a node runs, its spliced input windows (full-length copies for a
+    full node reading a span) and its internal arrays (attention logits, relative
+    logits and weights: 4 x heads x L x 2L floats) are added. The peak of that sum, plus
+    the objective's per-bin values, times 1.5 for temporaries. A chunk of n mutants needs
+    about n times this (plus the reference, once).
     """
     plan = _plan(model, hybrid)
     km = model.net.model
     geo = {id(km.inputs[0]): (int(width), 0.0, 0.0)}
-    total = 2 * int(width) * 4 * 4
-    for node, full in zip(plan.nodes, plan.full):
+    size = {id(km.inputs[0]): int(width) * 4 * 4}
+    last = {}
+    for i, node in enumerate(plan.nodes):
+        for t in node.input_tensors:
+            last[id(t)] = i
+    last[id(km.outputs[0])] = len(plan.nodes)
+    live = size[id(km.inputs[0])]
+    peak = live
+    for i, (node, full) in enumerate(zip(plan.nodes, plan.full)):
         op, y = node.operation, node.outputs[0]
         Ly, C = int(y.shape[1]), int(y.shape[-1])
-        item = np.dtype(y.dtype).itemsize if hasattr(y, "dtype") else 4
+        item = np.dtype(getattr(y, "dtype", "float32")).itemsize
         if full:
-            total += 2 * Ly * C * item
+            out = Ly * C * item
+            work = sum(int(t.shape[1]) * int(t.shape[-1]) * item for t in node.input_tensors
+                       if id(t) in geo)                       # span inputs spliced into full length
             if isinstance(op, MultiheadAttention):
-                total += 3 * op.heads * Ly * (2 * Ly - 1) * 4
-            continue
-        ins = [geo[id(t)] for t in node.input_tensors if id(t) in geo]
-        if isinstance(op, _MERGE):
-            g = _merge_geom(ins)
-        elif isinstance(op, (keras.layers.Conv1D,) + _POOL):
-            Lx = int(node.input_tensors[0].shape[1])
-            _, _, w_out, e0, e1 = _strided_geom(Lx, ins[0][0], ins[0][1], ins[0][2], *_kernel(op))
-            g = (w_out, e0, e1)
-        elif isinstance(op, _CROP):
-            c0 = _crop_start(op, int(node.input_tensors[0].shape[1]))
-            g = (ins[0][0], ins[0][1] - c0, ins[0][2] - c0)
+                work += 4 * op.heads * Ly * (2 * Ly - 1) * 4
         else:
-            g = ins[0]
-        geo[id(y)] = g
-        total += 2 * min(g[0], 3 * Ly) * C * item
-    P = int(km.outputs[0].shape[1])
-    return int(total + 3 * P * 4)
+            ins = [geo[id(t)] for t in node.input_tensors if id(t) in geo]
+            if isinstance(op, _MERGE):
+                g = _merge_geom(ins)
+            elif isinstance(op, (keras.layers.Conv1D,) + _POOL):
+                Lx = int(node.input_tensors[0].shape[1])
+                _, _, w_out, e0, e1 = _strided_geom(Lx, ins[0][0], ins[0][1], ins[0][2], *_kernel(op))
+                g = (w_out, e0, e1)
+            elif isinstance(op, _CROP):
+                c0 = _crop_start(op, int(node.input_tensors[0].shape[1]))
+                g = (ins[0][0], ins[0][1] - c0, ins[0][2] - c0)
+            else:
+                g = ins[0]
+            geo[id(y)] = g
+            out = min(g[0], 3 * Ly) * C * item
+            work = sum(size.get(id(t), 0) for t in node.input_tensors) + out   # input windows
+        size[id(y)] = out
+        peak = max(peak, live + out + work)
+        live += out
+        for t in list(node.input_tensors):
+            if last.get(id(t)) == i and id(t) in size:
+                live -= size.pop(id(t))
+    P, T = int(km.outputs[0].shape[1]), int(km.outputs[0].shape[-1])
+    return int(1.5 * (peak + 3 * P * 4 + P * T * 4))
 
 
 # ------------------------------------------------------------------ span arithmetic (TF)

@@ -65,13 +65,17 @@ def center_acgt(g: np.ndarray) -> np.ndarray:
     return g - g.mean(axis=-1, keepdims=True)
 
 
-def _corr_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def pearson_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pearson r of each row pair of a, b (S, ...) -> (S,) float32 (NaN where one row is constant)."""
     a = a.reshape(a.shape[0], -1).astype(np.float64)
     b = b.reshape(b.shape[0], -1).astype(np.float64)
     a = a - a.mean(1, keepdims=True)
     b = b - b.mean(1, keepdims=True)
     den = np.sqrt((a * a).sum(1) * (b * b).sum(1))
     return np.where(den > 0, (a * b).sum(1) / np.where(den > 0, den, 1), np.nan).astype(np.float32)
+
+
+_corr_rows = pearson_rows
 
 
 def attribute(model, x, method: str = "saliency", targets=None, positions=None, statistic: str = "sum",
@@ -192,9 +196,9 @@ def gradient_diagnostics(model, x, objective, batch_size: int = 4, known=None, i
     centred ISM deltas, is given): Pearson r of the centred forward saliency map and the
     ISM deltas on ``window`` = (start, end). known: {False: forward gradient, True: RC
     gradient} (S, L, 4) already computed (e.g. by an rc=True saliency call); only the
-    missing ones are computed, one gradient pass each.
+    missing ones are computed, one gradient pass each, and added to ``known``.
     """
-    known = dict(known or {})
+    known = {} if known is None else known
     idx = np.arange(x.shape[0])
     for rc in (False, True):
         if rc not in known:

@@ -133,12 +133,14 @@ class IsmResult:
 
 def _resolve_chunk(model, engine, chunk, start, end, n_max):
     """(mutants per chunk, positions per incremental call) from ``chunk``: None (from the
-    default budget), an int or 'all'."""
+    default budget), an int or 'all'. Incremental calls span INCREMENTAL_CHUNK_BP positions
+    whatever the window (one traced function serves every window), fewer only when the
+    budget fits fewer than 3 mutants per position, more for 'all' on a wider window."""
+    w = int(min(INCREMENTAL_CHUNK_BP, model.seq_length))
     if isinstance(chunk, str):
         if chunk != "all":
             raise InputError(f"ism_chunk must be a positive number of mutants or 'all', got {chunk!r}")
-        return max(1, n_max), max(1, end - start)
-    w = int(min(INCREMENTAL_CHUNK_BP, end - start))
+        return max(1, n_max), max(w, end - start)
     if chunk is not None:
         if int(chunk) < 1:
             raise InputError(f"ism_chunk must be a positive number of mutants or 'all', got {chunk!r}")
