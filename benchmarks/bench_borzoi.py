@@ -167,6 +167,11 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true", help="1/8 width, 65,536 bp (development)")
     ap.add_argument("--only", choices=("all", "ours", "reference", "tx"), default="all")
     ap.add_argument("--workdir", default=None, help="scratch folder (default /tmp/seqnn_bench_borzoi[_quick])")
+    ap.add_argument("--items", default=None,
+                    help="comma-separated measurement keys to run (e.g. ours_saliency_float32,tx); default all")
+    ap.add_argument("--predict-repeats", type=int, default=2,
+                    help="calls per prediction process (the reported time is the median after the first; "
+                         "with 1, the first call, tracing included)")
     ap.add_argument("--no-lock", action="store_true", help=f"do not take {LOCK} (when the caller holds it)")
     ap.add_argument("--no-write", action="store_true",
                     help="do not rewrite benchmarks/RESULTS.md (quick runs never do)")
@@ -219,35 +224,42 @@ def main(argv=None) -> int:
     def out(name):
         return str(work / f"{name}.npy")
 
+    items = set(args.items.split(",")) if args.items else None
+    rep = ["--repeats", str(args.predict_repeats)]
+
+    def job(key, label, argv, env, need_gb):
+        if items is None or key in items:
+            record(key, run_one(label, argv, env, need_gb, log))
+
     print(f"mode {mode}; reference: {'available' if ref_py else ref_reason}", flush=True)
     if do_ours or do_ref:
-        record("peaks", run_one("matmul peaks", ours_cmd + ["--task", "peaks"], env_ours, 2, log))
+        job("peaks", "matmul peaks", ours_cmd + ["--task", "peaks"], env_ours, 2)
     if do_ref:
-        if weights.exists():
-            weights.unlink()
-        record("ref_predict_all", run_one("reference predict, all targets", ref_cmd + common + [
-            "--task", "predict", "--repeats", "2", "--save-weights", str(weights)], env_ref, 10 * scale, log))
-        record("ref_predict_8", run_one("reference predict, 8 targets", ref_cmd + common + [
-            "--task", "predict", "--targets", t8, "--repeats", "2", "--weights", str(weights), "--save",
-            out("ref_pred8")], env_ref, 8 * scale, log))
-        record("ref_saliency", run_one("reference saliency", ref_cmd + common + sal + [
-            "--weights", str(weights), "--save", out("ref_sal")], env_ref, 23 * scale, log))
+        if items is None or "ref_predict_all" in items:
+            if weights.exists():
+                weights.unlink()
+        job("ref_predict_all", "reference predict, all targets", ref_cmd + common + [
+            "--task", "predict", "--save-weights", str(weights)] + rep, env_ref, 10 * scale)
+        wref = ["--weights", str(weights)] if weights.exists() else []
+        job("ref_predict_8", "reference predict, 8 targets", ref_cmd + common + wref + [
+            "--task", "predict", "--targets", t8, "--save", out("ref_pred8")] + rep, env_ref, 8 * scale)
+        job("ref_saliency", "reference saliency", ref_cmd + common + sal + wref + ["--save", out("ref_sal")],
+            env_ref, 23 * scale)
     if do_ours:
         wopt = ["--weights", str(weights)] if weights.exists() else []
         results["ours_weights"] = "the reference's random weights (saved by it)" if wopt else \
             "random weights, seed 0 (no reference weights file)"
         for prec in ("float32", "bfloat16"):
             p = ["--precision", prec]
-            record(f"ours_predict_all_{prec}", run_one(f"ours predict {prec}, all targets", ours_cmd + common + wopt + p + [
-                "--task", "predict", "--repeats", "2", "--save", out(f"ours_pred_all8_{prec}"),
-                "--save-columns", t8], env_ours, 8 * scale, log))
-            record(f"ours_predict_8_{prec}", run_one(f"ours predict {prec}, 8 targets", ours_cmd + common + wopt + p + [
-                "--task", "predict", "--targets", t8, "--repeats", "2", "--save", out(f"ours_pred8_{prec}")],
-                env_ours, 6 * scale, log))
+            job(f"ours_predict_all_{prec}", f"ours predict {prec}, all targets", ours_cmd + common + wopt + p + [
+                "--task", "predict", "--save", out(f"ours_pred_all8_{prec}"), "--save-columns", t8] + rep,
+                env_ours, 8 * scale)
+            job(f"ours_predict_8_{prec}", f"ours predict {prec}, 8 targets", ours_cmd + common + wopt + p + [
+                "--task", "predict", "--targets", t8, "--save", out(f"ours_pred8_{prec}")] + rep, env_ours, 6 * scale)
         for prec in ("float32", "bfloat16"):
-            record(f"ours_saliency_{prec}", run_one(f"ours saliency {prec}", ours_cmd + common + wopt + sal + [
-                "--precision", prec, "--save", out(f"ours_sal_{prec}")], env_ours, 20 * scale, log))
-    if do_tx:
+            job(f"ours_saliency_{prec}", f"ours saliency {prec}", ours_cmd + common + wopt + sal + [
+                "--precision", prec, "--save", out(f"ours_sal_{prec}")], env_ours, 20 * scale)
+    if do_tx and (items is None or "tx" in items):
         if not TX.exists():
             results["tx"] = {"skipped": f"{TX} not found"}
         else:
@@ -311,9 +323,9 @@ def render(results: dict, mode: str, ref_reason: str, invocation: str) -> str:
     lines.append(f"Model: benchmarks/borzoi_params_pred.json (calico/borzoi `examples/params_pred.json`, Apache-2.0)"
                  f"{' at 1/8 width and 65,536 bp' if mode == 'quick' else ''}, human head, "
                  f"{f(n_params, '{:,}')} parameters, {results.get('ours_weights', 'random weights')}; one random "
-                 f"sequence. Each row is one fresh process: wall seconds of the call (predict: the second call, "
-                 f"after a first that traces; saliency: the first and only call, tracing included on both "
-                 f"sides) and the process's peak RSS. Saliency: {len(SAL_TARGETS)} targets x {SAL_BINS} central "
+                 f"sequence. Each row is one fresh process: wall seconds of the call (predict: the median of the calls "
+                 f"after a first that traces, or that first call when a process made only one; saliency: the "
+                 f"first and only call, tracing included on both sides) and the process's peak RSS. Saliency: {len(SAL_TARGETS)} targets x {SAL_BINS} central "
                  f"bins, statistic log, mean-centred (ours `attribute(method='saliency', statistic='log')` with "
                  f"its defaults; the reference's `SeqNN.gradients(..., input_gate=False)`).")
     if ref_reason:
