@@ -174,7 +174,9 @@ def main(argv=None) -> int:
                          "with 1, the first call, tracing included)")
     ap.add_argument("--no-lock", action="store_true", help=f"do not take {LOCK} (when the caller holds it)")
     ap.add_argument("--no-write", action="store_true",
-                    help="do not rewrite benchmarks/RESULTS.md (quick runs never do)")
+                    help="do not rewrite benchmarks/RESULTS.md")
+    ap.add_argument("--write", action="store_true",
+                    help="with --quick: write the quick run into the borzoi section of RESULTS.md too")
     args = ap.parse_args(argv)
 
     lock_f = None
@@ -246,9 +248,15 @@ def main(argv=None) -> int:
         job("ref_saliency", "reference saliency", ref_cmd + common + sal + wref + ["--save", out("ref_sal")],
             env_ref, 23 * scale)
     if do_ours:
+        # the engine's checkpointed backward pass (seqnn_engine.memory present) keeps a map under ~6 GB;
+        # one tape over the whole graph needed ~19 GB at full width
+        sal_need = 8 if (ROOT / "seqnn_engine" / "memory.py").exists() else 20
         wopt = ["--weights", str(weights)] if weights.exists() else []
         results["ours_weights"] = "the reference's random weights (saved by it)" if wopt else \
             "random weights, seed 0 (no reference weights file)"
+        for prec in ("float32", "bfloat16"):
+            job(f"ours_saliency_{prec}", f"ours saliency {prec}", ours_cmd + common + wopt + sal + [
+                "--precision", prec, "--save", out(f"ours_sal_{prec}")], env_ours, sal_need * scale)
         for prec in ("float32", "bfloat16"):
             p = ["--precision", prec]
             job(f"ours_predict_all_{prec}", f"ours predict {prec}, all targets", ours_cmd + common + wopt + p + [
@@ -256,9 +264,6 @@ def main(argv=None) -> int:
                 env_ours, 8 * scale)
             job(f"ours_predict_8_{prec}", f"ours predict {prec}, 8 targets", ours_cmd + common + wopt + p + [
                 "--task", "predict", "--targets", t8, "--save", out(f"ours_pred8_{prec}")] + rep, env_ours, 6 * scale)
-        for prec in ("float32", "bfloat16"):
-            job(f"ours_saliency_{prec}", f"ours saliency {prec}", ours_cmd + common + wopt + sal + [
-                "--precision", prec, "--save", out(f"ours_sal_{prec}")], env_ours, 20 * scale)
     if do_tx and (items is None or "tx" in items):
         if not TX.exists():
             results["tx"] = {"skipped": f"{TX} not found"}
@@ -278,7 +283,14 @@ def main(argv=None) -> int:
     body = render(results, mode, ref_reason, invocation)
     (work / "section.md").write_text(body)
     print(body)
-    if not args.no_write and mode == "full":      # quick runs only print (and keep section.md)
+    # the section holds both modes' latest runs: full width first, then the quick development run
+    other = Path(f"/tmp/seqnn_bench_borzoi{'' if args.quick else '_quick'}") if not args.workdir else None
+    if other is not None and (other / "results.json").exists():
+        res2 = json.loads((other / "results.json").read_text())
+        res2["_workdir"] = str(other)
+        body2 = render(res2, "full" if args.quick else "quick", ref_reason, invocation)
+        body = body2 + "\n" + body if args.quick else body + "\n" + body2
+    if not args.no_write and (mode == "full" or args.write):   # quick runs print unless --write
         update_section("borzoi", body)
     if lock_f is not None:
         lock_f.close()
