@@ -356,6 +356,11 @@ def render(results: dict, mode: str, ref_reason: str, invocation: str) -> str:
         r = ratio(tr, to)
         lines.append(f"| {name} | {f(to, '{:.2f}')} | {f(rss(ko), '{:.2f}')} | {f(tr, '{:.2f}')} | "
                      f"{f(rss(kr), '{:.2f}')} | {'**' + f(r, '{:.2f}') + 'x**' if r else '—'} |")
+    apis = sorted({f"{v.get('precision')}: `{v['api']}`" for v in ok.values() if v.get("api")})
+    if apis:
+        lines.append("")
+        lines.append("Our models were built with " + "; ".join(apis) + " (where `load_model` has no `precision`, "
+                     "bfloat16 is Keras' global `mixed_bfloat16` policy set before building).")
     skipped = [f"{k}: {v['skipped']}" for k, v in results.items() if isinstance(v, dict) and "skipped" in v]
     if skipped:
         lines.append("")
