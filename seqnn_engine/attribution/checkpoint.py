@@ -387,34 +387,42 @@ class Runner:
         return cots.get(x_id)
 
 
-def runner(model, mc: bool, taps: Sequence[int] = (), k: int = 1) -> Runner:
+def runner(model, mc: bool, taps: Sequence[int] = (), k: int = 1, head: bool = True) -> Runner:
     """The cached :class:`Runner` of ``model``'s plain (or MC-dropout) graph with cuts forced at
-    tap indexes ``taps`` (of ``model.taps``; 0 = the input) and K = ``k`` cotangents."""
-    key = ("checkpoint_runner", bool(mc), tuple(taps), int(k))
+    tap indexes ``taps`` (of ``model.taps``; 0 = the input) and K = ``k`` cotangents; head=False:
+    the graph up to the final Dense's input (see :func:`keras_graph`)."""
+    key = ("checkpoint_runner", bool(mc), tuple(taps), int(k), bool(head))
 
     def make():
-        km, _ = keras_graph(model, mc)
-        return Runner(km, plan_for(model, mc, taps, k), k)
+        km, _ = keras_graph(model, mc, head)
+        return Runner(km, plan_for(model, mc, taps, k, head=head), k)
     return model._fn(key, make)
 
 
-def keras_graph(model, mc: bool):
-    """(Keras model x[, seed] -> predictions, tap tensors) of the plain or MC-dropout graph."""
+def keras_graph(model, mc: bool, head: bool = True):
+    """(Keras model x[, seed] -> predictions, tap tensors) of the plain or MC-dropout graph.
+
+    head=False: the model up to the final Dense's input (B, P, C), for models with a head
+    gather (``model.head_gather``); the full model otherwise.
+    """
+    head = head or getattr(model, "head_gather", None) is None
     if not mc:
-        return model.net.model, model.net.tap_tensors
+        return (model.net.model if head else model._pre_model), model.net.tap_tensors
     key = ("checkpoint_mc_model",)
 
     def make():
         (xi, si), tensors, out = model.mc_graph()
         return keras.Model([xi, si], out), tensors
-    return model._fn(key, make)
+    km, tensors = model._fn(key, make)
+    return (km if head else model._mc_model(True)), tensors
 
 
-def plan_for(model, mc: bool = False, taps: Sequence[int] = (), k: int = 1, dtype_bytes: int = 4) -> Plan:
+def plan_for(model, mc: bool = False, taps: Sequence[int] = (), k: int = 1, dtype_bytes: int = 4,
+             head: bool = True) -> Plan:
     """The plan :func:`runner` would use (cached; cheap to ask for memory estimates)."""
-    key = ("checkpoint_plan", bool(mc), tuple(taps), int(k), int(dtype_bytes))
+    key = ("checkpoint_plan", bool(mc), tuple(taps), int(k), int(dtype_bytes), bool(head))
 
     def make():
-        km, tensors = keras_graph(model, mc)
+        km, tensors = keras_graph(model, mc, head)
         return make_plan(km, [tensors[i] for i in taps if i != 0], k, dtype_bytes)
     return model._fn(key, make)
