@@ -36,7 +36,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from ..model.layers import Activate, MultiheadAttention
+from ..model.layers import MultiheadAttention
 from . import graph
 
 _POOL = (keras.layers.MaxPooling1D, keras.layers.AveragePooling1D)
@@ -62,11 +62,11 @@ class NodeCost:
 def _internal_bytes(op, node, db: int) -> int:
     """Bytes of tensors a layer builds inside its call (not visible as node outputs)."""
     if isinstance(op, MultiheadAttention):
-        # one head at a time (layers.MultiheadAttention): its relative logits and two shifted
-        # copies, logits and weights; plus every head's (T, T) weights kept for the backward pass
+        # one head at a time, recomputed in the backward pass (layers.MultiheadAttention): its
+        # relative logits and two shifted copies, logits, weights and their cotangents
         t = int(node.input_tensors[0].shape[1])
         rel = t * (2 * t - 1) * db if op.num_position_features else 0
-        return 3 * rel + 3 * t * t * db + 2 * op.heads * t * t * db
+        return 2 * (3 * rel + 3 * t * t * db)
     return 0
 
 
@@ -79,7 +79,7 @@ def node_costs(nodes, dtype_bytes: int = 4) -> list:
         i = sum(_numel(t) for t in node.input_tensors if t.dtype in ("float32", "float16", "bfloat16",
                                                                           "float64")) * dtype_bytes
         internal = _internal_bytes(op, node, dtype_bytes)
-        saved = o + (o if isinstance(op, Activate) else 0) + (internal // 2)
+        saved = o
         out.append(NodeCost(o, saved, i + o, internal))
     return out
 
@@ -244,8 +244,8 @@ def make_plan(km, taps: Sequence = (), k: int = 1, dtype_bytes: int = 4,
             hi_b, best = mid, s
         if hi_b - lo_b <= 0.01 * hi_b:
             break
-    # a little slack buys fewer, longer segments (less per-call overhead)
-    relaxed = solve(hi_b * 1.1)
+    # 2% slack: among nearly minimal peaks, the cuts that store the least
+    relaxed = solve(hi_b * 1.02)
     cuts = relaxed[0] if relaxed is not None else best[0]
     if every_candidate:
         cuts = list(range(M))
