@@ -106,7 +106,10 @@ def predict_plan(model, n_seqs: int, n_members: int = 1, n_targets: Optional[int
     results = cells * (F64 + (F64 if n_members > 1 else 0) + F32 + (F32 if return_var else 0))
     if return_all:
         results += cells * n_members * F32
-    per = _forward(model, mc) + 2 * model.target_length * model.num_targets * F32
+    cols = model.num_targets
+    if getattr(model, "head_gather", None) is not None and n_targets is not None:
+        cols = min(cols, 2 * T)         # the head gather computes the requested columns (and strand pairs)
+    per = _forward(model, mc) + 2 * model.target_length * cols * F32
     parts = {"weights": weights_bytes(model), "results": results}
     return _fit("predict", parts["weights"] + results, per, batch_size, "this prediction",
                 "predict fewer sequences or targets at once, or without members/variance", parts, limit)
@@ -114,17 +117,23 @@ def predict_plan(model, n_seqs: int, n_members: int = 1, n_targets: Optional[int
 
 # ------------------------------------------------------------------------------ input attributions
 
-def gradient_bytes_per_seq(model, checkpoint: bool, mc: bool = False) -> int:
-    """Per-sequence working set of one input gradient: one tape or the checkpointed sweep."""
+def gradient_bytes_per_seq(model, checkpoint: bool, mc: bool = False, n_targets: Optional[int] = None) -> int:
+    """Per-sequence working set of one input gradient: one tape or the checkpointed sweep.
+
+    Checkpointed with a head gather: the graph up to the final Dense's input, plus the
+    (P, K) predictions of the n_targets requested targets (all when None) and their cotangent.
+    """
     from .attribution import checkpoint as ck
-    p = ck.plan_for(model, mc, (), 1, _dtype_bytes(model))
-    return int(p.peak_bytes if checkpoint else p.tape_bytes)
+    gather = checkpoint and getattr(model, "head_gather", None) is not None
+    p = ck.plan_for(model, mc, (), 1, _dtype_bytes(model), head=not gather)
+    head = 3 * model.target_length * (n_targets or model.num_targets) * F32 if gather else 0
+    return int(p.peak_bytes + head if checkpoint else p.tape_bytes)
 
 
 def attribution_plan(model, method: str, n_seqs: int, n_members: int = 1, batch_size: int = 4,
                      checkpoint="auto", mc: bool = False, return_all: bool = False, n_samples: int = 16,
                      n_steps: int = 32, n_baselines: int = 1, window=None, diagnostics: bool = False,
-                     limit: Optional[int] = None) -> Estimate:
+                     n_targets: Optional[int] = None, limit: Optional[int] = None) -> Estimate:
     """Estimate of :func:`attribute` for ``method`` (see input_attr.METHODS).
 
     Gradient rows N: S (saliency, grad_x_input), S * n_samples (smoothgrad), S * K * n_steps
@@ -154,12 +163,12 @@ def attribution_plan(model, method: str, n_seqs: int, n_members: int = 1, batch_
         results += S * cell * n_members
     fixed = weights_bytes(model) + results
     parts = {"weights": weights_bytes(model), "results": results}
-    plain = gradient_bytes_per_seq(model, False, mc)
+    plain = gradient_bytes_per_seq(model, False, mc, n_targets)
     if checkpoint == "auto":
         use = fixed + plain * max(1, min(batch_size, rows)) > min(lim, CHECKPOINT_ABOVE_BYTES)
     else:
         use = bool(checkpoint)
-    per = gradient_bytes_per_seq(model, True, mc) if use else plain
+    per = gradient_bytes_per_seq(model, True, mc, n_targets) if use else plain
     what = f"this {method} attribution" + (" (checkpointed)" if use else "")
     fix = ("attribute fewer sequences, fewer samples/steps or members" if use else
            "use checkpoint=True (bounded memory), fewer sequences or a smaller batch")

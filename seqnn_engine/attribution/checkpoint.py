@@ -36,7 +36,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from ..model.layers import Activate, MultiheadAttention
+from ..model.layers import MultiheadAttention
 from . import graph
 
 _POOL = (keras.layers.MaxPooling1D, keras.layers.AveragePooling1D)
@@ -62,11 +62,11 @@ class NodeCost:
 def _internal_bytes(op, node, db: int) -> int:
     """Bytes of tensors a layer builds inside its call (not visible as node outputs)."""
     if isinstance(op, MultiheadAttention):
-        # one head at a time (layers.MultiheadAttention): its relative logits and two shifted
-        # copies, logits and weights; plus every head's (T, T) weights kept for the backward pass
+        # one head at a time, recomputed in the backward pass (layers.MultiheadAttention): its
+        # relative logits and two shifted copies, logits, weights and their cotangents
         t = int(node.input_tensors[0].shape[1])
         rel = t * (2 * t - 1) * db if op.num_position_features else 0
-        return 3 * rel + 3 * t * t * db + 2 * op.heads * t * t * db
+        return 2 * (3 * rel + 3 * t * t * db)
     return 0
 
 
@@ -79,7 +79,7 @@ def node_costs(nodes, dtype_bytes: int = 4) -> list:
         i = sum(_numel(t) for t in node.input_tensors if t.dtype in ("float32", "float16", "bfloat16",
                                                                           "float64")) * dtype_bytes
         internal = _internal_bytes(op, node, dtype_bytes)
-        saved = o + (o if isinstance(op, Activate) else 0) + (internal // 2)
+        saved = o
         out.append(NodeCost(o, saved, i + o, internal))
     return out
 
@@ -244,8 +244,8 @@ def make_plan(km, taps: Sequence = (), k: int = 1, dtype_bytes: int = 4,
             hi_b, best = mid, s
         if hi_b - lo_b <= 0.01 * hi_b:
             break
-    # a little slack buys fewer, longer segments (less per-call overhead)
-    relaxed = solve(hi_b * 1.1)
+    # 2% slack: among nearly minimal peaks, the cuts that store the least
+    relaxed = solve(hi_b * 1.02)
     cuts = relaxed[0] if relaxed is not None else best[0]
     if every_candidate:
         cuts = list(range(M))
@@ -387,34 +387,42 @@ class Runner:
         return cots.get(x_id)
 
 
-def runner(model, mc: bool, taps: Sequence[int] = (), k: int = 1) -> Runner:
+def runner(model, mc: bool, taps: Sequence[int] = (), k: int = 1, head: bool = True) -> Runner:
     """The cached :class:`Runner` of ``model``'s plain (or MC-dropout) graph with cuts forced at
-    tap indexes ``taps`` (of ``model.taps``; 0 = the input) and K = ``k`` cotangents."""
-    key = ("checkpoint_runner", bool(mc), tuple(taps), int(k))
+    tap indexes ``taps`` (of ``model.taps``; 0 = the input) and K = ``k`` cotangents; head=False:
+    the graph up to the final Dense's input (see :func:`keras_graph`)."""
+    key = ("checkpoint_runner", bool(mc), tuple(taps), int(k), bool(head))
 
     def make():
-        km, _ = keras_graph(model, mc)
-        return Runner(km, plan_for(model, mc, taps, k), k)
+        km, _ = keras_graph(model, mc, head)
+        return Runner(km, plan_for(model, mc, taps, k, head=head), k)
     return model._fn(key, make)
 
 
-def keras_graph(model, mc: bool):
-    """(Keras model x[, seed] -> predictions, tap tensors) of the plain or MC-dropout graph."""
+def keras_graph(model, mc: bool, head: bool = True):
+    """(Keras model x[, seed] -> predictions, tap tensors) of the plain or MC-dropout graph.
+
+    head=False: the model up to the final Dense's input (B, P, C), for models with a head
+    gather (``model.head_gather``); the full model otherwise.
+    """
+    head = head or getattr(model, "head_gather", None) is None
     if not mc:
-        return model.net.model, model.net.tap_tensors
+        return (model.net.model if head else model._pre_model), model.net.tap_tensors
     key = ("checkpoint_mc_model",)
 
     def make():
         (xi, si), tensors, out = model.mc_graph()
         return keras.Model([xi, si], out), tensors
-    return model._fn(key, make)
+    km, tensors = model._fn(key, make)
+    return (km if head else model._mc_model(True)), tensors
 
 
-def plan_for(model, mc: bool = False, taps: Sequence[int] = (), k: int = 1, dtype_bytes: int = 4) -> Plan:
+def plan_for(model, mc: bool = False, taps: Sequence[int] = (), k: int = 1, dtype_bytes: int = 4,
+             head: bool = True) -> Plan:
     """The plan :func:`runner` would use (cached; cheap to ask for memory estimates)."""
-    key = ("checkpoint_plan", bool(mc), tuple(taps), int(k), int(dtype_bytes))
+    key = ("checkpoint_plan", bool(mc), tuple(taps), int(k), int(dtype_bytes), bool(head))
 
     def make():
-        km, tensors = keras_graph(model, mc)
+        km, tensors = keras_graph(model, mc, head)
         return make_plan(km, [tensors[i] for i in taps if i != 0], k, dtype_bytes)
     return model._fn(key, make)

@@ -63,28 +63,34 @@ def input_grad_fn(model, rc: bool, mc: bool, statistic: str, untransform: bool, 
 def checkpointed_input_grad_fn(model, rc: bool, mc: bool, statistic: str, untransform: bool):
     """Like :func:`input_grad_fn` (same arguments and results, need_grad=True) with the backward
     pass checkpointed over segments of the graph (see checkpoint.py): bounded memory, one extra
-    forward pass."""
+    forward pass. With a head gather the segments end at the final Dense's input (B, P, C) and
+    only the K requested columns are computed from it."""
     from . import checkpoint
     key = ("input_grad_ckpt", rc, mc, statistic, untransform)
     sp = model.strand_pair
+    gather = model.head_gather is not None
 
     def make():
-        run = checkpoint.runner(model, mc)
-        out_id = id(run.km.outputs[0])
-        P, T = model.target_length, model.num_targets
+        run = checkpoint.runner(model, mc, head=not gather)
+        out = run.km.outputs[0]
         sig = _sig(model, untransform)
-        seed_sig = [tf.TensorSpec((None, P, T), tf.float32)] + sig[1:4] + sig[5:]
+        seed_sig = [tf.TensorSpec((None,) + tuple(out.shape[1:]), tf.float32)] + sig[1:5] + sig[6:]
 
-        def seeds(preds, tw, pmask, pc, *u):
+        def seeds(o, tw, idx, pmask, pc, *u):
+            """The objective of the member's output o (the head's input with a gather, else the
+            predictions of every target) and its gradient w.r.t. o, (1, B, ...)."""
             with tf.GradientTape() as tape:
-                tape.watch(preds)
-                obj = objective_tf(_unaug_preds_tf(preds, rc, sp), tw, pmask, statistic, pc, u or None)
-            return obj, tape.gradient(obj, preds)[None]
+                tape.watch(o)
+                cols = tf.gather(tf.constant(sp, tf.int32), idx) if rc and sp is not None else idx
+                y = model.head_gather.apply(o, cols) if gather else tf.gather(o, cols, axis=-1)
+                y = tf.reverse(y, axis=[1]) if rc else y
+                obj = objective_tf(y, tw, pmask, statistic, pc, u or None)
+            return obj, tape.gradient(obj, o)[None]
         seeds = tf.function(seeds, input_signature=seed_sig)
 
-        def f(x, tw, pmask, pc, seed, *u):
+        def f(x, tw, idx, pmask, pc, seed, *u):
             vals = run.forward(x, [seed] if mc else ())
-            obj, cot = seeds(vals[out_id], tw, pmask, pc, *u)
+            obj, cot = seeds(vals[id(out)], tw, idx, pmask, pc, *u)
             g = run.backward(vals, cot)
             return obj, g[0]
         return f

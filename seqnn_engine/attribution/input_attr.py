@@ -132,7 +132,8 @@ def attribute(model, x, method: str = "saliency", targets=None, positions=None, 
     plan = _memory.attribution_plan(model, method, S, len(mems), batch_size, checkpoint=checkpoint,
                                     mc=mc_n > 0, return_all=return_all, n_samples=n_samples, n_steps=n_steps,
                                     n_baselines=n_baselines if baseline == "shuffle" else 1,
-                                    window=window, diagnostics=diagnostics)
+                                    window=window, diagnostics=diagnostics,
+                                    n_targets=len(obj.selected_targets))
     runner = MemberRunner(model, obj, rc, shifts, mc_n, seed, plan.batch_size, checkpoint=plan.checkpoint)
     batch_size = plan.batch_size
     E = len(runner.members)

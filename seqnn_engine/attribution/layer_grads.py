@@ -233,14 +233,20 @@ def layer_gradients(model, x, layers=(0,), targets=None, positions=None, rc: boo
     mc = mc_n > 0
     common = dict(return_all=return_all, dtype_bytes=db, batch_size=batch_size, target_chunk=target_chunk,
                   mc=mc)
+    def tape_plan(ckpt: bool):
+        return _memory.layer_gradients_plan(model, S, tap_idx, len(tidx), len(mems), backward="tape",
+                                            checkpoint=ckpt, **common)
     if all(batched):
         plan = _memory.layer_gradients_plan(model, S, tap_idx, len(tidx), len(mems), backward="batched", **common)
+    elif checkpoint == "auto":
+        try:
+            plan = tape_plan(False)
+            if plan.peak_bytes > min(plan.limit_bytes, _memory.CHECKPOINT_ABOVE_BYTES):
+                plan = tape_plan(True)
+        except InputError:          # one tape does not fit even for one sequence: checkpoint
+            plan = tape_plan(True)
     else:
-        plan = _memory.layer_gradients_plan(model, S, tap_idx, len(tidx), len(mems), backward="tape",
-                                            checkpoint=checkpoint is True, **common)
-        if checkpoint == "auto" and plan.peak_bytes > min(plan.limit_bytes, _memory.CHECKPOINT_ABOVE_BYTES):
-            plan = _memory.layer_gradients_plan(model, S, tap_idx, len(tidx), len(mems), backward="tape",
-                                                checkpoint=True, **common)
+        plan = tape_plan(bool(checkpoint))
     use_ckpt = plan.checkpoint
     batch_size = plan.batch_size
     taps = [model.taps[i] for i in tap_idx]

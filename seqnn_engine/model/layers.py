@@ -310,10 +310,9 @@ class MultiheadAttention(keras.layers.Layer):
         content_bias = self.content_position_bias
         with_pos = bool(self.num_position_features)
 
-        def one_head(args):
+        def one_head(qh, kh, vh, rkh, rw, rr):
             """One head's attention: (B, T, K) queries/keys, (B, T, V) values, (1, 2T-1, K)
             position keys, (1, 1, K) biases -> (B, T, V)."""
-            qh, kh, vh, rkh, rw, rr = args
             logits = tf.matmul(qh + rw, kh, transpose_b=True)
             if with_pos:
                 if content_bias:
@@ -324,11 +323,13 @@ class MultiheadAttention(keras.layers.Layer):
                 logits = logits + _relative_shift(rel[:, None])[:, 0]
             return tf.matmul(tf.nn.softmax(logits), vh)
 
-        # heads one at a time (a sequential loop): the (T, 2T-1) relative logits and the
-        # (T, T) attention weights of only one head are alive at once, in the forward pass
-        # and in its gradient (8 heads over 4,096 positions: 1 GB per tensor for all heads)
+        # heads one at a time (a sequential loop), each recomputed in the backward pass from its
+        # small inputs: the (T, 2T-1) relative logits and the (T, T) attention weights of only
+        # one head are alive at once, in the forward pass and in its gradient (8 heads over
+        # 4,096 positions: 1 GB per tensor for all heads), and none is kept between them
+        head_fn = tf.recompute_grad(one_head)
         heads_first = [tf.transpose(t, [1, 0, 2, 3]) for t in (q, k, v, r_k, self._r_w_bias, self._r_r_bias)]
-        out = tf.map_fn(one_head, tuple(heads_first), parallel_iterations=1,
+        out = tf.map_fn(lambda a: head_fn(*a), tuple(heads_first), parallel_iterations=1,
                         fn_output_signature=tf.TensorSpec([None, seq_len, v.shape[-1]], x.dtype))
         out = tf.reshape(tf.transpose(out, [1, 2, 0, 3]), [-1, seq_len, self.heads * self.value_size])
         return self._embedding_layer(out)
