@@ -2,7 +2,7 @@
 
 Run (the script takes /tmp/seqnn_bigmem.lock itself, so two big benchmarks never run at once):
 
-    .venv/bin/python benchmarks/bench_borzoi.py            # everything, full width (~15 min, up to 23 GB)
+    .venv/bin/python benchmarks/bench_borzoi.py            # everything, full width (up to 23 GB: an idle machine)
     .venv/bin/python benchmarks/bench_borzoi.py --quick    # 1/8 width, 65,536 bp: a few minutes, ~2 GB
     .venv/bin/python benchmarks/bench_borzoi.py --only ours         # or --only reference / --only tx
 
@@ -340,6 +340,11 @@ def render(results: dict, mode: str, ref_reason: str, invocation: str) -> str:
                  f"first and only call, tracing included on both sides) and the process's peak RSS. Saliency: {len(SAL_TARGETS)} targets x {SAL_BINS} central "
                  f"bins, statistic log, mean-centred (ours `attribute(method='saliency', statistic='log')` with "
                  f"its defaults; the reference's `SeqNN.gradients(..., input_gate=False)`).")
+    if mode == "quick":
+        lines.append("Quick mode is the same blocks at 1/8 width on 65,536 bp, both sides on the same weights. The "
+                     "full-width run (without --quick) needs an otherwise idle machine: the reference's saliency "
+                     "alone peaks at ~23 GB of this machine's 24 GB; its results appear in their own table when "
+                     "it has run.")
     if ref_reason:
         lines.append(f"**Reference not run: {ref_reason}.**")
     lines.append("")
