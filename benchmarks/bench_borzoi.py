@@ -329,9 +329,13 @@ def render(results: dict, mode: str, ref_reason: str, invocation: str) -> str:
     lines.append("## Borzoi at full width, against the reference (benchmarks/bench_borzoi.py)" if mode == "full"
                  else "## Borzoi, quick mode: 1/8 width, 65,536 bp (benchmarks/bench_borzoi.py --quick)")
     lines.append("")
-    lines.append(f"Machine: {cpu_name()}, {os.cpu_count()} cores, {mem_available_gb() + 0:.0f} GB available at the end, "
-                 f"TensorFlow {tfv}; load average {os.getloadavg()[0]:.1f} at the end (the machine is shared: "
-                 f"other jobs' load slows both sides alike only roughly). Invocations: {inv(*results.keys())}.")
+    loads = [x for v in ok.values() for x in v.get("load_avg", [])]
+    avail = [v["mem_available_gb_before"] for v in ok.values() if "mem_available_gb_before" in v]
+    load_txt = (f"1-minute load average {min(loads):.1f} to {max(loads):.1f} during the runs, "
+                f"{min(avail):.0f}-{max(avail):.0f} GB available before each" if loads and avail else "load not recorded")
+    lines.append(f"Machine: {cpu_name()}, {os.cpu_count()} cores, TensorFlow {tfv}; {load_txt} (the machine is "
+                 f"shared with other jobs, which slow both sides, not necessarily alike: each side's runs are "
+                 f"sequential). Invocations: {inv(*results.keys())}.")
     lines.append(f"Model: benchmarks/borzoi_params_pred.json (calico/borzoi `examples/params_pred.json`, Apache-2.0)"
                  f"{' at 1/8 width and 65,536 bp' if mode == 'quick' else ''}, human head, "
                  f"{f(n_params, '{:,}')} parameters, {results.get('ours_weights', 'random weights')}; one random "
