@@ -46,7 +46,11 @@ def gene_window_onehot(model, genome, gene, n_value: float = 0.0):
 def predict_genes(model, genome, genes, tss_radius: int = 1, targets=None, rc: bool = False, shifts=(0,),
                   mc_n: int = 0, batch_size: int = 4, strand_match: bool = True,
                   progress: Optional[Callable[[int, int], None]] = None) -> GenePredictions:
-    """Per-target gene values for ``genes`` (Gene objects) on ``genome`` (a Genome)."""
+    """Per-target gene values for ``genes`` (Gene objects) on ``genome`` (a Genome).
+
+    The estimated peak (seqnn_engine.memory.gene_values_plan) is checked against
+    SEQNN_MAX_MEMORY_MB first; genes are predicted in chunks of at most batch_size that fit.
+    """
     genes = list(genes)
     if not genes:
         raise InputError("no genes given")
@@ -54,6 +58,10 @@ def predict_genes(model, genome, genes, tss_radius: int = 1, targets=None, rc: b
     strands = None
     if strand_match and model.targets is not None:
         strands = np.asarray(model.targets.strand)[tidx]
+    from . import memory
+    from .ensemble import members
+    batch_size = memory.gene_values_plan(model, len(genes), len(members(rc, shifts, mc_n)), len(tidx),
+                                         batch_size).batch_size
     values, windows = [], []
     for g0 in range(0, len(genes), batch_size):
         chunk = genes[g0:g0 + batch_size]

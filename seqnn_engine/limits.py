@@ -14,6 +14,7 @@ environment variable; later sources override earlier ones:
        max_sequence_bp = 5000000
        max_ism_bp = 20000
        gradient_memory_mb = 2048
+       max_memory_mb = 16384
 
 3. environment variables (see :data:`LIMITS`), e.g. ``SEQNN_MAX_SEQUENCE_BP=20000000``.
 
@@ -28,6 +29,10 @@ max_ism_bp             SEQNN_MAX_ISM_BP             positions of one in-silico m
 gradient_memory_mb     SEQNN_GRADIENT_MEMORY_MB     estimated memory of one layer-gradient job
                        (or SEQNN_MEMORY_BUDGET,     (targets x layer size x positions x sequences)
                        in bytes, the older name)
+max_memory_mb          SEQNN_MAX_MEMORY_MB          estimated peak memory of one operation (predict,
+                                                    attributions, ISM, layer gradients, variants,
+                                                    gene values; see seqnn_engine.memory);
+                                                    default 75% of the machine's physical memory
 =====================  ===========================  =============================================
 
 A bad value in the file or the environment never stops the engine: the default is kept and the
@@ -46,6 +51,27 @@ from pathlib import Path
 from .errors import InputError
 
 MB = 1 << 20
+
+
+def physical_memory_bytes() -> int:
+    """The machine's physical memory (os.sysconf, else /proc/meminfo, else 16 GiB)."""
+    try:
+        n = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        if n > 0:
+            return int(n)
+    except (ValueError, OSError, AttributeError):
+        pass
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemTotal:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 16 << 30
+
+
+DEFAULT_MEMORY_FRACTION = 0.75   # max_memory_mb defaults to this share of physical memory
 
 
 @dataclass(frozen=True)
@@ -72,6 +98,9 @@ LIMITS = {
                         "in-silico mutagenesis window"),
     "gradient_bytes": LimitSpec("gradient_memory_mb", "SEQNN_GRADIENT_MEMORY_MB", 2048, "MB", MB,
                                 "estimated memory of one layer-gradient job"),
+    "memory_bytes": LimitSpec("max_memory_mb", "SEQNN_MAX_MEMORY_MB",
+                              round(DEFAULT_MEMORY_FRACTION * physical_memory_bytes() / MB), "MB", MB,
+                              "estimated peak memory of one operation"),
 }
 LEGACY_MEMORY_ENV = "SEQNN_MEMORY_BUDGET"   # bytes; read when SEQNN_GRADIENT_MEMORY_MB is not set
 
@@ -85,7 +114,8 @@ class Limits:
     """Resolved limits (all in bytes, records or bp).
 
     upload_bytes, records, sequence_bp: FASTA input bounds. ism_bp: most positions of one ISM
-    window. gradient_bytes: most estimated bytes of one layer-gradient job. source: where each
+    window. gradient_bytes: most estimated bytes of one layer-gradient job. memory_bytes: most
+    estimated peak bytes of one operation (seqnn_engine.memory). source: where each
     value came from ('default', the config file path, or the environment variable).
     problems: messages about values that could not be used.
     """
@@ -95,6 +125,7 @@ class Limits:
     sequence_bp: int
     ism_bp: int
     gradient_bytes: int
+    memory_bytes: int
     source: dict = field(default_factory=dict, compare=False)
     problems: tuple = field(default=(), compare=False)
 

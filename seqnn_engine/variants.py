@@ -154,9 +154,11 @@ def score_windows(model, ref_seqs: Sequence[str], alt_seqs: Sequence[str],
     separately, as the reference), ``targets`` (indexes or None), ``n_value``,
     ``batch_size``, ``untransform`` (undo the targets.txt transform first; needs the
     model's targets table), ``keep_preds`` (also return ``REF``/``ALT`` (V, H, P, T)).
-    Returns stat -> (V, T) float32 (plus REF/ALT).
+    Returns stat -> (V, T) float32 (plus REF/ALT). The estimated peak
+    (seqnn_engine.memory.variants_plan) is checked against SEQNN_MAX_MEMORY_MB first;
+    variants are scored in chunks that fit.
     """
-    from .onehot import encode_batch
+    from . import memory
 
     o = dict(options or {})
     stats = list(o.get("stats") or ["SUM"])
@@ -164,6 +166,19 @@ def score_windows(model, ref_seqs: Sequence[str], alt_seqs: Sequence[str],
     n = len(ref_seqs)
     if n != len(alt_seqs) or n == 0:
         raise InputError("give one ALT window per REF window (at least one)")
+    sel = o.get("targets")
+    n_t = model.num_targets if sel is None else len(model.check_targets(sel))
+    chunk = memory.variants_plan(model, n, len(shifts), bool(o.get("rc", False)), n_t,
+                                 int(o.get("batch_size", 4)), bool(o.get("keep_preds")), len(stats)).batch_size
+    parts = [_score_chunk(model, ref_seqs[c:c + chunk], alt_seqs[c:c + chunk], o, stats, shifts)
+             for c in range(0, n, chunk)]
+    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
+
+def _score_chunk(model, ref_seqs, alt_seqs, o: dict, stats, shifts) -> dict:
+    """:func:`score_windows` on one chunk of variants."""
+    from .onehot import encode_batch
+    n = len(ref_seqs)
     x = encode_batch(list(ref_seqs) + list(alt_seqs), n_value=float(o.get("n_value", 0.0)))
     per_shift = []
     for s in shifts:

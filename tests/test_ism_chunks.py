@@ -131,8 +131,8 @@ class _CallLog:
 
         def fn(key, make):
             f = self._orig(key, make)
-            if isinstance(f, tuple):                                     # incremental ISM's (plan, reference fn)
-                return f
+            if isinstance(f, tuple) or not callable(f):                  # incremental ISM's (plan, reference fn);
+                return f                                                 # cached values (memory model's byte counts)
             return self._wrap(key, f, arg=3 if key[0] == "incremental_ism" else 0)   # arg: the mutants' values
         model._fn = fn
 

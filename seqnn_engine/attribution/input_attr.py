@@ -14,6 +14,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from .. import ensemble as ens
+from .. import memory as _memory
 from ..errors import InputError
 from . import deeplift as _dls
 from .engine import MemberRunner
@@ -84,7 +85,7 @@ def attribute(model, x, method: str = "saliency", targets=None, positions=None, 
               noise: float = 0.15, n_steps: int = 32, baseline: str = "zeros", n_baselines: int = 4,
               seed: int = 0, batch_size: int = 4, return_all: bool = False, diagnostics: bool = False,
               progress: Optional[Callable[[int, int], None]] = None, max_ism_bp: Optional[int] = None,
-              ism_engine: str = "auto", ism_chunk=None,
+              ism_engine: str = "auto", ism_chunk=None, checkpoint="auto",
               mean_center: Optional[bool] = None, n_refs: int = _dls.DEFAULT_N_REFS) -> Attribution:
     """Input attribution of ``model`` on x (S, L, 4) for one objective.
 
@@ -104,6 +105,12 @@ def attribute(model, x, method: str = "saliency", targets=None, positions=None, 
     U-net layer incrementally, the rest at full length), 'full' (every mutant at full
     length), or 'auto' (the first of these the model and ensemble allow).
     ism_chunk: most mutants per ISM chunk (None: sized from a memory budget; 'all').
+    checkpoint: True runs input gradients through the checkpointed backward pass (bounded
+    memory, one extra forward pass; see checkpoint.py), False through one tape over the whole
+    graph, 'auto' (default) checkpoints when seqnn_engine.memory estimates that one tape would
+    need more than memory.CHECKPOINT_ABOVE_BYTES or the memory limit. Results agree to float32
+    rounding. The estimated peak is checked against SEQNN_MAX_MEMORY_MB first, and the batch
+    size is reduced until a batch fits.
 
     The call runs only the passes its method needs. diagnostics (per-sequence (S,)
     arrays): ``ig_completeness_error`` and ``ig_delta`` for integrated gradients;
@@ -125,7 +132,14 @@ def attribute(model, x, method: str = "saliency", targets=None, positions=None, 
     if mc_n and not model.has_dropout:
         raise InputError("MC dropout needs dropout layers, and this model has none: set mc_n to 0")
     obj = make_objective(model, S, targets, positions, statistic, pseudocount, untransform)
-    runner = MemberRunner(model, obj, rc, shifts, mc_n, seed, batch_size)
+    mems = ens.members(rc, shifts, mc_n)
+    plan = _memory.attribution_plan(model, method, S, len(mems), batch_size, checkpoint=checkpoint,
+                                    mc=mc_n > 0, return_all=return_all, n_samples=n_samples, n_steps=n_steps,
+                                    n_baselines=n_baselines if baseline == "shuffle" else 1,
+                                    window=window, diagnostics=diagnostics,
+                                    n_targets=len(obj.selected_targets))
+    runner = MemberRunner(model, obj, rc, shifts, mc_n, seed, plan.batch_size, checkpoint=plan.checkpoint)
+    batch_size = plan.batch_size
     E = len(runner.members)
     idx = np.arange(S)
     opts = dict(method=method, targets=np.flatnonzero(obj.target_weights).tolist(), statistic=statistic,
@@ -171,7 +185,8 @@ def attribute(model, x, method: str = "saliency", targets=None, positions=None, 
             hyp[:, win[0]:win[1]] = center_acgt(scores[:, win[0]:win[1]])
     if diagnostics:
         diag.update(gradient_diagnostics(model, x, obj, batch_size, plain,
-                                         ism_hypothetical=hyp if method == "ism" else None, window=win))
+                                         ism_hypothetical=hyp if method == "ism" else None, window=win,
+                                         checkpoint=runner.checkpoint))
     elif False in plain and True in plain:
         diag["rc_consistency"] = _corr_rows(center_acgt(plain[False]), center_acgt(plain[True]))
     return Attribution(method=method, scores=scores.astype(np.float32), hypothetical=hyp.astype(np.float32),
@@ -180,7 +195,7 @@ def attribute(model, x, method: str = "saliency", targets=None, positions=None, 
 
 
 def gradient_diagnostics(model, x, objective, batch_size: int = 4, known=None, ism_hypothetical=None,
-                         window=None) -> dict:
+                         window=None, checkpoint: bool = False) -> dict:
     """Diagnostics of an objective.Objective on x (S, L, 4): per-sequence (S,) arrays.
 
     rc_consistency: Pearson r of the ACGT-centred forward and (un-augmented)
@@ -194,7 +209,7 @@ def gradient_diagnostics(model, x, objective, batch_size: int = 4, known=None, i
     idx = np.arange(x.shape[0])
     for rc in (False, True):
         if rc not in known:
-            r = MemberRunner(model, objective, False, (0,), 0, 0, batch_size)
+            r = MemberRunner(model, objective, False, (0,), 0, 0, batch_size, checkpoint=checkpoint)
             r.members = [ens.Member(rc, 0)]
             _, known[rc], _ = r.run(x, idx)
     gf = center_acgt(known[False])

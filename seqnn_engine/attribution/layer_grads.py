@@ -17,7 +17,6 @@ layer's stride (always at the input). Where it is not, the layer-resolution shif
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
@@ -26,8 +25,9 @@ import tensorflow as tf
 
 from .. import ensemble as ens
 from .. import limits as _limits
+from .. import memory as _memory
 from ..errors import InputError
-from . import batched_vjp, graph
+from . import batched_vjp
 from .engine import _unaug_preds_tf
 from .objective import position_mask
 
@@ -61,25 +61,12 @@ class LayerGradients:
         return self.grads[i].astype(np.float32) * self.reprs[i][:, None]
 
 
-def _largest_activation(model) -> int:
-    """Values per sequence of the model's largest layer output (the backward passes carry a
-    cotangent of that size per sequence and target)."""
-    return max((math.prod(int(d) for d in node.outputs[0].shape[1:] if d is not None)
-                for node in graph.nodes(model.net.model)), default=0)
-
-
 def estimate_bytes(model, n_seqs: int, layers, n_targets: int, n_members: int = 1, return_all: bool = False,
                    dtype_bytes: int = 4, batch_size: int = 1, target_chunk: int = 8) -> int:
-    """Bytes for results (grads, variance, members) plus the working set of one batch: the
-    tapped layers' gradients and the cotangents the backward passes carry through the
-    largest layer, for batch_size sequences x target_chunk targets."""
-    idx = model.tap_indexes(layers)
-    per = sum(model.taps[i].length * model.taps[i].width for i in idx)
-    result = n_seqs * n_targets * per * dtype_bytes
-    stats = 2 * n_seqs * n_targets * per * 8                      # Welford mean + m2 in float64
-    members = result * n_members if return_all else 0
-    work = batch_size * min(n_targets, target_chunk) * (per + _largest_activation(model)) * 4 * 3
-    return int(result + stats + members + work)
+    """The layer-gradient job estimate checked against ``gradient_memory_mb`` (see
+    :func:`seqnn_engine.memory.layer_gradient_job_bytes`)."""
+    return _memory.layer_gradient_job_bytes(model, n_seqs, layers, n_targets, n_members, return_all,
+                                            dtype_bytes, batch_size, target_chunk)
 
 
 def _layer_fn(model, tap_idx: tuple, rc: bool, mc: bool, k_static: int, batched: bool):
@@ -144,6 +131,46 @@ def _layer_fn(model, tap_idx: tuple, rc: bool, mc: bool, k_static: int, batched:
     return model._fn(key, make)
 
 
+def _checkpointed_layer_fn(model, tap_idx: tuple, rc: bool, mc: bool, k_static: int):
+    """Like :func:`_layer_fn` (same arguments and outputs) on the autodiff path, with the
+    backward passes checkpointed (checkpoint.py): cuts at the tapped layers, so only the
+    stored boundaries, the tapped tensors' cotangents and one segment's tape are alive; the
+    sweep stops at the earliest tapped layer."""
+    from . import checkpoint
+    key = ("layer_grad_ckpt", tap_idx, rc, mc, k_static)
+    sp = model.strand_pair
+
+    def make():
+        run = checkpoint.runner(model, mc, tuple(i for i in tap_idx if i != 0), k_static)
+        tensors = checkpoint.keras_graph(model, mc)[1]
+        ids = [id(run.km.inputs[0]) if i == 0 else id(tensors[i]) for i in tap_idx]
+        out_id = id(run.km.outputs[0])
+        P, T = model.target_length, model.num_targets
+
+        def seeds(preds, tsel, pmask):      # (k, B, P, T) d objective_t / d preds, and unaugmented preds
+            with tf.GradientTape(persistent=True) as tape:
+                tape.watch(preds)
+                up = _unaug_preds_tf(preds, rc, sp)
+                y = tf.gather(tf.reduce_sum(up * pmask[:, :, None], axis=1), tsel, axis=1)
+                ys = [y[:, t] for t in range(k_static)]
+            return up, tf.stack([tape.gradient(yt, preds) for yt in ys])
+        seeds = tf.function(seeds, input_signature=[tf.TensorSpec((None, P, T), tf.float32),
+                                                     tf.TensorSpec((k_static,), tf.int32),
+                                                     tf.TensorSpec((None, P), tf.float32)])
+
+        def f(x, tsel, pmask, seed):
+            vals = run.forward(x, [seed] if mc else ())
+            srcs = [vals[i] for i in ids]
+            preds, cot = seeds(vals[out_id], tsel, pmask)
+            got = {}
+            run.backward(vals, cot, stop_ids=set(ids), tap_ids=set(ids),
+                         on_tap=lambda i, c: got.__setitem__(i, c))
+            jacs = [tf.transpose(got[i], tf.concat([[1, 0], tf.range(2, tf.rank(got[i]))], 0)) for i in ids]
+            return [preds] + srcs + jacs
+        return f
+    return model._fn(key, make)
+
+
 BACKWARD = ("auto", "batched", "tape")
 
 
@@ -165,7 +192,7 @@ def layer_gradients(model, x, layers=(0,), targets=None, positions=None, rc: boo
                     mc_n: int = 0, return_all: bool = False, return_var: bool = True, batch_size: int = 2,
                     target_chunk: int = 8, memory_budget: Optional[int] = None, dtype: str = "float32",
                     mc_seed: int = 0, progress: Optional[Callable[[int, int], None]] = None,
-                    backward: str = "auto") -> LayerGradients:
+                    backward: str = "auto", checkpoint="auto") -> LayerGradients:
     """Gradients of each target's binned prediction w.r.t. chosen layers (see module docstring).
 
     layers: tap indexes or names (0 = the one-hot input; see ``model.taps``).
@@ -175,6 +202,12 @@ def layer_gradients(model, x, layers=(0,), targets=None, positions=None, rc: boo
     dtype: 'float32' or 'float16' storage of grads. backward: 'auto' (batched where the
     model allows, see batched_vjp), 'batched' (InputError where it does not) or 'tape'
     (one autodiff pass per target); all give the same gradients to float rounding.
+    checkpoint: on the autodiff path, True sweeps the backward passes over checkpointed
+    segments of the graph cut at the tapped layers (memory scales with the tapped layers and
+    one segment, not the whole graph; see checkpoint.py), False keeps one tape over the
+    graph, 'auto' checkpoints when seqnn_engine.memory estimates one tape's batch above
+    memory.CHECKPOINT_ABOVE_BYTES or the memory limit. The whole job's estimated peak is
+    checked against SEQNN_MAX_MEMORY_MB (batch_size is reduced until a batch fits).
     """
     x = model.check_input(x)
     S = x.shape[0]
@@ -194,6 +227,28 @@ def layer_gradients(model, x, layers=(0,), targets=None, positions=None, rc: boo
         raise _limits.exceeded("gradient_bytes", f"layer gradients need about {need / 2**30:.3g} GiB "
                                "(targets x layer size x positions x sequences)",
                                "choose fewer targets, smaller layers, fewer sequences, or float16 storage", budget)
+    if checkpoint not in (True, False, "auto"):
+        raise InputError(f"checkpoint must be True, False or 'auto', got {checkpoint!r}")
+    db = 2 if dtype == "float16" else 4
+    mc = mc_n > 0
+    common = dict(return_all=return_all, dtype_bytes=db, batch_size=batch_size, target_chunk=target_chunk,
+                  mc=mc)
+    def tape_plan(ckpt: bool):
+        return _memory.layer_gradients_plan(model, S, tap_idx, len(tidx), len(mems), backward="tape",
+                                            checkpoint=ckpt, **common)
+    if all(batched):
+        plan = _memory.layer_gradients_plan(model, S, tap_idx, len(tidx), len(mems), backward="batched", **common)
+    elif checkpoint == "auto":
+        try:
+            plan = tape_plan(False)
+            if plan.peak_bytes > min(plan.limit_bytes, _memory.CHECKPOINT_ABOVE_BYTES):
+                plan = tape_plan(True)
+        except InputError:          # one tape does not fit even for one sequence: checkpoint
+            plan = tape_plan(True)
+    else:
+        plan = tape_plan(bool(checkpoint))
+    use_ckpt = plan.checkpoint
+    batch_size = plan.batch_size
     taps = [model.taps[i] for i in tap_idx]
     T = len(tidx)
     g_stats = [ens.RunningStats((S, T, t.length, t.width)) for t in taps]
@@ -203,7 +258,10 @@ def layer_gradients(model, x, layers=(0,), targets=None, positions=None, rc: boo
     chunks = [tidx[i:i + target_chunk] for i in range(0, T, target_chunk)]
     total, done, calls = len(mems) * S, 0, 0
     for mi, mem in enumerate(mems):
-        fn = _layer_fn(model, tap_idx, mem.rc, mem.mc >= 0, min(target_chunk, T), batched[mi])
+        if use_ckpt and not batched[mi]:
+            fn = _checkpointed_layer_fn(model, tap_idx, mem.rc, mem.mc >= 0, min(target_chunk, T))
+        else:
+            fn = _layer_fn(model, tap_idx, mem.rc, mem.mc >= 0, min(target_chunk, T), batched[mi])
         for b0 in range(0, S, batch_size):
             sl = slice(b0, min(S, b0 + batch_size))
             xb = tf.constant(ens.augment(x[sl], mem))

@@ -110,8 +110,37 @@ class Objective:
     pseudocount: float = 0.0
     untransform: Untransform | None = None
 
+    @property
+    def selected_targets(self) -> np.ndarray:
+        """(K,) int64 indexes of the targets the objective averages (nonzero weights)."""
+        return np.flatnonzero(self.target_weights)
+
+    @property
+    def selected_weights(self) -> np.ndarray:
+        """(K,) float32 weights of :attr:`selected_targets` (for gathered (B, P, K) predictions)."""
+        return self.target_weights[self.selected_targets]
+
+    def untransform_args(self, gathered: bool = True):
+        """(clip_soft, power, scale) arrays of the selected targets (K,) (or all targets (T,) with
+        ``gathered=False``), or None without an untransform."""
+        u = self.untransform
+        if u is None:
+            return None
+        sel = self.selected_targets if gathered else slice(None)
+        return u.clip_soft[sel], u.power[sel], u.scale[sel]
+
+    def weights_for(self, n_columns: int):
+        """(target weights, untransform arrays or None) matching predictions with ``n_columns``
+        columns: all T targets (``target_weights``) or the K selected ones (gathered)."""
+        if n_columns == self.target_weights.size:
+            return self.target_weights, self.untransform_args(gathered=False)
+        if n_columns == self.selected_targets.size:
+            return self.selected_weights, self.untransform_args(gathered=True)
+        raise ValueError(f"predictions have {n_columns} targets; the objective needs all "
+                         f"{self.target_weights.size} or its {self.selected_targets.size} selected ones")
+
     def describe(self) -> dict:
-        return {"targets": np.flatnonzero(self.target_weights).tolist(), "statistic": self.statistic,
+        return {"targets": self.selected_targets.tolist(), "statistic": self.statistic,
                 "pseudocount": self.pseudocount, "untransform": self.untransform is not None,
                 "n_bins": self.bin_mask.sum(1).tolist()}
 
@@ -130,7 +159,12 @@ def make_objective(model, n_seqs: int, targets=None, positions=None, statistic: 
 
 
 def objective_tf(preds, tw, pmask, statistic: str, pseudocount, u=None):
-    """(B, P, T) predictions -> (B,) objective (see module docstring)."""
+    """Predictions -> (B,) objective (see module docstring), in float32.
+
+    preds: (B, P, T) all targets with tw (T,), or (B, P, K) gathered targets with tw (K,)
+    (``Objective.selected_weights``); u: None or (clip_soft, power, scale) of the same width.
+    """
+    preds = tf.cast(preds, tf.float32)
     if u is not None:
         preds = untransform_tf(preds, *u)
     per_bin = tf.reduce_sum(preds * tw, axis=-1)            # mean over chosen targets, (B, P)
@@ -143,9 +177,13 @@ def objective_tf(preds, tw, pmask, statistic: str, pseudocount, u=None):
 
 
 def objective_of_predictions(obj, row: int, preds: np.ndarray) -> np.ndarray:
-    """Objective (N,) of forward-orientation predictions (N, P, T) with the bins of sequence ``row``."""
-    u = obj.untransform
-    uargs = None if u is None else (tf.constant(u.clip_soft), tf.constant(u.power), tf.constant(u.scale))
+    """Objective (N,) of forward-orientation predictions with the bins of sequence ``row``.
+
+    preds: (N, P, T) all targets, or (N, P, K) the objective's selected targets
+    (``obj.selected_targets``, in that order).
+    """
+    tw, u = obj.weights_for(preds.shape[-1])
+    uargs = None if u is None else tuple(tf.constant(a) for a in u)
     mask = np.repeat(obj.bin_mask[row][None], preds.shape[0], axis=0)
-    return objective_tf(tf.constant(preds, tf.float32), tf.constant(obj.target_weights), tf.constant(mask),
+    return objective_tf(tf.constant(preds, tf.float32), tf.constant(tw), tf.constant(mask),
                         obj.statistic, obj.pseudocount, uargs).numpy()

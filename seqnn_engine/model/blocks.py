@@ -391,8 +391,9 @@ def final(ctx, x, units, activation="linear", flatten=False, kernel_initializer=
     """The output dense layer (with its activation, e.g. softplus)."""
     if flatten:
         x = ctx.layer(keras.layers.Reshape, target_shape=(1, x.shape[1] * x.shape[2]))(x)
-    return ctx.layer(keras.layers.Dense, units=units, activation=activation,
-                     kernel_initializer=kernel_initializer, kernel_regularizer=_reg(l2_scale, l1_scale))(x)
+    lyr = ctx.layer(keras.layers.Dense, units=units, activation=activation,
+                    kernel_initializer=kernel_initializer, kernel_regularizer=_reg(l2_scale, l1_scale))
+    return ctx.dense(lyr, x)
 
 
 # ---------------------------------------------------------------- centre ops

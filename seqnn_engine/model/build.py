@@ -58,6 +58,7 @@ class _Context:
         self.n_dropout = 0
         self.crop_from = None    # (length before the first crop op)
         self.cropped = 0         # positions cropped from each side so far
+        self.last_dense = None   # (Dense layer, its input, its output) of the latest Dense applied by dense()
 
     def layer(self, cls, **kw):
         if self.replay is not None:
@@ -70,6 +71,12 @@ class _Context:
         lyr = cls(name=base if n == 0 else f"{base}_{n}", **kw)
         self.created.append(lyr)
         return lyr
+
+    def dense(self, lyr, x):
+        """Apply a Dense layer to x, remembering it (the head gather needs the final Dense's input)."""
+        y = lyr(x)
+        self.last_dense = (lyr, x, y)
+        return y
 
     def dropout(self, x, rate):
         if not rate or rate <= 0:
@@ -136,7 +143,8 @@ def _keras_block(ctx, x, params, spec, where, warn):
         c = (c, c) if isinstance(c, int) else tuple(c)
         ctx.note_crop(x.shape[1], x.shape[1] - sum(c))
     try:
-        return ctx.layer(cls, **args)(x)
+        lyr = ctx.layer(cls, **args)
+        return ctx.dense(lyr, x) if name == "Dense" else lyr(x)
     except (TypeError, ValueError) as e:
         raise InputError(f"{where}: Keras layer {name} rejected its parameters {args}: {e}") from None
 
@@ -192,6 +200,9 @@ class Network:
     model: x (B, L, 4) -> predictions (B, P, T). trunk: x -> trunk output (B, P0, U).
     layers: every created layer in creation order. taps: tappable representations
     (index 0 = the one-hot input). tap_tensors: matching symbolic tensors.
+    final_dense / head_input: the Dense layer that produces the model's output and its
+    input tensor (B, P, C), when the output is exactly that layer's output (the head
+    gather evaluates it for a few targets); None otherwise (e.g. a centre slice after it).
     """
 
     model: keras.Model
@@ -206,6 +217,18 @@ class Network:
     target_length: int
     num_targets: int
     warnings: list
+    final_dense: object = None
+    head_input: object = None
+
+
+def _final_dense(ctx, out):
+    """(Dense layer, input tensor) when ``out`` is the output of the last Dense applied, else (None, None)."""
+    if ctx.last_dense is None:
+        return None, None
+    lyr, x, y = ctx.last_dense
+    if y is not out or len(x.shape) != 3 or len(lyr.kernel.shape) != 2:
+        return None, None
+    return lyr, x
 
 
 def _walk(ctx, spec: ModelSpec, head_i: int, x, warn):
@@ -244,6 +267,7 @@ def build_network(spec: ModelSpec, head: int = 0) -> Network:
                          f"{precrop}: check pooling/cropping blocks")
     stride = spec.seq_length // precrop
     crop = (precrop - out.shape[1]) // 2
+    final_dense, head_input = _final_dense(ctx, out)
     taps = []
     tensors = []
     for name, t, cropped in _unique_taps(ctx.taps):
@@ -253,15 +277,17 @@ def build_network(spec: ModelSpec, head: int = 0) -> Network:
         tensors.append(t)
     return Network(model=model, trunk=trunk, inputs=inp, layers=ctx.created, taps=taps, tap_tensors=tensors,
                    n_dropout=ctx.n_dropout, stride=stride, crop=crop, target_length=int(out.shape[1]),
-                   num_targets=int(out.shape[2]), warnings=warn)
+                   num_targets=int(out.shape[2]), warnings=warn, final_dense=final_dense,
+                   head_input=head_input)
 
 
-def build_mc_graph(spec: ModelSpec, net: Network, head: int = 0):
+def build_mc_graph(spec: ModelSpec, net: Network, head: int = 0, record: dict | None = None):
     """A graph sharing ``net``'s layers whose dropout is always on.
 
     Returns ((x, seed) symbolic inputs: x (B, L, 4), seed (1, 2) int32), the tap
     tensors (same order as ``net.taps``) and the prediction tensor. Layers are replayed, so no
-    weights are created or copied.
+    weights are created or copied. ``record``, when given, receives ``head_input``: the
+    final Dense's input tensor in this graph (None where ``net`` has no head gather).
     """
     head_i = spec.head_index(head)
     x = keras.Input(shape=(spec.seq_length, 4), name="sequence")
@@ -270,4 +296,7 @@ def build_mc_graph(spec: ModelSpec, net: Network, head: int = 0):
     ctx = _Context(spec.seq_length, replay=net.layers, seed=seed_vec)
     _, out = _walk(ctx, spec, head_i, x, [])
     tensors = [t for _, t, _ in _unique_taps(ctx.taps)]
+    if record is not None:
+        lyr, pre = _final_dense(ctx, out)
+        record["head_input"] = pre if lyr is net.final_dense and lyr is not None else None
     return (x, seed), tensors, out

@@ -43,13 +43,15 @@ def gelu_tanh(x):
     The closed form depends only on x, so when several backward passes share one forward
     pass (one per target in layer gradients) the graph computes it once and each pass
     costs a single multiply here instead of the chain rule through tanh and the cube.
+    Only x is kept for the backward pass (tanh is recomputed there), so a tape holds one
+    tensor per activation, not two.
     """
     c = tf.cast(_GELU_C, x.dtype)
     a = tf.cast(_GELU_A, x.dtype)
-    t = tf.tanh(c * (x + a * tf.pow(x, 3)))
-    y = 0.5 * x * (1.0 + t)
+    y = 0.5 * x * (1.0 + tf.tanh(c * (x + a * tf.pow(x, 3))))
 
     def grad(dy):
+        t = tf.tanh(c * (x + a * tf.pow(x, 3)))
         d = 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * c * (1.0 + 3.0 * a * x * x)
         return dy * d
     return y, grad
@@ -300,19 +302,36 @@ class MultiheadAttention(keras.layers.Layer):
         v = self._heads(self._v_layer(x), seq_len)
         if self.scaling:
             q = q * (self.key_size ** -0.5)
-        logits = tf.matmul(q + self._r_w_bias, k, transpose_b=True)
         if self.num_position_features:
             pos = tf.constant(_positional_features(seq_len, self.num_position_features, self.symmetric), dtype=x.dtype)
             r_k = self._heads(self._r_k_layer(pos), 2 * seq_len - 1)
-            if self.content_position_bias:
-                rel = tf.matmul(q + self._r_r_bias, r_k, transpose_b=True)
-            else:
-                rel = tf.matmul(self._r_r_bias, r_k, transpose_b=True)
-                rel = tf.broadcast_to(rel, [tf.shape(q)[0], self.heads, seq_len, 2 * seq_len - 1])
-            logits = logits + _relative_shift(rel)
-        w = tf.nn.softmax(logits)
-        out = tf.matmul(w, v)
-        out = tf.reshape(tf.transpose(out, [0, 2, 1, 3]), [-1, seq_len, self.heads * self.value_size])
+        else:
+            r_k = tf.zeros([1, self.heads, 1, self.key_size], x.dtype)
+        content_bias = self.content_position_bias
+        with_pos = bool(self.num_position_features)
+
+        def one_head(qh, kh, vh, rkh, rw, rr):
+            """One head's attention: (B, T, K) queries/keys, (B, T, V) values, (1, 2T-1, K)
+            position keys, (1, 1, K) biases -> (B, T, V)."""
+            logits = tf.matmul(qh + rw, kh, transpose_b=True)
+            if with_pos:
+                if content_bias:
+                    rel = tf.matmul(qh + rr, rkh, transpose_b=True)
+                else:
+                    rel = tf.broadcast_to(tf.matmul(rr, rkh, transpose_b=True),
+                                          [tf.shape(qh)[0], seq_len, 2 * seq_len - 1])
+                logits = logits + _relative_shift(rel[:, None])[:, 0]
+            return tf.matmul(tf.nn.softmax(logits), vh)
+
+        # heads one at a time (a sequential loop), each recomputed in the backward pass from its
+        # small inputs: the (T, 2T-1) relative logits and the (T, T) attention weights of only
+        # one head are alive at once, in the forward pass and in its gradient (8 heads over
+        # 4,096 positions: 1 GB per tensor for all heads), and none is kept between them
+        head_fn = tf.recompute_grad(one_head)
+        heads_first = [tf.transpose(t, [1, 0, 2, 3]) for t in (q, k, v, r_k, self._r_w_bias, self._r_r_bias)]
+        out = tf.map_fn(lambda a: head_fn(*a), tuple(heads_first), parallel_iterations=1,
+                        fn_output_signature=tf.TensorSpec([None, seq_len, v.shape[-1]], x.dtype))
+        out = tf.reshape(tf.transpose(out, [1, 2, 0, 3]), [-1, seq_len, self.heads * self.value_size])
         return self._embedding_layer(out)
 
     def compute_output_shape(self, input_shape):

@@ -12,12 +12,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 
+import keras
 import numpy as np
 import tensorflow as tf
 
 from .. import ensemble as ens
 from ..errors import InputError
 from .build import Network, Tap, build_mc_graph, build_network
+from .head import HeadGather, member_columns, union_columns
 from .spec import ModelSpec, parse_params
 from .weights import load_weights
 
@@ -88,9 +90,18 @@ class SeqModel:
         self._lock = threading.RLock()
         self._fns: dict = {}
         self._mc = None
+        self._mc_head_input = None
         sig = [tf.TensorSpec((None, self.seq_length, 4), tf.float32)]
         self._predict_fn = tf.function(lambda x: net.model(x, training=False), input_signature=sig)
         self._trunk_fn = tf.function(lambda x: net.trunk(x, training=False), input_signature=sig)
+        # head gather: the final Dense for the requested columns only (None: full head + column selection)
+        self.head_gather = HeadGather(net.final_dense) if net.final_dense is not None else None
+        if self.head_gather is not None:
+            self._pre_model = keras.Model(net.inputs, net.head_input, name="seqnn_head_input")
+            cols = tf.TensorSpec((None,), tf.int32)
+            self._gather_fn = tf.function(
+                lambda x, c: self.head_gather.apply(self._pre_model(x, training=False), c),
+                input_signature=sig + [cols])
 
     # ------------------------------------------------------------------ helpers
     def check_input(self, x) -> np.ndarray:
@@ -126,8 +137,45 @@ class SeqModel:
         """(inputs (x, seed), tap tensors, prediction tensor) of the always-on-dropout graph."""
         with self._lock:
             if self._mc is None:
-                self._mc = build_mc_graph(self.spec, self.net, self.head)
+                rec = {}
+                self._mc = build_mc_graph(self.spec, self.net, self.head, record=rec)
+                self._mc_head_input = rec.get("head_input")
             return self._mc
+
+    def _mc_model(self, pre: bool):
+        """keras.Model([x, seed]) -> the MC graph's predictions (B, P, T), or with ``pre`` the final
+        Dense's input (B, P, C)."""
+        def make():
+            (xi, si), _, out = self.mc_graph()
+            return keras.Model([xi, si], self._mc_head_input if pre else out)
+        return self._fn(("mc_model", pre), make)
+
+    # ------------------------------------------------------------------ head gather
+    def member_columns(self, target_indexes, rc: bool = False) -> np.ndarray:
+        """Raw output columns (K,) int32 of a member holding targets ``target_indexes`` (K,) after
+        un-augmentation: the indexes themselves, or their strand pairs for an RC member."""
+        return member_columns(self.check_targets(target_indexes), rc, self.strand_pair)
+
+    def target_predictions(self, x, target_indexes, rc: bool = False, mc: bool = False, seed=None):
+        """Un-augmented predictions (B, P, K) of targets ``target_indexes`` (K,) for a member's input.
+
+        A TensorFlow op for use inside ``tf.GradientTape`` / ``tf.function``. x: (B, L, 4)
+        float32 tensor, already augmented for the member (reverse-complemented when ``rc``);
+        target_indexes: (K,) int32 tensor (or array) of forward-orientation targets; mc: use
+        the always-on-dropout graph with ``seed`` (1, 2) int32. With a head gather only K
+        columns of the final Dense are computed; otherwise the full head runs and K columns
+        are selected. RC members: columns ``strand_pair[targets]``, bins reversed. float32.
+        """
+        idx = tf.cast(tf.convert_to_tensor(target_indexes), tf.int32)
+        cols = tf.gather(tf.constant(self.strand_pair, tf.int32), idx) if rc and self.strand_pair is not None \
+            else idx
+        if self.head_gather is not None:
+            pre = self._mc_model(True)([x, seed], training=False) if mc else self._pre_model(x, training=False)
+            y = self.head_gather.apply(pre, cols)
+        else:
+            full = self._mc_model(False)([x, seed], training=False) if mc else self.net.model(x, training=False)
+            y = tf.gather(tf.cast(full, tf.float32), cols, axis=-1)
+        return tf.reverse(y, axis=[1]) if rc else y
 
     def _fn(self, key, builder):
         with self._lock:
@@ -137,7 +185,6 @@ class SeqModel:
 
     def _mc_predict_fn(self, trunk: bool):
         def make():
-            import keras
             (x, seed), taps, out = self.mc_graph()
             trunk_t = taps[[t.name for t in self.taps].index("trunk.output")]
             m = keras.Model([x, seed], trunk_t if trunk else out)
@@ -145,6 +192,15 @@ class SeqModel:
                                input_signature=[tf.TensorSpec((None, self.seq_length, 4), tf.float32),
                                                 tf.TensorSpec((1, 2), tf.int32)])
         return self._fn(("mc_predict", trunk), make)
+
+    def _mc_gather_fn(self):
+        """tf.function(x, seed, cols) -> MC-dropout predictions (B, P, K) of kernel columns cols."""
+        def make():
+            pre = self._mc_model(True)
+            return tf.function(lambda a, s, c: self.head_gather.apply(pre([a, s], training=False), c),
+                               input_signature=[tf.TensorSpec((None, self.seq_length, 4), tf.float32),
+                                                tf.TensorSpec((1, 2), tf.int32), tf.TensorSpec((None,), tf.int32)])
+        return self._fn(("mc_gather",), make)
 
     def run_members(self, x, mems, fn_plain, fn_mc, on_output, batch_size, progress, seed=0):
         """Evaluate every (sequence, member) in batches; calls on_output(seq_i, member_i, array)."""
@@ -176,7 +232,9 @@ class SeqModel:
         back; shifted inputs are zero-padded; bins are not unshifted (reference).
         down_sample: mean over groups of this many consecutive bins. Returns
         :class:`Prediction` with mean (S, P', T') float32, var and members when asked.
-        MC samples are reproducible for a given mc_seed and batch_size.
+        MC samples are reproducible for a given mc_seed and batch_size. The estimated peak
+        (seqnn_engine.memory.predict_plan) is checked against SEQNN_MAX_MEMORY_MB first and
+        batch_size is lowered until a batch fits.
         """
         x = self.check_input(x)
         tidx = None if embed_penultimate else self.check_targets(target_indexes)
@@ -186,19 +244,35 @@ class SeqModel:
         mems = ens.members(rc, shifts, mc_n)
         fn_plain = self._trunk_fn if embed_penultimate else self._predict_fn
         fn_mc = self._mc_predict_fn(embed_penultimate) if mc_n else None
+        gather = None
+        if not embed_penultimate and self.head_gather is not None:
+            cols, fwd_sel, rc_sel = union_columns(tidx, rc, self.strand_pair)
+            if cols.size < self.num_targets:     # only the requested columns (and their strand pairs)
+                gather = (fwd_sel, rc_sel)
+                cols_t = tf.constant(cols)
+                fn_plain = lambda a: self._gather_fn(a, cols_t)             # noqa: E731
+                if mc_n:
+                    mc_fn = self._mc_gather_fn()
+                    fn_mc = lambda a, s: mc_fn(a, s, cols_t)                  # noqa: E731
         out_len = self.net.trunk.output.shape[1] if embed_penultimate else self.target_length
         if down_sample < 1 or out_len % down_sample:
             raise InputError(f"down_sample must divide the {out_len} output bins, got {down_sample}")
         width = self.net.trunk.output.shape[2] if embed_penultimate else len(tidx)
+        from .. import memory
+        batch_size = memory.predict_plan(self, x.shape[0], len(mems), width, batch_size, return_var, return_all,
+                                         out_len // down_sample, mc_n > 0).batch_size
         shape = (x.shape[0], out_len // down_sample, width)
         stats = ens.RunningStats(shape)
         allm = np.zeros(shape + (len(mems),), np.float32) if return_all else None
         sp = None if embed_penultimate else self.strand_pair
 
         def on_output(s, m, o):
-            o = ens.unaugment_bins(o[None], mems[m], sp)[0]
-            if tidx is not None:
-                o = o[:, tidx]
+            if gather is not None:
+                o = o[::-1][:, gather[1]] if mems[m].rc else o[:, gather[0]]
+            else:
+                o = ens.unaugment_bins(o[None], mems[m], sp)[0]
+                if tidx is not None:
+                    o = o[:, tidx]
             if down_sample > 1:
                 o = o.reshape(o.shape[0] // down_sample, down_sample, -1).mean(axis=1)
             stats.update(s, o)
