@@ -133,8 +133,12 @@ def gradient_bytes_per_seq(model, checkpoint: bool, mc: bool = False, n_targets:
 def attribution_plan(model, method: str, n_seqs: int, n_members: int = 1, batch_size: int = 4,
                      checkpoint="auto", mc: bool = False, return_all: bool = False, n_samples: int = 16,
                      n_steps: int = 32, n_baselines: int = 1, window=None, diagnostics: bool = False,
-                     n_targets: Optional[int] = None, limit: Optional[int] = None) -> Estimate:
+                     n_targets: Optional[int] = None, limit: Optional[int] = None, n_refs: int = 10) -> Estimate:
     """Estimate of :func:`attribute` for ``method`` (see input_attr.METHODS).
+
+    deep_lift_shap: S * n_refs rows; a row holds the activations of its reference and of
+    x plus the multipliers carried back (bounded by two tapes' working sets), never
+    checkpointed.
 
     Gradient rows N: S (saliency, grad_x_input), S * n_samples (smoothgrad), S * K * n_steps
     (integrated gradients, K baselines). Results: per member the (N, L, 4) gradient plus the
@@ -155,6 +159,14 @@ def attribution_plan(model, method: str, n_seqs: int, n_members: int = 1, batch_
         per = _forward(model, mc) + model.target_length * model.num_targets * F32 * 2 + cell
         return _fit("ism", fixed, per, batch_size, "this ISM", "choose a smaller window or fewer members",
                     {"weights": weights_bytes(model), "results": 2 * S * cell}, lim)
+    if method == "deep_lift_shap":
+        rows = S * max(1, int(n_refs))
+        results = 4 * S * cell + rows * cell + (S * cell * n_members if return_all else 0)
+        fixed = weights_bytes(model) + results
+        per = 2 * gradient_bytes_per_seq(model, False, mc, n_targets)
+        return _fit(method, fixed, per, min(batch_size, rows), "this deep_lift_shap attribution",
+                    "attribute fewer sequences, fewer references (n_refs) or members",
+                    {"weights": weights_bytes(model), "results": results}, lim)
     rows = {"smoothgrad": S * n_samples, "integrated_gradients": S * n_baselines * n_steps}.get(method, S)
     results = rows * cell * (F32 + F64 + F64) // F32 + 3 * S * cell
     if method in ("smoothgrad", "integrated_gradients"):

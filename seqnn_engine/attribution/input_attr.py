@@ -137,7 +137,7 @@ def attribute(model, x, method: str = "saliency", targets=None, positions=None, 
                                     mc=mc_n > 0, return_all=return_all, n_samples=n_samples, n_steps=n_steps,
                                     n_baselines=n_baselines if baseline == "shuffle" else 1,
                                     window=window, diagnostics=diagnostics,
-                                    n_targets=len(obj.selected_targets))
+                                    n_targets=len(obj.selected_targets), n_refs=n_refs)
     runner = MemberRunner(model, obj, rc, shifts, mc_n, seed, plan.batch_size, checkpoint=plan.checkpoint)
     batch_size = plan.batch_size
     E = len(runner.members)
