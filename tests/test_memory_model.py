@@ -3,7 +3,6 @@ SEQNN_MAX_MEMORY_MB, operations run in chunks that fit (with the same results as
 and the limit defaults to 75% of physical memory."""
 from __future__ import annotations
 
-import json
 
 import keras
 import numpy as np
