@@ -115,3 +115,29 @@ def test_unknown_precision_is_an_input_error(bad):
     d = shared_path("compat", "small")
     with pytest.raises(InputError, match="float32, bfloat16"):
         load_model(d / "params.json", d / "model0.h5", precision=bad)
+
+
+def test_dashboard_precision_choice(tmp_path_factory):
+    """The sidebar's precision loads the bf16 model: its digest is in the download and its
+    predictions agree with float32's."""
+    pytest.importorskip("streamlit.testing.v1")
+    from streamlit.testing.v1 import AppTest
+    from test_app_support import dashboard_env
+
+    from seqnn_engine.export import read_hdf5
+    with dashboard_env(tmp_path_factory) as env:
+        at = AppTest.from_file(str(REPO / "app" / "main.py"), default_timeout=180)
+        at.session_state["model_path"] = str(env["model_dir"])
+        at.session_state["input_mode"] = "FASTA"
+        at.run()
+        assert at.selectbox(key="precision").value == "float32"
+        at.text_area(key="fasta_text").set_value(">r\n" + "ACGTTGCAAT" * 300).run()
+        got = {}
+        for p in ("float32", "bfloat16"):
+            at.selectbox(key="precision").set_value(p).run()
+            assert not at.exception, [e.value for e in at.exception]
+            h5 = read_hdf5(at.session_state["downloads"]["predictions"]["hdf5"].make())
+            assert h5.attrs["model_digest"] == load_model_dir(env["model_dir"], precision=p).digest
+            got[p] = np.asarray(h5["preds"], np.float32)
+        assert not np.array_equal(got["float32"], got["bfloat16"])
+        assert pearson(got["float32"], got["bfloat16"]) >= 0.999

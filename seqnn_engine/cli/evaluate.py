@@ -88,6 +88,9 @@ def _load_model(args, default_targets: Path | None):
 def _load_model_raw(args, default_targets: Path | None):
     from ..jobs import ModelSource
 
+    extra = {"precision": getattr(args, "precision", "float32"),
+             "random_weights": bool(getattr(args, "random_weights", False)), "seed": getattr(args, "seed", None)}
+
     if args.model:
         mdir = Path(args.model)
         if not mdir.is_dir():
@@ -96,7 +99,7 @@ def _load_model_raw(args, default_targets: Path | None):
             raise InputError("give either --model DIR or --params with --weights, not both")
         if args.targets and not Path(args.targets).is_file():
             raise InputError(f"--targets file not found: {args.targets}")
-        if not args.random_weights:
+        if not extra["random_weights"]:
             from ..modeldir import read_model_dir
             n = len(read_model_dir(mdir).weights)
             if n > 1:
@@ -105,8 +108,7 @@ def _load_model_raw(args, default_targets: Path | None):
         targets = args.targets or None
         if targets is None and not (mdir / "targets.txt").is_file() and default_targets is not None:
             targets = str(default_targets)
-        return ModelSource(model_dir=str(mdir), head=args.head, targets=targets, precision=args.precision,
-                           random_weights=args.random_weights, seed=args.seed).load()
+        return ModelSource(model_dir=str(mdir), head=args.head, targets=targets, **extra).load()
 
     targets = Path(args.targets) if args.targets else default_targets
     if targets is not None and not targets.is_file():
@@ -114,8 +116,7 @@ def _load_model_raw(args, default_targets: Path | None):
             raise InputError(f"--targets file not found: {targets}")
         targets = None
     return ModelSource(params=args.params, weights=args.weights, head=args.head,
-                       targets=None if targets is None else str(targets), precision=args.precision,
-                       random_weights=args.random_weights, seed=args.seed).load()
+                       targets=None if targets is None else str(targets), **extra).load()
 
 
 def run(args) -> int:

@@ -312,7 +312,7 @@ def build_network(spec: ModelSpec, head: int = 0, precision: str = "float32", se
     precision: 'float32' | 'bfloat16' (see :mod:`.precision`). seed: None (Keras' own
     initial weights, overwritten by loaded weights) or an int: every random initializer
     draws from ``keras.random.SeedGenerator(seed)`` in creation order, so the same seed
-    gives the same weights (no global random state is read or changed).
+    gives the same weights, whatever the global random state.
     """
     head_i = spec.head_index(head)
     precision = check_precision(precision)
