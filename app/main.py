@@ -43,9 +43,9 @@ def _run() -> None:
     if picked is None:
         st.info("No model to show yet (see the sidebar).")
         return
-    path, replicate = picked
+    path, replicate, precision = picked
     loading = None
-    if not state.model_loaded(path, replicate):
+    if not state.model_loaded(path, replicate, precision):
         # First use in this server process: say so, and draw an empty chart so the browser
         # fetches the plotting library while the model loads (the first real chart is then
         # drawn as soon as it arrives).
@@ -55,7 +55,7 @@ def _run() -> None:
             st.plotly_chart(_PRELOAD_FIGURE, config={"staticPlot": True}, key="plotly_preload")
     try:
         with state.timed("model"):
-            model = state.model(path, replicate)
+            model = state.model(path, replicate, precision)
     except Exception as e:  # a broken model directory must not take the page down
         state.show_error(e, sb)
         st.info("Choose another model in the sidebar.")

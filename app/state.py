@@ -55,23 +55,24 @@ def model_dirs(roots: tuple) -> list:
 _LOADED: set = set()
 
 
-def model_loaded(path: str, replicate: int = 0) -> bool:
+def model_loaded(path: str, replicate: int = 0, precision: str = "float32") -> bool:
     """Whether this process has loaded the model already (then :func:`model` is instant)."""
-    return (path, replicate) in _LOADED
+    return (path, replicate, precision) in _LOADED
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
-def model(path: str, replicate: int = 0):
+def model(path: str, replicate: int = 0, precision: str = "float32"):
     """The loaded model (shared, never mutated), warmed up: the compiled prediction and the
     default attribution are traced once here, so a session's first result is not slowed by
     tracing (one-time cost per server process). Tracing in a background thread instead was
-    measured slower: the page's own attribution then traced the same functions concurrently."""
+    measured slower: the page's own attribution then traced the same functions concurrently.
+    precision: 'float32' | 'bfloat16' (part of the model's digest, so of every result key)."""
     from seqnn_engine import load_model_dir
     from seqnn_engine.modeldir import read_model_dir
     read_model_dir(path, allowed_roots=settings().model_roots)   # only models under the configured roots
-    m = load_model_dir(path, replicate=replicate)
+    m = load_model_dir(path, replicate=replicate, precision=precision)
     warm_up(m)
-    _LOADED.add((path, replicate))
+    _LOADED.add((path, replicate, precision))
     return m
 
 
@@ -137,7 +138,7 @@ def genes(path: str):
 # ----------------------------------------------------------------------------------- session
 
 PERSISTENT_KEYS = (
-    "model_path", "replicate", "input_mode", "gene", "gene_query", "interval", "fasta_text", "fasta_record", "targets",
+    "model_path", "replicate", "precision", "input_mode", "gene", "gene_query", "interval", "fasta_text", "fasta_record", "targets",
     "target_group", "target_query", "target_strand",
     "ens_rc", "ens_shifts", "ens_mc", "ens_n", "attr_method", "attr_objective", "attr_stat", "layers",
     "view", "var_pos", "var_alt", "page", "dataset", "eval_limit", "eval_rc", "fimo_motifs", "motif_db",

@@ -61,6 +61,8 @@ class ModelSource:
     head: head index (None: the manifest's head, else 0).
     targets: targets.txt to use instead of the directory's (strand pairs, labels).
     replicate: which weights file of a directory with several.
+    precision: 'float32' | 'bfloat16'. random_weights: seeded random weights (``seed``,
+    default 0) instead of a weights file (then no weights file is needed).
     """
 
     model_dir: Optional[str] = None
@@ -69,19 +71,30 @@ class ModelSource:
     head: Optional[int] = None
     targets: Optional[str] = None
     replicate: int = 0
+    precision: str = "float32"
+    random_weights: bool = False
+    seed: Optional[int] = None
 
     def check(self) -> "ModelSource":
         """InputError unless exactly one way to find the model is given and its files exist."""
+        from .model.precision import check_precision
+
+        check_precision(self.precision)
+        if self.seed is not None and not self.random_weights:
+            raise InputError("--seed is the seed of random weights: add --random-weights")
+        if self.random_weights and self.weights:
+            raise InputError("give either --weights or --random-weights, not both")
         if self.model_dir:
             if self.params or self.weights:
                 raise InputError("give either --model DIR or --params with --weights, not both")
             if not Path(self.model_dir).is_dir():
                 raise InputError(f"model directory not found: {self.model_dir}")
         else:
-            if not self.params or not self.weights:
-                raise InputError("give the model as --model DIR, or as --params params.json with --weights model.h5")
+            if not self.params or not (self.weights or self.random_weights):
+                raise InputError("give the model as --model DIR, or as --params params.json with --weights model.h5 "
+                                 "(or --random-weights)")
             for flag, f in (("--params", self.params), ("--weights", self.weights)):
-                if not Path(f).is_file():
+                if f and not Path(f).is_file():
                     raise InputError(f"{flag} file not found: {f}")
         if self.targets and not Path(self.targets).is_file():
             raise InputError(f"--targets-file not found: {self.targets}")
@@ -95,19 +108,14 @@ class ModelSource:
         from .model import load_model
 
         if self.model_dir:
-            from .modeldir import read_model_dir
-            md = read_model_dir(self.model_dir)
-            if not 0 <= self.replicate < len(md.weights):
-                raise InputError(f"--replicate {self.replicate} out of range: {md.path} has "
-                                 f"{len(md.weights)} weights file(s)")
-            head = md.head if self.head is None else self.head
-            targets = self.targets or md.targets
-            model = load_model(md.params, md.weights[self.replicate], head=head, targets_path=targets,
-                               name=md.name)
-            model.model_dir = md
-            return model
-        return load_model(self.params, self.weights, head=0 if self.head is None else self.head,
-                          targets_path=self.targets)
+            from .modeldir import load_model_dir
+            return load_model_dir(self.model_dir, replicate=self.replicate, head=self.head,
+                                  precision=self.precision, random_weights=self.random_weights, seed=self.seed,
+                                  targets=self.targets)
+        seed = (0 if self.seed is None else self.seed) if self.random_weights else None
+        return load_model(self.params, None if self.random_weights else self.weights,
+                          head=0 if self.head is None else self.head, targets_path=self.targets,
+                          precision=self.precision, seed=seed)
 
 
 @dataclass(frozen=True)

@@ -56,10 +56,12 @@ class ModelDir:
     manifest: dict = field(default_factory=dict)
 
 
-def read_model_dir(path, allowed_roots=None) -> ModelDir:
+def read_model_dir(path, allowed_roots=None, require_weights: bool = True) -> ModelDir:
     """Resolve the files of a model directory; InputError naming what is missing.
 
     allowed_roots: when given, every file (symlinks followed) must lie inside one of them.
+    require_weights: False accepts a directory without weights files (``weights`` is then
+    empty; for random weights, which must be asked for explicitly).
     """
     d = Path(path)
     if not d.is_dir():
@@ -97,8 +99,9 @@ def read_model_dir(path, allowed_roots=None) -> ModelDir:
                 raise InputError(f"manifest weights file {x.name} does not exist in {d}")
     else:
         weights = sorted(p for p in d.glob("*.h5") if p.is_file())
-    if not weights:
-        raise InputError(f"model directory {d} has no weights file (*.h5)")
+    if not weights and require_weights:
+        raise InputError(f"model directory {d} has no weights file (*.h5): add one, or ask for random "
+                         "weights explicitly (random_weights=True, CLI --random-weights)")
     targets = opt("targets", "targets.txt" if (d / "targets.txt").exists() else None)
     try:
         head = int(manifest.get("head", 0))
@@ -120,14 +123,29 @@ def read_model_dir(path, allowed_roots=None) -> ModelDir:
                     manifest=manifest)
 
 
-def load_model_dir(path, replicate: int = 0, head: Optional[int] = None):
-    """Load replicate ``replicate`` of a model directory -> SeqModel (with ``.model_dir`` set)."""
+def load_model_dir(path, replicate: int = 0, head: Optional[int] = None, precision: str = "float32",
+                   random_weights: bool = False, seed: Optional[int] = None, targets=None):
+    """Load replicate ``replicate`` of a model directory -> SeqModel (with ``.model_dir`` set).
+
+    precision: 'float32' | 'bfloat16'. random_weights: build with seeded random weights
+    (``seed``, default 0) instead of loading a weights file; the directory then needs no
+    ``*.h5``. targets: a targets.txt to use instead of the directory's.
+    """
     from .model import load_model
-    md = read_model_dir(path)
-    if not 0 <= replicate < len(md.weights):
-        raise InputError(f"replicate {replicate} out of range: {md.path} has {len(md.weights)} weights file(s)")
-    m = load_model(md.params, md.weights[replicate], head=md.head if head is None else head,
-                   targets_path=md.targets, name=md.name)
+    if seed is not None and not random_weights:
+        raise InputError("a seed is for random weights: ask for random_weights=True (CLI --random-weights)")
+    md = read_model_dir(path, require_weights=not random_weights)
+    if random_weights:
+        weights = None
+        seed = 0 if seed is None else seed
+    else:
+        if not 0 <= replicate < len(md.weights):
+            raise InputError(f"replicate {replicate} out of range: {md.path} has {len(md.weights)} weights file(s)")
+        weights = md.weights[replicate]
+    m = load_model(md.params, weights, head=md.head if head is None else head,
+                   targets_path=targets or md.targets,
+                   name=md.name if weights is not None else f"{md.name} (random weights, seed {seed})",
+                   precision=precision, seed=seed)
     m.model_dir = md
     return m
 

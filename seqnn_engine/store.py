@@ -33,8 +33,9 @@ Digests (all sha256, hex):
   normalise the string first (e.g. ``seq.upper()``).
 * :func:`array_digest` hashes an array's dtype, shape and bytes (for inputs that arrive as
   arrays rather than strings).
-* :func:`file_digest` streams a file's bytes; :func:`model_digest` combines the params,
-  weights and (optional) targets files with the head index.
+* :func:`file_digest` streams a file's bytes; :func:`model_digest` (the model's identity,
+  ``SeqModel.digest``) combines the params, weights (or random-weight seed) and targets
+  files with the head index and the precision.
 """
 from __future__ import annotations
 
@@ -130,25 +131,38 @@ def file_digest(path: str | os.PathLike, *, chunk_bytes: int = 1 << 20) -> str:
 
 
 def model_digest(params_path: str | os.PathLike,
-                 weights_paths: str | os.PathLike | Sequence[str | os.PathLike],
+                 weights_paths: str | os.PathLike | Sequence[str | os.PathLike] | None,
                  head: int = 0,
-                 targets_path: str | os.PathLike | None = None) -> str:
-    """sha256 (hex) identifying a model: params + weights (in the given order) + head (+ targets).
+                 targets_path: str | os.PathLike | None = None,
+                 precision: str = "float32",
+                 seed: int | None = None) -> str:
+    """sha256 (hex) identifying a model: everything that changes one of its numbers.
 
-    File contents are hashed, not names, so a copied or renamed model directory keeps its
-    digest. The order of ``weights_paths`` matters (replicate order can change float sums).
+    Covers the params file, the weights (in the given order) or, for random weights
+    (``weights_paths`` None or empty), ``"random:<seed>"``, the head index, the targets.txt
+    (its clip_soft / scale / sum_stat change untransformed objectives and its strand pairs
+    RC ensembles) and the precision ('float32' | 'bfloat16'). File contents are hashed, not
+    names, so a copied or renamed model directory keeps its digest. The order of
+    ``weights_paths`` matters (replicate order can change float sums). This is the one
+    definition of a model's identity: ``SeqModel.digest`` is this value, and store keys,
+    the CLI and the dashboard read it from there.
     """
-    if isinstance(weights_paths, (str, os.PathLike)):
+    if weights_paths is None:
+        weights_paths = []
+    elif isinstance(weights_paths, (str, os.PathLike)):
         weights_paths = [weights_paths]
     weights_paths = list(weights_paths)
-    if not weights_paths:
-        raise InputError("model_digest needs at least one weights file")
+    if weights_paths and seed is not None:
+        raise InputError("a model has either weights files or a random-weight seed, not both")
+    if not weights_paths and seed is None:
+        raise InputError("model_digest needs at least one weights file, or the seed of random weights")
     parts = {
-        "schema": "seqnn-engine-model-v1",
+        "schema": "seqnn-engine-model-v2",
         "params": file_digest(params_path),
-        "weights": [file_digest(w) for w in weights_paths],
+        "weights": [file_digest(w) for w in weights_paths] if weights_paths else f"random:{int(seed)}",
         "head": int(head),
         "targets": None if targets_path is None else file_digest(targets_path),
+        "precision": str(precision),
     }
     return hashlib.sha256(canonical_json(parts).encode()).hexdigest()
 

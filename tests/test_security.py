@@ -215,7 +215,7 @@ def test_app_model_path_outside_roots_is_never_loaded(app_env, injected):
     assert at.session_state["model_path"] != path
     assert _in_roots(at.session_state["model_path"], tree)
     assert "EVIL OUTSIDE MODEL" not in _texts(at)
-    assert not any(Path(p).resolve() == tree["evil"].resolve() for p, _ in state._LOADED)
+    assert not any(Path(p).resolve() == tree["evil"].resolve() for p, *_ in state._LOADED)
 
 
 def test_app_model_loader_checks_roots(app_env):

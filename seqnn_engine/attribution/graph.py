@@ -28,8 +28,11 @@ def call(op, args):
 def first_unsupported(model, reason: Callable[[object], Optional[str]]) -> Optional[str]:
     """The first reason(node) that is not None over ``model``'s graph, or None.
 
-    A model with several inputs or outputs is refused outright.
+    A model with several inputs or outputs is refused outright, and so is a bfloat16 model
+    (these paths recompute or differentiate layers one by one in float32).
     """
+    if getattr(model, "precision", "float32") != "float32":
+        return f"the model runs in {model.precision}"
     km = model.net.model
     if len(km.inputs) != 1 or len(km.outputs) != 1:
         return "the model has several inputs or outputs"

@@ -10,7 +10,6 @@ Columns: index, identifier, description, pearsonr, r2, var_explained, spearmanr,
 """
 from __future__ import annotations
 
-import re
 import sys
 from pathlib import Path
 
@@ -30,6 +29,8 @@ def add_parser(sub) -> None:
     m.add_argument("--head", type=int, default=0, help="model head index (default 0)")
     m.add_argument("--targets-file", "--targets", dest="targets", metavar="TXT",
                    help="targets.txt for strand pairs (default: the data directory's, else the model's)")
+    from .options import add_precision_options
+    add_precision_options(m)
     d = p.add_argument_group("data")
     d.add_argument("--data", required=True, metavar="PATH",
                    help="Baskerville data directory, TF1 Basenji HDF5 or plain HDF5 (sequences, targets)")
@@ -60,10 +61,6 @@ def parse_shifts(text: str) -> tuple[int, ...]:
         raise InputError(f"--shifts must be comma-separated integers such as -1,0,1, got {text!r}") from None
 
 
-def _natural_key(s: str) -> list:
-    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", s)]
-
-
 def _apply_target_strand_pairs(model):
     """Use targets.txt strand pairs for RC members when params.json gives none.
 
@@ -88,20 +85,11 @@ def _load_model(args, default_targets: Path | None):
     return _apply_target_strand_pairs(_load_model_raw(args, default_targets))
 
 
-def _engine_function(name: str):
-    """seqnn_engine.<name> when the engine provides it (model-room names load lazily), else None."""
-    import seqnn_engine
-
-    try:
-        return getattr(seqnn_engine, name)
-    except (AttributeError, ImportError):
-        return None
-
-
 def _load_model_raw(args, default_targets: Path | None):
-    load_model = _engine_function("load_model")
-    if load_model is None:
-        raise RuntimeError("this build of seqnn_engine has no model loader (seqnn_engine.load_model)")
+    from ..jobs import ModelSource
+
+    extra = {"precision": getattr(args, "precision", "float32"),
+             "random_weights": bool(getattr(args, "random_weights", False)), "seed": getattr(args, "seed", None)}
 
     if args.model:
         mdir = Path(args.model)
@@ -109,39 +97,26 @@ def _load_model_raw(args, default_targets: Path | None):
             raise InputError(f"model directory not found: {mdir}")
         if args.params or args.weights:
             raise InputError("give either --model DIR or --params with --weights, not both")
-        load_dir = _engine_function("load_model_dir")
-        if load_dir is not None and not args.targets:
-            model = load_dir(mdir, head=args.head)
-            if hasattr(model, "predict") and hasattr(model, "seq_length"):
-                return model
-        params = mdir / "params.json"
-        weights = sorted((str(w) for w in mdir.glob("*.h5")), key=_natural_key)
-        if not params.is_file():
-            raise InputError(f"model directory {mdir} has no params.json")
-        if not weights:
-            raise InputError(f"model directory {mdir} has no weights (*.h5)")
-        if len(weights) > 1:
-            raise InputError(
-                f"model directory {mdir} holds {len(weights)} weight files: pick one with "
-                "--params and --weights"
-            )
-        targets = Path(args.targets) if args.targets else mdir / "targets.txt"
-        if args.targets and not targets.is_file():
-            raise InputError(f"--targets file not found: {targets}")
-        return load_model(params, weights[0], head=args.head,
-                          targets_path=targets if targets.is_file() else default_targets)
+        if args.targets and not Path(args.targets).is_file():
+            raise InputError(f"--targets file not found: {args.targets}")
+        if not extra["random_weights"]:
+            from ..modeldir import read_model_dir
+            n = len(read_model_dir(mdir).weights)
+            if n > 1:
+                raise InputError(f"model directory {mdir} holds {n} weight files: pick one with --params and "
+                                 "--weights")
+        targets = args.targets or None
+        if targets is None and not (mdir / "targets.txt").is_file() and default_targets is not None:
+            targets = str(default_targets)
+        return ModelSource(model_dir=str(mdir), head=args.head, targets=targets, **extra).load()
 
-    if not args.params or not args.weights:
-        raise InputError("give the model as --model DIR, or as --params params.json with --weights model.h5")
-    for flag, f in (("--params", args.params), ("--weights", args.weights)):
-        if not Path(f).is_file():
-            raise InputError(f"{flag} file not found: {f}")
     targets = Path(args.targets) if args.targets else default_targets
     if targets is not None and not targets.is_file():
         if args.targets:
             raise InputError(f"--targets file not found: {targets}")
         targets = None
-    return load_model(args.params, args.weights, head=args.head, targets_path=targets)
+    return ModelSource(params=args.params, weights=args.weights, head=args.head,
+                       targets=None if targets is None else str(targets), **extra).load()
 
 
 def run(args) -> int:

@@ -1,7 +1,7 @@
 """Options shared by the batch commands, and their parsing into engine arguments.
 
 Groups: model (``--model DIR`` or ``--params``/``--weights``, ``--head``, ``--targets-file``,
-``--replicate``), inputs (``--fasta``; ``--bed`` / ``--gtf`` / ``--vcf`` with ``--genome``),
+``--replicate``, ``--precision``, ``--random-weights`` with ``--seed``), inputs (``--fasta``; ``--bed`` / ``--gtf`` / ``--vcf`` with ``--genome``),
 ensemble (``--targets``, ``--rc``, ``--shifts``, ``--mc``, ``--n-value``), job
 (``--out``, ``--batch-size``, ``--chunk-size``, ``--resume``, ``--float32``, ``--quiet``),
 store (``--store``, ``--store-max-gb``) and executor (``--executor``, ``--address``,
@@ -124,13 +124,28 @@ def add_model_options(p) -> None:
     m.add_argument("--targets-file", metavar="TXT", help="targets.txt to use instead of the model directory's")
     m.add_argument("--replicate", type=int, default=0, metavar="N",
                    help="weights file of a model directory with several (default 0)")
+    add_precision_options(m)
+
+
+def add_precision_options(group) -> None:
+    """--precision, --random-weights and --seed (every command that loads a model)."""
+    from ..model.precision import PRECISIONS
+
+    group.add_argument("--precision", default="float32", metavar="P",
+                       help=f"numeric precision: {' or '.join(PRECISIONS)} (bf16 compute, float32 weights and "
+                            "outputs; default float32)")
+    group.add_argument("--random-weights", action="store_true",
+                       help="seeded random weights instead of a weights file (untrained control, benchmarks)")
+    group.add_argument("--seed", type=int, default=None, metavar="N",
+                       help="seed of --random-weights (default 0; the same seed gives the same weights)")
 
 
 def model_source(args):
     from ..jobs import ModelSource
 
     return ModelSource(model_dir=args.model, params=args.params, weights=args.weights, head=args.head,
-                       targets=args.targets_file, replicate=args.replicate).check()
+                       targets=args.targets_file, replicate=args.replicate, precision=args.precision,
+                       random_weights=args.random_weights, seed=args.seed).check()
 
 
 def add_sequence_inputs(p, genes: bool = True) -> None:

@@ -317,24 +317,14 @@ def ism_scores(model, x, targets, window=None, batch_size: int = 64,
 # ----------------------------------------------------------------------------- control
 
 
-def untrained_model(params_path, seed: int = 0, targets_path=None):
+def untrained_model(params_path, seed: int = 0, targets_path=None, precision: str = "float32"):
     """The architecture of ``params_path`` with seeded random initial weights (the control:
-    same geometry and objective, no training). Same seed -> same weights."""
-    import keras
+    same geometry and objective, no training): ``load_model(params_path, None, seed=seed)``.
+    Same seed -> same weights."""
+    from ..model.seqmodel import load_model
 
-    from ..model.build import build_network
-    from ..model.seqmodel import SeqModel
-    from ..model.spec import parse_params
-
-    spec = parse_params(params_path)
-    keras.utils.set_random_seed(int(seed))
-    net = build_network(spec, 0)
-    targets = None
-    if targets_path is not None:
-        from ..targets import read_targets
-        targets = read_targets(targets_path)
-    return SeqModel(spec, net, 0, digest=f"untrained-seed{int(seed)}", targets=targets,
-                    name=f"untrained (random init, seed {int(seed)})")
+    return load_model(params_path, None, targets_path=targets_path, seed=int(seed), precision=precision,
+                      name=f"untrained (random init, seed {int(seed)})")
 
 
 def driver_target_indexes(model, motifs=DRIVERS) -> dict[str, int]:

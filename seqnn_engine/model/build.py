@@ -18,7 +18,8 @@ import keras
 
 from ..errors import InputError
 from .blocks import BLOCKS, KERAS_LAYERS, accepted_params
-from .layers import Activate, MCDropout
+from .layers import Activate, MCDropout, MultiheadAttention, NarrowConv1D
+from .precision import check_precision, dtype_policy
 from .spec import GLOBAL_KEYS, ModelSpec, ParamsWarning
 
 
@@ -42,11 +43,30 @@ class Tap:
         return f"{self.index}: {self.name} ({self.length} x {self.width}, {self.stride} bp/position)"
 
 
-class _Context:
-    """Layer factory + bookkeeping shared by block builders."""
+# layers that compute in bfloat16 under precision='bfloat16' (see _Context.layer_dtype)
+BF16_LAYERS = (keras.layers.Conv1D, keras.layers.SeparableConv1D, keras.layers.Dense, MultiheadAttention)
 
-    def __init__(self, seq_length, replay=None, seed=None):
+
+def _initializer_params(cls) -> list:
+    """(name, default) of the constructor parameters of ``cls`` that take an initializer."""
+    sig = inspect.signature(cls.__init__)
+    return [(n, p.default) for n, p in sig.parameters.items() if n.endswith("initializer")]
+
+
+class _Context:
+    """Layer factory + bookkeeping shared by block builders.
+
+    policy: Keras dtype policy of the trunk's matmul layers (None = float32; see
+    :meth:`layer_dtype`). init_seed: a
+    ``keras.random.SeedGenerator`` from which every random initializer draws its seed, in
+    creation order (reproducible random weights), or None for Keras' default seeding.
+    """
+
+    def __init__(self, seq_length, replay=None, seed=None, policy=None, init_seed=None):
         self.seq_length = seq_length
+        self.policy = policy
+        self.init_seed = init_seed
+        self.in_head = False
         self.created = []
         self.replay = replay
         self.cursor = 0
@@ -68,9 +88,42 @@ class _Context:
         base = getattr(cls, "name_base", None) or _snake(cls.__name__)
         n = self.counts[base]
         self.counts[base] += 1
+        if self.init_seed is not None:
+            kw = self._seeded(cls, kw)
+        dtype = self.layer_dtype(cls, kw)
+        if dtype is not None:
+            kw["dtype"] = dtype
         lyr = cls(name=base if n == 0 else f"{base}_{n}", **kw)
         self.created.append(lyr)
         return lyr
+
+    def layer_dtype(self, cls=None, kw=None):
+        """The dtype policy a new layer gets (None: Keras' float32 default).
+
+        Under bfloat16 only the trunk's matmul layers (convolutions, dense, attention) take
+        the mixed policy; norms, activations, pooling, residual adds and dropout stay float32
+        (they are memory-bound, and float32 there keeps the gradients close to float32's),
+        and so do the convolution on the one-hot input (NarrowConv1D: cheap, and the last
+        step of the input gradient) and every head layer.
+        """
+        if self.policy is None or self.in_head or cls is None:
+            return None
+        if issubclass(cls, BF16_LAYERS) and not issubclass(cls, NarrowConv1D):
+            return self.policy
+        return None
+
+    def _seeded(self, cls, kw):
+        """``kw`` with every random initializer of ``cls`` (given or default) drawing from init_seed."""
+        kw = dict(kw)
+        for name, default in _initializer_params(cls):
+            value = kw.get(name, default)
+            if value is inspect.Parameter.empty or value is None:
+                continue
+            init = keras.initializers.get(value)
+            if hasattr(init, "seed"):     # a random initializer: same kind and config, seeded
+                init = type(init)(**{**init.get_config(), "seed": self.init_seed})
+            kw[name] = init
+        return kw
 
     def dense(self, lyr, x):
         """Apply a Dense layer to x, remembering it (the head gather needs the final Dense's input)."""
@@ -85,6 +138,7 @@ class _Context:
         if self.seed is not None:
             i = self.n_dropout
             self.n_dropout += 1
+            # float32 under bfloat16 too: the masks (drawn in the input's dtype) are those of the float32 model
             return MCDropout(rate, i, name=f"mc_dropout_{i}")([x, self.seed])
         self.n_dropout += 1
         return lyr(x)
@@ -219,6 +273,7 @@ class Network:
     warnings: list
     final_dense: object = None
     head_input: object = None
+    precision: str = "float32"
 
 
 def _final_dense(ctx, out):
@@ -243,6 +298,7 @@ def _walk(ctx, spec: ModelSpec, head_i: int, x, warn):
         x = ctx.layer(Activate, kind=act)(x)
     trunk_out = x
     ctx.tap("trunk.output", x)
+    ctx.in_head = True
     hname = spec.head_names[head_i]
     for i, b in enumerate(spec.heads[head_i]):
         ctx.prefix = f"{hname}.{i}.{b['name']}"
@@ -250,11 +306,19 @@ def _walk(ctx, spec: ModelSpec, head_i: int, x, warn):
     return trunk_out, x
 
 
-def build_network(spec: ModelSpec, head: int = 0) -> Network:
-    """Build the trunk plus head ``head`` of ``spec`` as Keras 3 models."""
+def build_network(spec: ModelSpec, head: int = 0, precision: str = "float32", seed=None) -> Network:
+    """Build the trunk plus head ``head`` of ``spec`` as Keras 3 models.
+
+    precision: 'float32' | 'bfloat16' (see :mod:`.precision`). seed: None (Keras' own
+    initial weights, overwritten by loaded weights) or an int: every random initializer
+    draws from ``keras.random.SeedGenerator(seed)`` in creation order, so the same seed
+    gives the same weights, whatever the global random state.
+    """
     head_i = spec.head_index(head)
+    precision = check_precision(precision)
     warn = list(spec.warnings)
-    ctx = _Context(spec.seq_length)
+    init_seed = None if seed is None else keras.random.SeedGenerator(int(seed))
+    ctx = _Context(spec.seq_length, policy=dtype_policy(precision), init_seed=init_seed)
     inp = keras.Input(shape=(spec.seq_length, 4), name="sequence")
     trunk_out, out = _walk(ctx, spec, head_i, inp, warn)
     if len(out.shape) != 3:
@@ -278,7 +342,7 @@ def build_network(spec: ModelSpec, head: int = 0) -> Network:
     return Network(model=model, trunk=trunk, inputs=inp, layers=ctx.created, taps=taps, tap_tensors=tensors,
                    n_dropout=ctx.n_dropout, stride=stride, crop=crop, target_length=int(out.shape[1]),
                    num_targets=int(out.shape[2]), warnings=warn, final_dense=final_dense,
-                   head_input=head_input)
+                   head_input=head_input, precision=precision)
 
 
 def build_mc_graph(spec: ModelSpec, net: Network, head: int = 0, record: dict | None = None):
@@ -293,7 +357,7 @@ def build_mc_graph(spec: ModelSpec, net: Network, head: int = 0, record: dict | 
     x = keras.Input(shape=(spec.seq_length, 4), name="sequence")
     seed = keras.Input(shape=(2,), batch_size=1, dtype="int32", name="seed")
     seed_vec = keras.ops.reshape(seed, (2,))
-    ctx = _Context(spec.seq_length, replay=net.layers, seed=seed_vec)
+    ctx = _Context(spec.seq_length, replay=net.layers, seed=seed_vec, policy=dtype_policy(net.precision))
     _, out = _walk(ctx, spec, head_i, x, [])
     tensors = [t for _, t, _ in _unique_taps(ctx.taps)]
     if record is not None:

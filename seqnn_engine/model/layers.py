@@ -256,12 +256,14 @@ class MultiheadAttention(keras.layers.Layer):
         self.symmetric = symmetric
         reg = keras.regularizers.L2(l2_scale) if l2_scale else None
         kp, emb = self.key_size * self.heads, self.value_size * self.heads
-        dense = keras.layers.Dense
-        self._q_layer = dense(kp, use_bias=False, kernel_initializer=initializer, kernel_regularizer=reg, name="q_layer")
-        self._k_layer = dense(kp, use_bias=False, kernel_initializer=initializer, kernel_regularizer=reg, name="k_layer")
-        self._v_layer = dense(emb, use_bias=False, kernel_initializer=initializer, kernel_regularizer=reg, name="v_layer")
-        self._embedding_layer = dense(emb, kernel_initializer="zeros", kernel_regularizer=reg, name="embedding_layer")
-        self._r_k_layer = dense(kp, use_bias=False, kernel_initializer=initializer, kernel_regularizer=reg, name="r_k_layer")
+
+        def dense(units, **kw):   # sub-layers compute in this layer's dtype policy
+            return keras.layers.Dense(units, kernel_regularizer=reg, dtype=self.dtype_policy, **kw)
+        self._q_layer = dense(kp, use_bias=False, kernel_initializer=initializer, name="q_layer")
+        self._k_layer = dense(kp, use_bias=False, kernel_initializer=initializer, name="k_layer")
+        self._v_layer = dense(emb, use_bias=False, kernel_initializer=initializer, name="v_layer")
+        self._embedding_layer = dense(emb, kernel_initializer="zeros", name="embedding_layer")
+        self._r_k_layer = dense(kp, use_bias=False, kernel_initializer=initializer, name="r_k_layer")
         self._initializer = initializer
 
     def build(self, input_shape):
@@ -341,16 +343,18 @@ class MultiheadAttention(keras.layers.Layer):
 class SqueezeExcite(keras.layers.Layer):
     """Squeeze-and-excitation over the length axis: x * sigmoid(dense2(relu(dense1(mean_L x))))."""
 
-    def __init__(self, activation="relu", additive=False, rank=8, **kwargs):
+    def __init__(self, activation="relu", additive=False, rank=8, kernel_initializer="glorot_uniform", **kwargs):
         super().__init__(**kwargs)
         self.activation_kind = activation
         self.additive = additive
         self.rank = int(rank)
+        self.kernel_initializer = kernel_initializer
 
     def build(self, input_shape):
         c = input_shape[-1]
-        self.dense1 = keras.layers.Dense(self.rank, activation="relu", name="dense1")
-        self.dense2 = keras.layers.Dense(c, name="dense2")
+        kw = dict(kernel_initializer=self.kernel_initializer, dtype=self.dtype_policy)
+        self.dense1 = keras.layers.Dense(self.rank, activation="relu", name="dense1", **kw)
+        self.dense2 = keras.layers.Dense(c, name="dense2", **kw)
         self.dense1.build((None, c))
         self.dense2.build((None, self.rank))
 

@@ -5,7 +5,6 @@ bins of ``stride`` bp after ``crop`` bins were removed on each side.
 """
 from __future__ import annotations
 
-import hashlib
 import threading
 import warnings
 from dataclasses import dataclass, field
@@ -44,21 +43,14 @@ class Prediction:
     target_indexes: Optional[np.ndarray] = None
 
 
-def _digest_files(paths) -> str:
-    h = hashlib.sha256()
-    for p in paths:
-        with open(p, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                h.update(chunk)
-    return h.hexdigest()[:16]
-
-
 class SeqModel:
     """A model head ready for predictions and attributions (thread-safe for concurrent calls).
 
     Attributes: seq_length, num_targets, target_length, stride, crop (ints);
     strand_pair (T,) permutation or None; taps: tappable layers (index 0 = input);
-    targets: parsed targets.txt or None; n_params; digest (of params + weights + head).
+    targets: parsed targets.txt or None; n_params; digest (the model's identity: params,
+    weights or random seed, targets.txt, head, precision; see seqnn_engine.store.model_digest);
+    precision ('float32' | 'bfloat16'); seed (of random weights, or None).
     The underlying Keras model is never switched to training mode.
     """
 
@@ -87,6 +79,8 @@ class SeqModel:
         self.name = name or spec.head_names[head]
         self.warnings = list(net.warnings)
         self.has_dropout = net.n_dropout > 0
+        self.precision = net.precision
+        self.seed = None
         self._lock = threading.RLock()
         self._fns: dict = {}
         self._mc = None
@@ -316,7 +310,7 @@ class SeqModel:
             r = fn(tf.constant(x[b0:b0 + batch_size]))
             r = r if isinstance(r, (list, tuple)) else [r]
             for o, a in zip(outs, r):
-                o.append(a.numpy())
+                o.append(a.numpy().astype(np.float32, copy=False))
         return [np.concatenate(o) for o in outs]
 
     # ------------------------------------------------------------------ attribution
@@ -336,20 +330,39 @@ class SeqModel:
                 "target_length": self.target_length, "stride": self.stride, "crop": self.crop,
                 "num_targets": self.num_targets, "n_params": self.n_params,
                 "strand_pair": self.strand_pair is not None, "dropout": self.has_dropout,
+                "precision": self.precision, "random_weights_seed": self.seed,
                 "layers": [t.describe() for t in self.taps]}
 
 
-def load_model(params_path, weights_path, head=0, targets_path=None, name: str = "") -> SeqModel:
+def load_model(params_path, weights_path, head=0, targets_path=None, name: str = "", precision: str = "float32",
+               seed: Optional[int] = None) -> SeqModel:
     """Build the model of ``params_path`` (head ``head``) and load ``weights_path`` into it.
 
     The architecture comes only from params.json; weights may be legacy Keras 2
     HDF5 (full or weights-only) or Keras 3 ``.weights.h5``, whatever the name.
-    Raises InputError with what to fix on any problem.
+    weights_path None: seeded random initial weights instead (``seed``, default 0; the
+    same seed gives the same weights), e.g. an untrained control or an architecture whose
+    trained weights are not at hand. precision: 'float32' (default) or 'bfloat16' (see
+    :mod:`seqnn_engine.model.precision`; outputs stay float32). ``model.digest`` covers
+    params, weights (or the seed), targets.txt, head and precision
+    (:func:`seqnn_engine.store.model_digest`). Raises InputError with what to fix on any problem.
     """
+    from ..store import model_digest
+    from .precision import check_precision
+
+    precision = check_precision(precision)
+    if weights_path is not None and seed is not None:
+        raise InputError("seed gives random weights: pass weights_path=None to use it, or drop the seed")
+    if weights_path is None:
+        try:
+            seed = 0 if seed is None else int(seed)
+        except (TypeError, ValueError):
+            raise InputError(f"seed must be an integer, got {seed!r}") from None
     spec = parse_params(params_path)
     head_i = spec.head_index(head)
-    net = build_network(spec, head_i)
-    load_weights(net.layers, weights_path)
+    net = build_network(spec, head_i, precision=precision, seed=seed)
+    if weights_path is not None:
+        load_weights(net.layers, weights_path)
     targets = None
     if targets_path is not None:
         from ..targets import read_targets
@@ -357,5 +370,9 @@ def load_model(params_path, weights_path, head=0, targets_path=None, name: str =
         if len(targets) != net.num_targets:
             raise InputError(f"targets file {Path(targets_path).name} lists {len(targets)} targets but head "
                              f"{head_i} predicts {net.num_targets}: use the targets file of this model/head")
-    digest = _digest_files([params_path, weights_path]) + f"-h{head_i}"
-    return SeqModel(spec, net, head_i, digest=digest, targets=targets, name=name)
+    digest = model_digest(params_path, weights_path, head_i, targets_path, precision=precision, seed=seed)
+    if not name and weights_path is None:
+        name = f"{spec.head_names[head_i]} (random weights, seed {seed})"
+    model = SeqModel(spec, net, head_i, digest=digest, targets=targets, name=name)
+    model.precision, model.seed = precision, seed
+    return model
