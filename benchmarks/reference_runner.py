@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import sys
 import time
 
@@ -32,25 +31,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
 
 import numpy as np  # noqa: E402
-
-
-def _maxrss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-
-
-def _int_list(text):
-    if text in (None, "", "all"):
-        return None
-    return [int(t) for t in str(text).split(",") if t != ""]
-
-
-def _sequences(args, seq_length):
-    if args.seqs:
-        data = np.load(args.seqs)
-        x = data["seqs"] if hasattr(data, "files") else data
-        return np.asarray(x, np.float32)
-    rng = np.random.default_rng(args.seed)
-    return np.eye(4, dtype=np.float32)[rng.integers(0, 4, seq_length)][None]
+from runner_common import int_list as _int_list, maxrss_mb as _maxrss_mb, sequences as _sequences  # noqa: E402
 
 
 def main(argv=None) -> int:
