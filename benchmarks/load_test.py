@@ -305,6 +305,7 @@ def _verify_model(results: list[SessionResult], model_dir: Path) -> None:
     from seqnn_engine.genes import GeneSet, gene_window
     from seqnn_engine.genome import Genome
     from seqnn_engine.onehot import encode
+    from seqnn_engine.target_catalog import TargetCatalog
     if not results:
         return
     model = load_model_dir(model_dir)
@@ -315,6 +316,7 @@ def _verify_model(results: list[SessionResult], model_dir: Path) -> None:
         for row, idx in enumerate(model.targets.index):
             if 0 <= int(idx) < model.num_targets:
                 ids[int(idx)] = model.targets.identifier[row]
+    catalog = TargetCatalog.for_model(model)
     with Genome(md.genome) as gen:
         for r in results:
             if not r.completed:
@@ -323,9 +325,11 @@ def _verify_model(results: list[SessionResult], model_dir: Path) -> None:
             gw = gene_window(genes.get(p.gene), model.seq_length, model.stride, model.crop)
             x = encode(gen.fetch(gw.chrom, gw.start, gw.end).sequence)[None]
             ref = model.predict(x, rc=p.rc, shifts=tuple(range(-p.shift_k, p.shift_k + 1)), mc_n=p.mc).mean[0]
-            want = [t for t in ids if t != p.drop_target]
-            shown = [name for name in r.tracks if name in ids]
-            ok = sorted(shown) == sorted(want)
+            # the page opens on the catalog's default selection, stranded pairs drawn on the gene's strand
+            sel = catalog.tracks(catalog.default_selection(md.manifest), genes.get(p.gene).strand)
+            column = {ids[int(i)]: int(i) for i in sel.indexes if ids[int(i)] != p.drop_target}
+            shown = [name for name in r.tracks if name in column]
+            ok = sorted(shown) == sorted(column)
             diff = 0.0
             first_bin = gw.start + model.crop * model.stride + model.stride / 2
             for name in shown:
@@ -333,7 +337,7 @@ def _verify_model(results: list[SessionResult], model_dir: Path) -> None:
                 if vals.shape != (model.target_length,) or x0 != first_bin:
                     ok = False
                     continue
-                d = float(np.max(np.abs(vals - ref[:, ids.index(name)])))
+                d = float(np.max(np.abs(vals - ref[:, column[name]])))
                 diff = max(diff, d)
                 ok = ok and d == 0.0
             members = (2 if p.rc else 1) * (2 * p.shift_k + 1) * max(1, p.mc)

@@ -160,7 +160,8 @@ def attribution_plan(model, method: str, n_seqs: int, n_members: int = 1, batch_
         return _fit("ism", fixed, per, batch_size, "this ISM", "choose a smaller window or fewer members",
                     {"weights": weights_bytes(model), "results": 2 * S * cell}, lim)
     if method == "deep_lift_shap":
-        rows = S * max(1, int(n_refs))
+        # an invalid n_refs is refused later by deeplift.make_references with its own message
+        rows = S * (int(n_refs) if isinstance(n_refs, (int, np.integer)) and n_refs > 0 else 1)
         results = 4 * S * cell + rows * cell + (S * cell * n_members if return_all else 0)
         fixed = weights_bytes(model) + results
         per = 2 * gradient_bytes_per_seq(model, False, mc, n_targets)
