@@ -29,7 +29,7 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
-from runner_common import int_list as _int_list, maxrss_mb as _maxrss_mb, sequences as _sequences  # noqa: E402
+from runner_common import finish, int_list as _int_list, maxrss_mb as _maxrss_mb, sequences as _sequences  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -180,14 +180,7 @@ def main(argv=None) -> int:
             times.append(time.perf_counter() - t0)
             result = a.scores
         out["positions"] = [int(pos[0]), int(pos[-1]) + 1]
-    out["times_s"] = times
-    if result is not None:
-        out["out_shape"] = list(result.shape)
-        if args.save:
-            np.save(args.save, np.asarray(result, np.float32))
-    out["ru_maxrss_mb"] = _maxrss_mb()
-    print("RESULT " + json.dumps(out), flush=True)
-    return 0
+    return finish(out, times, result, args.save)
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
 
 import numpy as np  # noqa: E402
-from runner_common import int_list as _int_list, maxrss_mb as _maxrss_mb, sequences as _sequences  # noqa: E402
+from runner_common import finish, int_list as _int_list, maxrss_mb as _maxrss_mb, sequences as _sequences  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -95,14 +95,7 @@ def main(argv=None) -> int:
                                      pos_slice=np.tile(pos, (S, 1)), input_gate=False, dtype="float32")
             times.append(time.perf_counter() - t0)
         out["positions"] = [int(pos[0]), int(pos[-1]) + 1]
-    out["times_s"] = times
-    if result is not None:
-        out["out_shape"] = list(result.shape)
-        if args.save:
-            np.save(args.save, np.asarray(result, np.float32))
-    out["ru_maxrss_mb"] = _maxrss_mb()
-    print("RESULT " + json.dumps(out), flush=True)
-    return 0
+    return finish(out, times, result, args.save)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ library.
 """
 from __future__ import annotations
 
+import json
 import resource
 
 import numpy as np
@@ -32,3 +33,16 @@ def sequences(args, seq_length: int) -> np.ndarray:
         return np.asarray(x, np.float32)
     rng = np.random.default_rng(args.seed)
     return np.eye(4, dtype=np.float32)[rng.integers(0, 4, seq_length)][None]
+
+
+def finish(out: dict, times: list, result, save) -> int:
+    """Add the times, the result's shape (saved as float32 .npy to ``save`` when given) and the
+    peak RSS to ``out``, print it as the runner's one ``RESULT {json}`` line; returns 0."""
+    out["times_s"] = times
+    if result is not None:
+        out["out_shape"] = list(result.shape)
+        if save:
+            np.save(save, np.asarray(result, np.float32))
+    out["ru_maxrss_mb"] = maxrss_mb()
+    print("RESULT " + json.dumps(out), flush=True)
+    return 0

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from test_app_support import DEFAULT_GENE, DEMO, REPO, TINY_PARAMS, build_model_root
+from test_app_support import DEFAULT_GENE, DEMO, REPO, TINY_PARAMS, dashboard_env
 
 pytest.importorskip("streamlit.testing.v1")
 from streamlit.testing.v1 import AppTest  # noqa: E402
@@ -66,18 +66,10 @@ def build_wide(root: Path, name: str, manifest_extra: dict) -> Path:
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory):
-    root = tmp_path_factory.mktemp("models")
-    tiny = build_model_root(root).resolve()
-    wide = build_wide(root, "wide", {"default_targets": ["R1-", "U305", 460]})
-    bad = build_wide(root, "wide_bad", {"default_targets": ["R1+", "no_such_target", 9999]})
-    store = tmp_path_factory.mktemp("store")
-    cfg = tmp_path_factory.mktemp("cfg") / "config.toml"
-    cfg.write_text("")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("SEQNN_MODEL_ROOTS", str(root))
-        mp.setenv("SEQNN_STORE_DIR", str(store))
-        mp.setenv("SEQNN_DASHBOARD_CONFIG", str(cfg))
-        yield {"tiny": tiny, "wide": wide, "bad": bad}
+    with dashboard_env(tmp_path_factory) as d:
+        wide = build_wide(d["root"], "wide", {"default_targets": ["R1-", "U305", 460]})
+        bad = build_wide(d["root"], "wide_bad", {"default_targets": ["R1+", "no_such_target", 9999]})
+        yield {"tiny": d["model_dir"], "wide": wide, "bad": bad}
 
 
 @pytest.fixture
