@@ -417,3 +417,17 @@ def test_bad_shapes_are_input_errors():
         plot.tracks_figure(np.arange(5.0), np.ones((5, 2)), None, ["a"])
     with pytest.raises(InputError, match="positions, units"):
         plot.layer_target_heatmap(np.ones((2, 5, 3)), np.ones((5, 4)), np.arange(5), ["a", "b"])
+
+
+def test_plot_never_imports_streamlit_or_the_app():
+    import subprocess
+    import sys
+    code = ("import sys, numpy as np\n"
+            "from seqnn_engine import plot\n"
+            "plot.tracks_figure(np.arange(4.0), np.ones((4, 1)), np.ones((4, 1)), ['a'], genes=[])\n"
+            "plot.logo_figure(np.ones((2, 4)), 0); plot.ism_heatmap(np.ones((3, 4)), np.arange(3))\n"
+            "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('streamlit', 'app'))\n"
+            "print('IMPORTED', bad)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=str(__import__("pathlib").Path(__file__).resolve().parents[1]))
+    assert "IMPORTED []" in out.stdout
