@@ -105,8 +105,8 @@ def bench_attribution(repeat: int) -> list:
 
 
 def bench_picker(repeat: int) -> list:
-    from seqnn_engine.target_catalog import TargetCatalog
-    from seqnn_engine.targets import parse_targets
+    from seqnn_engine.model.target_catalog import TargetCatalog
+    from seqnn_engine.model.targets import parse_targets
     lines = ["\tidentifier\tfile\tclip\tclip_soft\tscale\tsum_stat\tstrand_pair\tdescription"]
     assays = ("DNASE:cell{}", "ATAC:cell{}", "CHIP:H3K27ac:cell{}", "CHIP:H3K4me3:cell{}", "CHIP:CTCF:cell{}")
     for k in range(1000):

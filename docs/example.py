@@ -14,9 +14,10 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from seqnn_engine import load_model_dir, onehot, plot  # noqa: E402
-from seqnn_engine.genes import GeneSet, gene_window  # noqa: E402
-from seqnn_engine.genome import Genome  # noqa: E402
+from seqnn_engine import load_model_dir, plot  # noqa: E402
+from seqnn_engine.genomics import onehot  # noqa: E402
+from seqnn_engine.genomics.genes import GeneSet, gene_window  # noqa: E402
+from seqnn_engine.genomics.genome import Genome  # noqa: E402
 
 ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 ap.add_argument("--out", default=None, help="folder for the HTML files (default: a new temporary folder)")

@@ -40,7 +40,7 @@ def test_seqlet_result_cached_by_digest_and_equal_to_engine_table(planted, tmp_p
     from seqnn_engine.motifs.annotate import annotate_seqlets
     from seqnn_engine.motifs.meme import meme_text
     from seqnn_engine.motifs.seqlets import call_seqlets
-    from seqnn_engine.store import ResultStore
+    from seqnn_engine.batch.store import ResultStore
     seq, x, hyp, attr = planted
     db = compute.jaspar_database()
     cache = ResultCache(store=ResultStore(tmp_path / "store"))

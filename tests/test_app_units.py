@@ -43,7 +43,7 @@ def test_clip_and_limit_range():
 # ----------------------------------------------------------------------------------- cache
 
 def test_result_cache_memory_bound_and_store_restart(tmp_path):
-    from seqnn_engine.store import ResultStore
+    from seqnn_engine.batch.store import ResultStore
     calls = []
 
     def compute(v):
@@ -95,7 +95,7 @@ def test_downloads_build_lazily_and_read_back(tmp_path):
     import pyBigWig
 
     from app.downloads import ViewData, downloads
-    from seqnn_engine.export import read_hdf5
+    from seqnn_engine.io.export import read_hdf5
     v = ViewData("predictions", {"preds": np.arange(6, dtype=np.float32).reshape(3, 2)}, {"k": 1},
                  tracks={"a": np.array([1.0, 2.0, 3.0], np.float32)}, track_start=100, track_step=10,
                  chrom="chr1", chrom_sizes={"chr1": 1000}, bed_scores=np.array([0.1, -3.0, 2.0]), bed_start=5,
@@ -154,7 +154,7 @@ def test_box_selection_parsing():
 def test_prediction_key_matches_the_cli_key():
     """The dashboard's prediction key is the CLI's, so batch runs pre-compute dashboard views."""
     from app.compute import Ensemble, prediction_key
-    from seqnn_engine import cache_keys
+    from seqnn_engine.batch import cache_keys
 
     class M:
         digest = "abc-h0"

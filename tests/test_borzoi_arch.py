@@ -94,7 +94,7 @@ def build(params: dict, targets_path, dtype: str = "float32"):
     from seqnn_engine.model.build import build_network
     from seqnn_engine.model.seqmodel import SeqModel
     from seqnn_engine.model.spec import parse_params
-    from seqnn_engine.targets import read_targets
+    from seqnn_engine.model.targets import read_targets
     keras.utils.set_random_seed(SEED)
     if "seed" in inspect.signature(load_model).parameters:
         pf = targets_path.parent / f"params_{params['model']['seq_length']}.json"

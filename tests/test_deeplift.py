@@ -25,7 +25,7 @@ import tensorflow as tf
 from conftest import randomise_affine, shared_path
 from test_incremental_ism import _GraphModel
 from seqnn_engine import InputError, load_model, load_model_dir
-from seqnn_engine import ensemble as ens
+from seqnn_engine.model import ensemble as ens
 from seqnn_engine.attribution import deeplift as dls
 from seqnn_engine.attribution import graph
 from seqnn_engine.attribution.objective import Objective
@@ -357,7 +357,7 @@ UNET_PARAMS = {"model": {
 def test_unet_model_is_supported_and_complete(tmp_path):
     import json
 
-    from seqnn_engine.demo.groundtruth import untrained_model
+    from tools.demo.groundtruth import untrained_model
 
     (tmp_path / "params.json").write_text(json.dumps(UNET_PARAMS))
     m = untrained_model(tmp_path / "params.json", seed=3)

@@ -46,7 +46,7 @@ def written(tmp_path_factory):
 
 
 def test_tracks_html_has_the_band_the_targets_and_the_gene(written):
-    from seqnn_engine.genes import GeneSet
+    from seqnn_engine.genomics.genes import GeneSet
     data, layout = figure_data((written / "tracks.html").read_text())
     by = {t["name"]: t for t in data}
     for name in ("ATAC", "CAGE+", "CAGE-"):
@@ -66,8 +66,8 @@ def test_tracks_html_has_the_band_the_targets_and_the_gene(written):
 
 
 def test_logo_html_letters_are_the_bases_of_the_window(written):
-    from seqnn_engine.genes import GeneSet
-    from seqnn_engine.genome import Genome
+    from seqnn_engine.genomics.genes import GeneSet
+    from seqnn_engine.genomics.genome import Genome
     data, layout = figure_data((written / "logo.html").read_text())
     lo, hi = layout["xaxis"]["range"]
     start, end = int(round(lo + 0.6)), int(round(hi + 0.4))

@@ -345,7 +345,7 @@ def test_prediction_band_is_mean_plus_minus_the_members_spread():
 
 
 def test_gene_track_draws_the_exons_of_a_hand_made_gene():
-    from seqnn_engine.genes import Gene, Transcript
+    from seqnn_engine.genomics.genes import Gene, Transcript
     tx1 = Transcript("T1", "chr1", 1100, 1900, "+", exons=((1100, 1200), (1500, 1600), (1800, 1900)))
     tx2 = Transcript("T2", "chr1", 1150, 1900, "+", exons=((1150, 1250), (1800, 1900)))
     gene = Gene("G1", "GENE1", "chr1", 1100, 1900, "+", transcripts=(tx1, tx2))

@@ -37,7 +37,7 @@ def _read(path):
 
 
 def _variants_vcf(tmp_path):
-    from seqnn_engine.genome import Genome
+    from seqnn_engine.genomics.genome import Genome
 
     with Genome(GENOME) as g:
         rows = []
@@ -83,7 +83,7 @@ def test_missing_ray_message_names_the_requirements_file(monkeypatch):
     import builtins
 
     from seqnn_engine.errors import InputError
-    from seqnn_engine.jobs import ModelSource, make_executor
+    from seqnn_engine.batch.jobs import ModelSource, make_executor
 
     real = builtins.__import__
 
