@@ -12,6 +12,7 @@ from app.views import seqlets
 from app.views.common import PLOTLY_CONFIG, Ctx
 from seqnn_engine import InputError, plot
 
+
 def objective_positions(ctx: Ctx):
     """Bins of the attribution objective: None (all), 'center', TSS bins or the range's bins."""
     o = ctx.opts.objective
