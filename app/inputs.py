@@ -14,8 +14,8 @@ import streamlit as st
 from app import state
 from app.compute import Ensemble
 from app.config import DEMO_DEFAULT_GENE, DEMO_DIR
-from app.figures import GeneFeature
 from seqnn_engine import InputError
+from seqnn_engine.plot import GeneFeature
 
 INPUT_MODES = ("Gene", "Interval", "FASTA")
 GENE_SELECT_LIMIT = 5000     # above this many genes, the gene list is filtered by a search box first

@@ -395,7 +395,7 @@ def test_cli_attribute_deep_lift_shap_equals_engine(tmp_path):
 
 def test_method_lists_offer_deep_lift_shap():
     from app.inputs import ATTR_METHODS
-    from app.views.attribution import CONTRIBUTION_METHODS
+    from seqnn_engine.plot import CONTRIBUTION_METHODS
     from seqnn_engine.attribution.input_attr import METHODS
     from seqnn_engine.cli.attribute import METHODS as CLI_METHODS
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from app import downloads, figures, state
+from app import downloads, state
 from app.views.common import PLOTLY_CONFIG
-from seqnn_engine import InputError
+from seqnn_engine import InputError, plot
 from seqnn_engine.batch.store import result_key
 
 SCATTER_POSITIONS = 50_000   # predicted/observed values kept per target for the scatter
@@ -108,8 +108,8 @@ def render(model) -> None:
         st.session_state["eval_target"] = 0
     t = st.selectbox("Target for the scatter", list(range(len(ids))), key="eval_target",
                      format_func=lambda i: f"{ids[i]} - {descs[i]}")
-    fig = figures.scatter_figure(res["sample_pred"][:, t], res["sample_obs"][:, t],
-                                 title=f"Predicted vs observed: {ids[t]} (r = {float(res['pearsonr'][t]):.3f})")
+    fig = plot.scatter_figure(res["sample_pred"][:, t], res["sample_obs"][:, t],
+                              title=f"Predicted vs observed: {ids[t]} (r = {float(res['pearsonr'][t]):.3f})")
     st.plotly_chart(fig, key="eval_scatter", config=PLOTLY_CONFIG)
     with st.expander("Download accuracy", expanded=False):
         downloads.render(downloads.ViewData(

@@ -1,4 +1,6 @@
-"""Drawing data for long tracks (pure numpy): a min/max envelope per pixel column.
+"""Drawing data for long tracks and wide heatmaps (pure numpy, no plotly).
+
+A min/max envelope per pixel column (lines) and max-abs pooling of columns (heatmaps).
 
 A track of N positions drawn into at most ``max_cols`` columns: when N <= max_cols every value
 is kept (exact); otherwise the positions are cut into M = ceil(N / k) consecutive columns of
@@ -13,9 +15,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import InputError
+from ..errors import InputError
 
-__all__ = ["Envelope", "column_extremes", "envelope", "view_slice", "DEFAULT_COLUMNS"]
+__all__ = ["Envelope", "column_extremes", "envelope", "pool_columns", "view_slice", "DEFAULT_COLUMNS"]
 
 DEFAULT_COLUMNS = 2000
 
@@ -102,3 +104,25 @@ def view_slice(x, view) -> slice:
     a = int(np.searchsorted(xs, view[0], side="left"))
     b = int(np.searchsorted(xs, view[1], side="right"))
     return slice(max(0, a - 1), min(len(xs), b + 1))
+
+
+def pool_columns(mat, max_cols: int) -> tuple[np.ndarray, np.ndarray]:
+    """Max-abs pooling of the last axis to at most ``max_cols`` columns (heatmaps).
+
+    mat: (..., N). Returns (pooled (..., M), starts (M,)): column j of the result is the
+    signed value of largest magnitude among input columns ``[starts[j], starts[j+1])``;
+    M = ceil(N / k) with k = ceil(N / max_cols). Without pooling (N <= max_cols) the input
+    itself and ``arange(N)``.
+    """
+    m = np.asarray(mat)
+    n = m.shape[-1]
+    if n <= max_cols:
+        return m, np.arange(n)
+    k = _columns(n, max_cols)
+    pad = (-n) % k
+    if pad:
+        m = np.concatenate([m, np.zeros(m.shape[:-1] + (pad,), m.dtype)], axis=-1)
+    g = m.reshape(m.shape[:-1] + (m.shape[-1] // k, k))
+    idx = np.abs(g).argmax(axis=-1)
+    pooled = np.take_along_axis(g, idx[..., None], axis=-1)[..., 0]
+    return pooled, np.arange(0, n, k)
