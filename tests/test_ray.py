@@ -49,14 +49,6 @@ def _variants_vcf(tmp_path):
     return p
 
 
-def _attribution_available():
-    try:
-        import seqnn_engine.attribution.input_attr  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 @pytest.mark.parametrize("command", ["predict", "attribute", "variants"])
 def test_ray_run_equals_local_run(cluster, model_dir, tmp_path, command):
     fasta = tmp_path / "all.fa"
@@ -64,8 +56,6 @@ def test_ray_run_equals_local_run(cluster, model_dir, tmp_path, command):
     if command == "predict":
         args = ["predict", "--fasta", fasta, "--targets", "0-7", "--rc", "--shifts", "-1,0,1"]
     elif command == "attribute":
-        if not _attribution_available():
-            pytest.skip("the attribution room is not in this build")
         args = ["attribute", "--fasta", fasta, "--targets", "6,7", "--method", "saliency", "--positions", "center"]
     else:
         args = ["variants", "--vcf", _variants_vcf(tmp_path), "--genome", GENOME, "--stats", "SUM,D2", "--rc"]
