@@ -118,7 +118,9 @@ def tomtom_matches(queries: Sequence[np.ndarray], motifs: Optional[MotifSet] = N
 
 def seqlet_queries(table: SeqletTable, onehot: np.ndarray, hypothetical: Optional[np.ndarray] = None,
                    contributions: Optional[np.ndarray] = None, kind: str = "contribution") -> list[np.ndarray]:
-    """One (W, 4) query matrix per seqlet (see the module docstring for ``kind``).
+    """One (W, 4) query matrix per seqlet (see the module docstring for ``kind``), over the seqlet's
+    core span (``table.core_start:core_end``: the significant window it grew from, without the
+    opposite-sign neighbours that joined it, whose empty columns would favour long motifs).
 
     onehot: (S, L, 4) the sequences; hypothetical: (S, L, 4) hypothetical contributions;
     contributions: (S, L) contribution of the present base (default: ``sum(hypothetical * onehot)``,
@@ -145,7 +147,7 @@ def seqlet_queries(table: SeqletTable, onehot: np.ndarray, hypothetical: Optiona
         if c.shape != x.shape[:2]:
             raise InputError(f"contributions {c.shape} must be (S, L) = {x.shape[:2]}")
     out = []
-    for s, a, b, sg in zip(table.seq, table.start, table.end, table.sign):
+    for s, a, b, sg in zip(table.seq, table.core_start, table.core_end, table.sign):
         if kind == "sequence":
             m = x[s, a:b].copy()
         elif kind == "contribution":

@@ -33,12 +33,14 @@ a motif can be negative. Called alone, such a dip is a seqlet of its own (a "neg
 only the shoulder of a positive one). The caller therefore asks whether the dip belongs to its
 neighbour's span, by the same test as every window: in rounds until nothing changes, each seqlet
 proposes to take in its nearest neighbour on either side when that neighbour (a) has the opposite
-sign, (b) has a smaller |summed contribution| and (c) lies at most ``merge_gap`` bases away; the
+sign, (b) has a smaller |summed contribution| over its core window (the window it was called from)
+and (c) lies at most ``merge_gap`` bases away; the
 joined span (both seqlets and the gap between them, at most ``2 * max_len + merge_gap`` bases) is
 accepted when its sum has the stronger seqlet's sign and its own p-value under the same null, for
 its length, passes the same bound ``alpha / n`` (proposals granted most significant first; a seqlet
-joins at most once per round). The joined seqlet keeps the stronger one's sign, reports the joined
-span, its summed contribution and the joined span's p-value. Joining only removes seqlets (it
+joins at most once per round). The joined seqlet keeps the stronger one's sign and p-value (those
+of its core window, kept as ``core_start``/``core_end``, on which motif names are matched), and
+reports the joined span and its summed contribution. Joining only removes seqlets (it
 never adds a call), so the bound on false seqlets per sequence still holds; opposite-sign runs
 farther away, stronger than their neighbour, or whose joined span would not be significant stay
 seqlets of their own, so negative seqlets remain callable (``merge_gap=None`` never joins).
@@ -130,11 +132,14 @@ class SeqletTable:
     start, end: (N,) int64 input positions, half-open ``[start, end)`` within the sequence;
     sign: (N,) int8 +1 (positive contribution) or -1 (negative);
     score: (N,) float64 summed contribution over ``[start, end)``;
-    p_value: (N,) float64 the span's p-value against the null (a joined span's own p-value); p_adj: (N,) float64 its
+    p_value: (N,) float64 the p-value of the seqlet's core window against the null; p_adj: (N,) float64 its
     Bonferroni-adjusted p-value within its sequence, ``min(1, p * tests per sequence)``;
     chrom, genome_start, genome_end: (N,) genome coordinates (object str, int64, int64) when the
     sequences have them (:meth:`place`), else None;
     strand: (N,) '<U1' strand of the best motif match ('.' without one);
+    core_start, core_end: (N,) int64 the significant window a seqlet grew from: its span before
+    opposite-sign neighbours joined it (widened by ``flank`` like the seqlet; equal to start/end when
+    nothing joined); motif names are matched on it (:func:`~seqnn_engine.motifs.annotate.seqlet_queries`);
     matches: :class:`MotifMatches` of the rows, or None before annotation;
     targets: the track(s) the objective is built from (e.g. 'CTCF'); objective: how (e.g.
     'sum of bins 0:64'); method: the attribution method; settings: the caller's parameters.
@@ -151,6 +156,8 @@ class SeqletTable:
     genome_start: Optional[np.ndarray] = None
     genome_end: Optional[np.ndarray] = None
     strand: Optional[np.ndarray] = None
+    core_start: Optional[np.ndarray] = None
+    core_end: Optional[np.ndarray] = None
     matches: Optional[MotifMatches] = None
     targets: str = ""
     objective: str = ""
@@ -160,6 +167,10 @@ class SeqletTable:
     def __post_init__(self):
         if self.strand is None:
             self.strand = np.full(len(self.seq), ".", dtype="<U1")
+        if self.core_start is None:
+            self.core_start = np.asarray(self.start, np.int64).copy()
+        if self.core_end is None:
+            self.core_end = np.asarray(self.end, np.int64).copy()
 
     def __len__(self) -> int:
         return int(len(self.seq))
@@ -178,7 +189,8 @@ class SeqletTable:
         return replace(self, seq=self.seq[idx], start=self.start[idx], end=self.end[idx], sign=self.sign[idx],
                        score=self.score[idx], p_value=self.p_value[idx], p_adj=self.p_adj[idx],
                        chrom=opt(self.chrom), genome_start=opt(self.genome_start), genome_end=opt(self.genome_end),
-                       strand=self.strand[idx], matches=None if self.matches is None else self.matches.take(idx))
+                       strand=self.strand[idx], core_start=self.core_start[idx], core_end=self.core_end[idx],
+                       matches=None if self.matches is None else self.matches.take(idx))
 
     def place(self, chroms: Sequence[str], starts: Sequence[int], strands: Optional[Sequence[str]] = None,
               chrom_sizes: Optional[dict] = None) -> "SeqletTable":
@@ -527,26 +539,26 @@ def call_seqlets(scores: np.ndarray, *, onehot: Optional[np.ndarray] = None, alp
             continue
         taken[s, st:en] = True
         per_seq[s] += 1
-        keep.append([s, st, en, int(c["sign"][j]), float(c["p"][j])])
+        keep.append([s, st, en, int(c["sign"][j]), float(c["p"][j]), st, en])
     if join:
         keep = _join_dips(keep, a, scopes, int(merge_gap), p_max, 2 * max_len + int(merge_gap))
-    rows = [(s, st, en, sg, p, min(1.0, p * m_seq)) for s, st, en, sg, p in keep]
+    rows = [(s, st, en, sg, p, min(1.0, p * m_seq), c0, c1) for s, st, en, sg, p, c0, c1 in keep]
     return _table(rows, a, settings, targets, objective, method, flank)
 
 
 def _join_dips(keep: list, a: np.ndarray, scopes: list[_Scope], gap: int, p_max: float, max_span: int) -> list:
     """Join weaker opposite-sign seqlets into their stronger neighbours (the module docstring's rule).
 
-    keep: rows ``[seq, start, end, sign, p]``. In rounds until nothing changes: every seqlet asks to
-    join its nearest neighbour on each side when that neighbour has the opposite sign, a smaller
-    |sum|, and lies within ``gap`` bases; the joined span (at most ``max_span`` bases, covering the
+    keep: rows ``[seq, start, end, sign, p, core_start, core_end]``. In rounds until nothing changes:
+    every seqlet asks to join its nearest neighbour on each side when that neighbour has the opposite
+    sign, a smaller |sum| over its core, and lies within ``gap`` bases; the joined span (at most ``max_span`` bases, covering the
     gap) must have a sum of the stronger one's sign whose p-value is at most ``p_max``. Requests
     are granted most significant first; a seqlet already changed in this round waits for the next.
     """
     csum = np.concatenate([np.zeros((a.shape[0], 1)), np.cumsum(a, axis=1)], axis=1)
     rows = sorted(keep, key=lambda r: (r[0], r[1]))
     while True:
-        score = [csum[r[0], r[2]] - csum[r[0], r[1]] for r in rows]
+        score = [csum[r[0], r[6]] - csum[r[0], r[5]] for r in rows]       # strength: the core's sum
         req = []                                               # (i, j, start, end)
         for i, r in enumerate(rows):
             for j in (i - 1, i + 1):
@@ -564,13 +576,13 @@ def _join_dips(keep: list, a: np.ndarray, scopes: list[_Scope], gap: int, p_max:
             return rows
         p = _span_pvalues(scopes, [rows[i][0] for i, *_ in req], [q[2] for q in req], [q[3] for q in req],
                           [rows[i][3] for i, *_ in req])
-        order = sorted(range(len(req)), key=lambda k: (rows[req[k][0]][4], p[k]))
+        order = sorted(range(len(req)), key=lambda k: (rows[req[k][0]][4], p[k]))   # most significant first
         busy, gone, changed = set(), set(), False
         for k in order:
             i, j, lo, hi = req[k]
             if p[k] > p_max or i in busy or j in busy:
                 continue
-            rows[i] = [rows[i][0], lo, hi, rows[i][3], float(p[k])]
+            rows[i] = [rows[i][0], lo, hi, rows[i][3], rows[i][4], rows[i][5], rows[i][6]]
             busy.update((i, j))
             gone.add(j)
             changed = True
@@ -580,15 +592,16 @@ def _join_dips(keep: list, a: np.ndarray, scopes: list[_Scope], gap: int, p_max:
 
 
 def _table(rows, a, settings, targets, objective, method, flank) -> SeqletTable:
+    """rows: ``(seq, start, end, sign, p, p_adj, core_start, core_end)``; spans widened by ``flank``."""
     L = a.shape[1]
     rows = sorted(rows)
-    seq = np.array([r[0] for r in rows], dtype=np.int64)
-    start = np.array([max(0, r[1] - flank) for r in rows], dtype=np.int64)
-    end = np.array([min(L, r[2] + flank) for r in rows], dtype=np.int64)
+    col = lambda k, dt: np.array([r[k] for r in rows], dtype=dt)  # noqa: E731
+    seq = col(0, np.int64)
+    widen = lambda k, d: np.clip(col(k, np.int64) + d, 0, L)  # noqa: E731
+    start, end, c0, c1 = widen(1, -flank), widen(2, flank), widen(6, -flank), widen(7, flank)
     csum = np.concatenate([np.zeros((a.shape[0], 1)), np.cumsum(a, axis=1)], axis=1)
     score = csum[seq, end] - csum[seq, start] if len(rows) else np.zeros(0)
-    return SeqletTable(seq=seq, start=start, end=end, sign=np.array([r[3] for r in rows], dtype=np.int8),
-                       score=np.asarray(score, dtype=np.float64),
-                       p_value=np.array([r[4] for r in rows], dtype=np.float64),
-                       p_adj=np.array([r[5] for r in rows], dtype=np.float64),
+    return SeqletTable(seq=seq, start=start, end=end, sign=col(3, np.int8),
+                       score=np.asarray(score, dtype=np.float64), p_value=col(4, np.float64),
+                       p_adj=col(5, np.float64), core_start=c0, core_end=c1,
                        targets=targets, objective=objective, method=method, settings=settings)
