@@ -187,3 +187,27 @@ def test_joining_keeps_noise_calls_rare():
 def test_bad_merge_gap():
     with pytest.raises(InputError):
         call_seqlets(np.zeros((2, 100)) + np.arange(100), merge_gap=-1)
+
+
+def test_fft_law_agrees_with_the_exact_chain():
+    from seqnn_engine.motifs.seqlets import _SumLaw
+    rng = np.random.default_rng(6)
+    v = rng.laplace(0, 1, 5000)
+    g = _grid(v, 500)
+    law = _SumLaw(np.bincount(g.index(v), minlength=g.n_bins).astype(float))
+    for l in (7, 45):
+        sf, cdf = law.tails(l)
+        sf2, cdf2 = law.tails_fft(l)
+        assert sf.shape == sf2.shape
+        np.testing.assert_allclose(sf2, sf, rtol=1e-6, atol=1e-12)
+        np.testing.assert_allclose(cdf2, cdf, rtol=1e-6, atol=1e-12)
+
+
+def test_joining_under_the_per_sequence_null():
+    a = _motif_with_dips()
+    t = call_seqlets(a, null="sequence")     # the row's own values hold its motif: the joined span fails
+    assert ((t.seq == 0) & (t.sign < 0) & (t.start >= 614) & (t.end <= 630)).sum() == 1
+    a[0, 600:614] += 1.5                       # a stronger motif carries its shoulder under that null too
+    t = call_seqlets(a, null="sequence")
+    r0 = np.flatnonzero((t.seq == 0) & (t.start < 630) & (t.end > 595))
+    assert len(r0) == 1 and t.sign[r0[0]] == 1 and t.end[r0[0]] >= 623
