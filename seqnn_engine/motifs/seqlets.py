@@ -448,7 +448,7 @@ def call_seqlets(scores: np.ndarray, *, onehot: Optional[np.ndarray] = None, alp
         ``alpha`` false seqlets are expected per sequence.
     min_len, max_len: window lengths tested (bases, 1 <= min_len <= max_len <= L).
     flank: bases added on each side of a called seqlet (clipped to the sequence); the summed
-        score covers the widened seqlet, p/q-values are the unwidened span's.
+        score covers the widened seqlet, the p-value is the core window's.
     null: 'pooled' (all sequences' values; default), 'sequence' (each sequence's own values) or
         'both' (a window must pass under each: its p-value is the larger of the two). For one
         sequence they agree.
