@@ -381,7 +381,7 @@ def mutate(sequence: str, position: int, alt: str) -> str:
 # ----------------------------------------------------------------------------------- seqlets and motifs
 
 #: options of the dashboard's seqlet calls (seqnn_engine.motifs.seqlets.call_seqlets / annotate)
-SEQLET_OPTIONS = {"alpha": 0.05, "min_len": 4, "max_len": 30, "flank": 0, "n_matches": 3}
+SEQLET_OPTIONS = {"alpha": 0.05, "min_len": 4, "max_len": 30, "flank": 0, "merge_gap": 5, "n_matches": 3}
 MATCH_K = 3
 
 
@@ -467,7 +467,7 @@ def seqlets(cache, attr, attr_key: str, method: str, sequence: str, db: MotifDat
         contrib_method = method in ("grad_x_input", "integrated_gradients")
         contrib = position_contributions(scores, None if contrib_method else x)      # (1, L)
         tab = call_seqlets(contrib, alpha=opts["alpha"], min_len=opts["min_len"], max_len=opts["max_len"],
-                           flank=opts["flank"], targets=targets, objective=objective, method=method)
+                           flank=opts["flank"], merge_gap=opts["merge_gap"], targets=targets, objective=objective, method=method)
         tab = annotate.annotate_seqlets(tab, x, hypothetical=hyp, contributions=contrib, motifs=db.motifs,
                                         top=opts["n_matches"])
         return seqlet_arrays(tab), {"settings": tab.settings, "database": db.label, "targets": targets,
