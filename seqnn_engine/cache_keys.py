@@ -12,7 +12,10 @@ A key is :func:`seqnn_engine.store.result_key` of three parts:
   (:data:`PREDICTION_DEFAULTS`, :data:`ATTRIBUTION_DEFAULTS`), so ``{}`` and
   ``{"rc": False}`` give the same key. The N encoding (``n_value``: 0.0 all-zero rows,
   0.25 uniform) is part of the options. Options not listed in the defaults (for example
-  a method's sample count) are kept as given.
+  a method's sample count) are kept as given. ``mc_seed`` is kept only when ``mc_n`` > 0.
+  How a result is computed is left out: the batch size, the ISM engine and chunk size do
+  not change the numbers (MC-dropout samples have fixed masks per (mc_seed, sample,
+  layer), whatever the batching: see seqnn_engine.model.mc_dropout), so callers drop them.
 
 What is stored under each key (names of the arrays, per sequence):
 

@@ -209,6 +209,8 @@ def layer_gradients(model, x, layers=(0,), targets=None, positions=None, rc: boo
     graph, 'auto' checkpoints when seqnn_engine.memory estimates one tape's batch above
     memory.CHECKPOINT_ABOVE_BYTES or the memory limit. The whole job's estimated peak is
     checked against SEQNN_MAX_MEMORY_MB (batch_size is reduced until a batch fits).
+    mc_seed: MC sample k runs with its fixed masks for (mc_seed, k) in every batch (see
+    seqnn_engine.model.mc_dropout), so results do not depend on batch_size.
     """
     x = model.check_input(x)
     S = x.shape[0]
