@@ -41,8 +41,9 @@ Ensembles: references are augmented like the input (shift, reverse complement); 
 member's multipliers are un-augmented back to the input (as gradients are). An MC-dropout
 member multiplies each dropout layer's activations of x and of its references by the same
 fixed mask (seqnn_engine.model.mc_dropout), a linear layer whose multiplier is the mask, so
-completeness holds for each member's thinned network. Models with layers that have no rule here (attention, layer norm, products of
-tensors, softmax) are refused with an InputError naming the first such layer.
+completeness holds for each member's thinned network. Models with layers that have no rule
+here (attention, layer norm, products of tensors, softmax) are refused with an InputError
+naming the first such layer.
 
 Shapes: x (S, L, 4); references (S, K, L, 4); scores, hypothetical (S, L, 4).
 """
