@@ -215,3 +215,15 @@ def test_hybrid_ism_equals_full_under_mc():
     tol = 4e-7 * max(1.0, float(np.abs(full.objective).max()))
     assert np.abs(full.scores).max() > 20 * tol
     np.testing.assert_allclose(hy.scores, full.scores, rtol=0, atol=tol)
+
+
+def test_store_keys_name_the_mc_samples_not_the_batching(demo):
+    from seqnn_engine.cache_keys import MC_MASKS, attribution_key, prediction_key, prediction_options
+    m, _ = demo
+    s = "ACGT" * (m.seq_length // 4)
+    k = prediction_key(m, s, {"mc_n": 2, "mc_seed": 1})
+    assert k != prediction_key(m, s, {"mc_n": 2, "mc_seed": 2}) != prediction_key(m, s, {"mc_n": 3, "mc_seed": 2})
+    assert prediction_key(m, s, {"mc_seed": 5}) == prediction_key(m, s)        # no MC samples: no seed
+    assert attribution_key(m, s, {"mc_n": 2}) != attribution_key(m, s, {"mc_n": 2, "mc_seed": 1})
+    # entries of an engine whose masks followed the batch (keys without the mask scheme) are not served
+    assert prediction_options({"mc_n": 2})["mc_masks"] == MC_MASKS and "mc_masks" not in prediction_options({})
