@@ -1,12 +1,12 @@
 """Two-level result cache for the dashboard (no Streamlit here).
 
 Level 1: a bounded in-process LRU (shared by every browser session of this server process).
-Level 2: the engine's persistent :class:`seqnn_engine.store.ResultStore`, shared with the CLI,
+Level 2: the engine's persistent :class:`seqnn_engine.batch.store.ResultStore`, shared with the CLI,
 so a result computed before a restart (or by a batch job) is a file read.
 
 Entries are ``Result`` objects: named numpy arrays (read-only: the same object is handed
 to every session, so nobody may modify it) plus a JSON metadata dict. Keys are
-``seqnn_engine.store.result_key`` strings built from exact digests (sequence string, model
+``seqnn_engine.batch.store.result_key`` strings built from exact digests (sequence string, model
 files, canonical options); arrays are never hashed.
 """
 from __future__ import annotations

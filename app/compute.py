@@ -3,7 +3,7 @@
 Every function takes the model, the exact input window string (length ``seq_length``),
 plain options and a :class:`app.cache.ResultCache`; it returns a cached
 :class:`app.cache.Result` whose arrays are read-only. Keys come from
-``seqnn_engine.cache_keys`` (the CLI's keys: model digest + strand pairs, digest of the
+``seqnn_engine.batch.cache_keys`` (the CLI's keys: model digest + strand pairs, digest of the
 canonical sequence string, canonical options), so a CLI batch run pre-computes what the
 dashboard shows and the dashboard's results are readable by the CLI. Arrays are never hashed.
 """
@@ -16,9 +16,9 @@ from typing import Callable, Optional
 import numpy as np
 
 from seqnn_engine import InputError
-from seqnn_engine import cache_keys
-from seqnn_engine.onehot import encode
-from seqnn_engine.store import result_key, sequence_digest
+from seqnn_engine.batch import cache_keys
+from seqnn_engine.genomics.onehot import encode
+from seqnn_engine.batch.store import result_key, sequence_digest
 
 Progress = Optional[Callable[[int, int], None]]
 
@@ -41,7 +41,7 @@ class Ensemble:
 
     def members(self) -> list:
         """The engine's ensemble members, in the order of ``Prediction.members``."""
-        from seqnn_engine import ensemble
+        from seqnn_engine.model import ensemble
         return ensemble.members(self.rc, tuple(self.shifts), self.mc_n)
 
     @property
@@ -220,8 +220,8 @@ def per_shift(members: np.ndarray, ens: Ensemble) -> np.ndarray:
 
 
 def variant_scores(ref_members, alt_members, ens: Ensemble, stats=("SUM", "logSUM", "D2")) -> dict:
-    """Per-target variant scores (seqnn_engine.variants.compute_scores) from member predictions."""
-    from seqnn_engine.variants import compute_scores
+    """Per-target variant scores (seqnn_engine.analysis.variants.compute_scores) from member predictions."""
+    from seqnn_engine.analysis.variants import compute_scores
     return compute_scores(per_shift(ref_members, ens), per_shift(alt_members, ens), stats)
 
 
@@ -381,7 +381,7 @@ def mutate(sequence: str, position: int, alt: str) -> str:
 # ----------------------------------------------------------------------------------- seqlets and motifs
 
 #: options of the dashboard's seqlet calls (seqnn_engine.motifs.seqlets.call_seqlets / annotate)
-SEQLET_OPTIONS = {"alpha": 0.05, "min_len": 4, "max_len": 30, "flank": 0, "n_matches": 3}
+SEQLET_OPTIONS = {"alpha": 0.05, "min_len": 4, "max_len": 30, "flank": 0, "merge_gap": 5, "n_matches": 3}
 MATCH_K = 3
 
 
@@ -415,7 +415,7 @@ class MotifDatabase:
 def jaspar_database() -> MotifDatabase:
     """The bundled JASPAR 2024 CORE vertebrates non-redundant set."""
     from seqnn_engine.motifs import meme
-    from seqnn_engine.store import file_digest
+    from seqnn_engine.batch.store import file_digest
     return MotifDatabase(meme.jaspar(), file_digest(meme.JASPAR_FILE), "JASPAR 2024 CORE vertebrates")
 
 
@@ -467,7 +467,7 @@ def seqlets(cache, attr, attr_key: str, method: str, sequence: str, db: MotifDat
         contrib_method = method in ("grad_x_input", "integrated_gradients")
         contrib = position_contributions(scores, None if contrib_method else x)      # (1, L)
         tab = call_seqlets(contrib, alpha=opts["alpha"], min_len=opts["min_len"], max_len=opts["max_len"],
-                           flank=opts["flank"], targets=targets, objective=objective, method=method)
+                           flank=opts["flank"], merge_gap=opts["merge_gap"], targets=targets, objective=objective, method=method)
         tab = annotate.annotate_seqlets(tab, x, hypothetical=hyp, contributions=contrib, motifs=db.motifs,
                                         top=opts["n_matches"])
         return seqlet_arrays(tab), {"settings": tab.settings, "database": db.label, "targets": targets,

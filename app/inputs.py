@@ -14,8 +14,8 @@ import streamlit as st
 from app import state
 from app.compute import Ensemble
 from app.config import DEMO_DEFAULT_GENE, DEMO_DIR
-from app.figures import GeneFeature
 from seqnn_engine import InputError
+from seqnn_engine.plot import GeneFeature
 
 INPUT_MODES = ("Gene", "Interval", "FASTA")
 GENE_SELECT_LIMIT = 5000     # above this many genes, the gene list is filtered by a search box first
@@ -139,7 +139,7 @@ def _genome_input(model, chrom, start, label, source, focus=None, strand=".", ts
 
 
 def _gene_input(model, sb) -> SeqInput | None:
-    from seqnn_engine.genes import gene_window
+    from seqnn_engine.genomics.genes import gene_window
     md = model.model_dir
     gi = state.genes(str(md.genes))
     genes = gi.genes
@@ -188,7 +188,7 @@ def _default_gene(md, gi) -> str | None:
 
 
 def _interval_input(model, sb) -> SeqInput | None:
-    from seqnn_engine.genome import parse_interval
+    from seqnn_engine.genomics.genome import parse_interval
     md = model.model_dir
     if "interval" not in st.session_state:
         gen = state.genome(str(md.genome))
@@ -219,7 +219,7 @@ def _set_records(records, name) -> None:
 
 
 def _on_upload() -> None:
-    from seqnn_engine.sequences import parse_fasta
+    from seqnn_engine.genomics.sequences import parse_fasta
     up = st.session_state.get("fasta_upload")
     if up is None:
         return
@@ -230,7 +230,7 @@ def _on_upload() -> None:
 
 
 def _on_paste() -> None:
-    from seqnn_engine.sequences import parse_fasta
+    from seqnn_engine.genomics.sequences import parse_fasta
     text = st.session_state.get("fasta_text", "")
     if not text.strip():
         return
@@ -241,7 +241,7 @@ def _on_paste() -> None:
 
 
 def _fasta_input(model, sb) -> SeqInput | None:
-    from seqnn_engine.sequences import fit_sequence
+    from seqnn_engine.genomics.sequences import fit_sequence
     sb.file_uploader("Upload FASTA", type=FASTA_UPLOAD_TYPES, key="fasta_upload", on_change=_on_upload,
                      help="One or more records; plain or gzip")
     sb.text_area("... or paste FASTA / a bare sequence", key="fasta_text", on_change=_on_paste, height=100)
@@ -328,8 +328,8 @@ _CATALOGS: dict = {}
 
 
 def target_catalog(model):
-    """The model's :class:`seqnn_engine.target_catalog.TargetCatalog` (built once per model)."""
-    from seqnn_engine.target_catalog import TargetCatalog
+    """The model's :class:`seqnn_engine.model.target_catalog.TargetCatalog` (built once per model)."""
+    from seqnn_engine.model.target_catalog import TargetCatalog
     key = (model.digest, model.num_targets)
     cat = _CATALOGS.get(key)
     if cat is None:

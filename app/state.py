@@ -27,7 +27,7 @@ def settings() -> Settings:
 
 @st.cache_resource(show_spinner=False, max_entries=4)
 def _result_cache(store_dir: str, store_max_bytes: int, memory_bytes: int) -> ResultCache:
-    from seqnn_engine.store import ResultStore
+    from seqnn_engine.batch.store import ResultStore
     try:
         store = ResultStore(store_dir, max_bytes=store_max_bytes)
     except InputError:
@@ -45,7 +45,7 @@ def result_cache() -> ResultCache:
 def model_dirs(roots: tuple) -> list:
     """Model directories under the roots: list of (display name, absolute path str, number of
     weight files = replicates)."""
-    from seqnn_engine.modeldir import find_model_dirs
+    from seqnn_engine.model.modeldir import find_model_dirs
     out = []
     for md in find_model_dirs([Path(r) for r in roots]):
         out.append((md.name, str(md.path), len(md.weights)))
@@ -68,7 +68,7 @@ def model(path: str, replicate: int = 0, precision: str = "float32"):
     measured slower: the page's own attribution then traced the same functions concurrently.
     precision: 'float32' | 'bfloat16' (part of the model's digest, so of every result key)."""
     from seqnn_engine import load_model_dir
-    from seqnn_engine.modeldir import read_model_dir
+    from seqnn_engine.model.modeldir import read_model_dir
     read_model_dir(path, allowed_roots=settings().model_roots)   # only models under the configured roots
     m = load_model_dir(path, replicate=replicate, precision=precision)
     warm_up(m)
@@ -88,7 +88,7 @@ def warm_up(m) -> None:
 
 @st.cache_resource(show_spinner=False, max_entries=8)
 def genome(path: str):
-    from seqnn_engine.genome import Genome
+    from seqnn_engine.genomics.genome import Genome
     return Genome(path)
 
 
@@ -130,7 +130,7 @@ class IndexedGenes:
 
 @st.cache_resource(show_spinner=False, max_entries=8)
 def genes(path: str):
-    from seqnn_engine.gene_index import TabixGenes, open_genes
+    from seqnn_engine.genomics.gene_index import TabixGenes, open_genes
     ann = open_genes(path)
     return IndexedGenes(ann) if isinstance(ann, TabixGenes) else GeneIndex(ann)
 

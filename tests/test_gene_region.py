@@ -14,8 +14,8 @@ import pysam
 import pytest
 
 from seqnn_engine.errors import InputError
-from seqnn_engine.gene_index import TabixGenes, build_name_index, open_genes
-from seqnn_engine.genes import GeneSet
+from seqnn_engine.genomics.gene_index import TabixGenes, build_name_index, open_genes
+from seqnn_engine.genomics.genes import GeneSet
 
 CHROMS = {"chr1": 2_000_000, "chr2": 1_500_000, "chrX": 800_000}
 

@@ -218,7 +218,7 @@ def test_hybrid_ism_equals_full_under_mc():
 
 
 def test_store_keys_name_the_mc_samples_not_the_batching(demo):
-    from seqnn_engine.cache_keys import MC_MASKS, attribution_key, prediction_key, prediction_options
+    from seqnn_engine.batch.cache_keys import MC_MASKS, attribution_key, prediction_key, prediction_options
     m, _ = demo
     s = "ACGT" * (m.seq_length // 4)
     k = prediction_key(m, s, {"mc_n": 2, "mc_seed": 1})

@@ -1,5 +1,5 @@
 """Bounded memory: 200 sequential distinct requests through the dashboard's cache layers (app.compute ->
-app.cache.ResultCache, an in-process LRU bounded in bytes, in front of seqnn_engine.store.ResultStore,
+app.cache.ResultCache, an in-process LRU bounded in bytes, in front of seqnn_engine.batch.store.ResultStore,
 bounded on disk) keep the process's resident memory within a stated bound, and both caches evict.
 
 Stated bound (also in benchmarks/RESULTS.md, section "load"): after a 20-request warm-up (tracing of
@@ -82,7 +82,7 @@ def _request(cache, model, i: int):
 def test_200_distinct_requests_bounded_rss_and_caches_evict(model, tmp_path):
     pytest.importorskip("streamlit")   # app.compute lives beside the Streamlit app (it does not import it)
     from app.cache import ResultCache
-    from seqnn_engine.store import ResultStore
+    from seqnn_engine.batch.store import ResultStore
     store = ResultStore(tmp_path / "store", max_bytes=STORE_BYTES)
     cache = ResultCache(max_bytes=MEMORY_CACHE_BYTES, store=store)
     for i in range(N_WARM):

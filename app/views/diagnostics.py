@@ -9,7 +9,7 @@ from app import compute, geometry, state
 from app.compute import Ensemble
 from app.config import MAX_ISM_BP
 from app.views.common import PLOTLY_CONFIG, Ctx
-from app import figures
+from seqnn_engine import plot
 
 
 def _pearson(a: np.ndarray, b: np.ndarray) -> float:
@@ -50,8 +50,8 @@ def render(ctx: Ctx) -> None:
                   "mean |forward - RC|": np.abs(m[..., 0] - m[..., 1]).mean(0)}, hide_index=True)
     x = ctx.bin_x()
     j = 0
-    fig = figures.line_figure(x, {f"{names[j]} forward": m[:, j, 0], f"{names[j]} RC": m[:, j, 1]},
-                              title=f"Forward vs reverse complement: {names[j]}", height=220)
+    fig = plot.line_figure(x, {f"{names[j]} forward": m[:, j, 0], f"{names[j]} RC": m[:, j, 1]},
+                           title=f"Forward vs reverse complement: {names[j]}", height=220)
     st.plotly_chart(fig, key="diag_rc", config=PLOTLY_CONFIG)
 
     st.markdown("##### Attributions")

@@ -5,10 +5,11 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from app import compute, downloads, figures, geometry, state
+from app import compute, downloads, geometry, state
 from app.config import DEFAULT_RANGE_BP
 from app.inputs import Options, SeqInput, target_labels
 from app.views.common import PLOTLY_CONFIG, Ctx
+from seqnn_engine import plot
 
 VIEWS = ("Attribution", "Layers", "Variant", "Diagnostics")
 
@@ -93,7 +94,7 @@ def overview_figure(ctx: Ctx):
     if cached is not None and cached[0] == ident:
         return cached[1]
     genes = list(inp.genes) if inp.genomic else None
-    fig = figures.tracks_figure(ctx.bin_x(), ctx.pred["preds"][:, ctx.cols], ctx.pred["sd"][:, ctx.cols],
+    fig = plot.tracks_figure(ctx.bin_x(), ctx.pred["preds"][:, ctx.cols], ctx.pred["sd"][:, ctx.cols],
                                 ctx.target_names(), genes=genes,
                                 x_range=(inp.start, inp.start + model.seq_length), x_title=inp.coord_label())
     st.session_state["overview_fig"] = (ident, fig)

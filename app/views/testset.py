@@ -1,5 +1,5 @@
 """Test-set page: pick a test set found under the model roots, evaluate the model on it with
-progress (seqnn_engine.predict_file.evaluate), per-target table and predicted-vs-observed scatter."""
+progress (seqnn_engine.analysis.predict_file.evaluate), per-target table and predicted-vs-observed scatter."""
 from __future__ import annotations
 
 import tempfile
@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from app import downloads, figures, state
+from app import downloads, state
 from app.views.common import PLOTLY_CONFIG
-from seqnn_engine import InputError
-from seqnn_engine.store import result_key
+from seqnn_engine import InputError, plot
+from seqnn_engine.batch.store import result_key
 
 SCATTER_POSITIONS = 50_000   # predicted/observed values kept per target for the scatter
 METRICS = ("pearsonr", "r2", "spearmanr", "var_explained", "poisson")
@@ -19,8 +19,8 @@ METRICS = ("pearsonr", "r2", "spearmanr", "var_explained", "poisson")
 
 @st.cache_data(ttl=60, show_spinner=False)
 def find_datasets(roots: tuple, max_depth: int = 4) -> list[tuple[str, str]]:
-    """Test sets under the roots (seqnn_engine.datasets.find_datasets), cached for a minute."""
-    from seqnn_engine.datasets import find_datasets as engine_find
+    """Test sets under the roots (seqnn_engine.analysis.datasets.find_datasets), cached for a minute."""
+    from seqnn_engine.analysis.datasets import find_datasets as engine_find
     return engine_find(roots, max_depth)
 
 
@@ -31,7 +31,7 @@ def _dataset_id(path: str) -> str:
 
 
 def _evaluate(model, testset, rc: bool, cb):
-    from seqnn_engine.predict_file import evaluate
+    from seqnn_engine.analysis.predict_file import evaluate
     with tempfile.TemporaryDirectory(prefix="seqnn-eval-") as tmp:
         preds_path = Path(tmp) / "preds.h5"
         acc = evaluate(model, testset, rc=rc, progress=cb, preds_path=preds_path, resume=False)
@@ -70,7 +70,7 @@ def render(model) -> None:
     limit = c3.number_input("Sequences (0 = all)", min_value=0, step=1, key="eval_limit")
     rc = c4.checkbox("+ reverse complement", key="eval_rc")
     try:
-        from seqnn_engine.datasets import open_dataset
+        from seqnn_engine.analysis.datasets import open_dataset
         ts = open_dataset(path, split=split)
         ts = ts.head(int(limit)) if limit else ts
     except InputError as e:
@@ -108,8 +108,8 @@ def render(model) -> None:
         st.session_state["eval_target"] = 0
     t = st.selectbox("Target for the scatter", list(range(len(ids))), key="eval_target",
                      format_func=lambda i: f"{ids[i]} - {descs[i]}")
-    fig = figures.scatter_figure(res["sample_pred"][:, t], res["sample_obs"][:, t],
-                                 title=f"Predicted vs observed: {ids[t]} (r = {float(res['pearsonr'][t]):.3f})")
+    fig = plot.scatter_figure(res["sample_pred"][:, t], res["sample_obs"][:, t],
+                              title=f"Predicted vs observed: {ids[t]} (r = {float(res['pearsonr'][t]):.3f})")
     st.plotly_chart(fig, key="eval_scatter", config=PLOTLY_CONFIG)
     with st.expander("Download accuracy", expanded=False):
         downloads.render(downloads.ViewData(

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from app import compute, downloads, figures, state
+from app import compute, downloads, state
 from app.views.common import PLOTLY_CONFIG, Ctx
-from seqnn_engine import InputError
+from seqnn_engine import InputError, plot
 
 
 def _variant_inputs(ctx: Ctx) -> tuple[int, str] | None:
@@ -59,11 +59,11 @@ def render(ctx: Ctx) -> None:
     scores = compute.variant_scores(np.asarray(ref_p["members"])[:, cols], np.asarray(res["members"])[:, cols], ens)
     names = ctx.target_names()
     x = ctx.bin_x()
-    fig = figures.variant_figure(x, np.asarray(ref_p["preds"])[:, cols], np.asarray(res["preds"])[:, cols], names,
-                                 variant_x=pos, title=f"{inp.sequence[pos - inp.start]}>{alt} at {pos:,}")
+    fig = plot.variant_figure(x, np.asarray(ref_p["preds"])[:, cols], np.asarray(res["preds"])[:, cols], names,
+                              variant_x=pos, title=f"{inp.sequence[pos - inp.start]}>{alt} at {pos:,}")
     st.plotly_chart(fig, key="variant_tracks", config=PLOTLY_CONFIG)
     st.dataframe({"target": names, **{k: np.round(v, 6) for k, v in scores.items()}}, hide_index=True)
-    st.plotly_chart(figures.bar_figure(names, scores, title="Variant scores per target"), key="variant_bars",
+    st.plotly_chart(plot.bar_figure(names, scores, title="Variant scores per target"), key="variant_bars",
                     config=PLOTLY_CONFIG)
     arrays = {"ref_preds": ref_p["preds"], "alt_preds": res["preds"], "ref_members": ref_p["members"],
               "alt_members": res["members"], "target_index": ref_p["target_index"],

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from .. import ensemble as ens
+from ..model import ensemble as ens
 from ..model.mc_dropout import check_seed, member_seed_tensor
 from .objective import Objective, objective_tf
 

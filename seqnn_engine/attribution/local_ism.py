@@ -20,7 +20,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from .. import ensemble as ens
+from ..model import ensemble as ens
 from ..model.build import build_window_graph
 from ..model.mc_dropout import member_seed_tensor
 from ..model.layers import Activate, MCDropout, Scale
