@@ -346,7 +346,7 @@ def test_local_ism_not_used_for_attention_models(compat):
     assert local_ism.receptive_radius(m) is None and local_ism.plan(m, 100, 120) is None
     assert "MultiheadAttention" in incremental_ism.unsupported_reason(m)
     assert choose_ism_engine(m, ens.members(), 100, 120) == "hybrid"
-    assert choose_ism_engine(m, ens.members(mc_n=2), 100, 120) == "full"
+    assert choose_ism_engine(m, ens.members(mc_n=2), 100, 120) == "hybrid"   # MC members have fixed masks
     x = np.eye(4, dtype=np.float32)[np.random.default_rng(0).integers(0, 4, (1, m.seq_length))]
     with pytest.raises(InputError, match="incremental ISM is not possible"):
         m.attribute(x, "ism", window=(10, 12), ism_engine="incremental", diagnostics=False)

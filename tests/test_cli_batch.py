@@ -390,6 +390,22 @@ def test_store_serves_repeat_runs_and_holds_what_the_dashboard_looks_up(model, m
     np.testing.assert_array_equal(hit["preds"], read(ref)["preds"][2])
 
 
+def test_mc_results_are_stored_and_do_not_depend_on_the_batch_size(model_dir, tmp_path, capsys):
+    """MC samples have fixed masks (seqnn_engine.model.mc_dropout): the store serves them, and
+    the batch size, left out of the key, does not change them."""
+    store = tmp_path / "store"
+    base = ["predict", "--model", model_dir, "--targets", "6,7", "--mc", "2", "--mc-seed", "3", "--float32",
+            "--fasta", PROMOTERS]
+    first, plain, again = tmp_path / "first.h5", tmp_path / "plain.h5", tmp_path / "again.h5"
+    assert cli(*base, "--batch-size", "1", "--out", first, "--store", store, "--quiet") == 0
+    assert cli(*base, "--batch-size", "3", "--out", plain, "--quiet") == 0
+    np.testing.assert_array_equal(read(plain)["preds"], read(first)["preds"])
+    capsys.readouterr()
+    assert cli(*base, "--batch-size", "3", "--out", again, "--store", store) == 0
+    assert "4 from the store" in capsys.readouterr().err
+    np.testing.assert_array_equal(read(again)["preds"], read(first)["preds"])
+
+
 def test_cache_keys_canonical_options_and_sequences(model):
     from seqnn_engine.batch.cache_keys import attribution_key, prediction_key
 
@@ -424,7 +440,6 @@ def test_cache_keys_canonical_options_and_sequences(model):
     (["predict", "--fasta", MIXED, "--bed", "r.bed"], "exactly one input"),
     (["predict", "--bed", "REGIONS"], "needs --genome"),
     (["attribute", "--fasta", MIXED, "--positions", "bins 5:500"], "output bins"),
-    (["predict", "--fasta", MIXED, "--mc", "2", "--store", "S"], "--store cannot be used with --mc"),
     (["genes", "--gtf", GTF, "--genome", GENOME, "--genes", "NOPE"], "not in the annotation"),
     (["variants", "--vcf", "VCF", "--genome", GENOME], "POS"),
     (["export", "--in", "PRED", "--bigwig-out", "x.bw"], "no 'scores' or 'grads'"),

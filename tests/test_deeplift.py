@@ -330,10 +330,8 @@ def test_products_of_tensors_are_refused():
         dls.deep_lift_shap(model, x, _objective(model.net.model, 1, [1.0]), ens.members(False), x[:, None])
 
 
-def test_mc_dropout_and_bad_reference_counts_are_refused(demo):
+def test_bad_reference_counts_are_refused(demo):
     x = np.eye(4, dtype=np.float32)[np.zeros((1, demo.seq_length), int)]
-    with pytest.raises(InputError, match="MC-dropout"):
-        demo.attribute(x, "deep_lift_shap", mc_n=2)
     with pytest.raises(InputError, match="n_refs"):
         demo.attribute(x, "deep_lift_shap", n_refs=0)
     with pytest.raises(InputError, match="n_refs"):

@@ -99,11 +99,9 @@ def test_hybrid_ism_equals_full_ism_and_is_auto_on_attention_models(tx):
         np.testing.assert_allclose(a.scores, b.scores, rtol=0, atol=tol)
 
 
-def test_hybrid_and_mc_refusals(tx):
+def test_bad_chunk_sizes_are_refused(tx):
     from seqnn_engine import InputError
     m, x = tx
-    with pytest.raises(InputError, match="hybrid ISM is not possible"):
-        m.attribute(x, "ism", window=(10, 12), ism_engine="hybrid", mc_n=2)
     with pytest.raises(InputError, match="ism_chunk"):
         m.attribute(x, "ism", window=(10, 12), ism_chunk=0)
     with pytest.raises(InputError, match="ism_chunk"):

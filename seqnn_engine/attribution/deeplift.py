@@ -38,9 +38,12 @@ DeepSHAP averages over K references r_k (here dinucleotide shuffles of x, seeded
   (per ensemble member, hence also for the ensemble mean objective).
 
 Ensembles: references are augmented like the input (shift, reverse complement); each
-member's multipliers are un-augmented back to the input (as gradients are). MC dropout is
-refused. Models with layers that have no rule here (attention, layer norm, products of
-tensors, softmax) are refused with an InputError naming the first such layer.
+member's multipliers are un-augmented back to the input (as gradients are). An MC-dropout
+member multiplies each dropout layer's activations of x and of its references by the same
+fixed mask (seqnn_engine.model.mc_dropout), a linear layer whose multiplier is the mask, so
+completeness holds for each member's thinned network. Models with layers that have no rule
+here (attention, layer norm, products of tensors, softmax) are refused with an InputError
+naming the first such layer.
 
 Shapes: x (S, L, 4); references (S, K, L, 4); scores, hypothetical (S, L, 4).
 """
@@ -111,9 +114,6 @@ def unsupported_reason(model) -> Optional[str]:
 
 def check_supported(model, members) -> None:
     """Raise InputError when the model or the ensemble cannot be explained here."""
-    if any(m.mc >= 0 for m in members):
-        raise InputError("DeepLIFT/SHAP does not support MC-dropout ensembles (x and its references would need "
-                         "the same dropout mask): set mc_n to 0")
     why = unsupported_reason(model)
     if why is not None:
         raise InputError(f"DeepLIFT/SHAP has no rescale rule for {why}; it supports convolutions, dense, batch "
@@ -237,8 +237,13 @@ def _dense_linear(op, z):
     return y + op.bias if op.use_bias else y
 
 
-def _node_pair(op, ax, ar, pair):
-    """Outputs (x rows, reference rows) of one node on its inputs ax (B, ...) and ar (N, ...)."""
+def _node_pair(op, ax, ar, pair, masks=None):
+    """Outputs (x rows, reference rows) of one node on its inputs ax (B, ...) and ar (N, ...).
+
+    masks: an MC member's mc_dropout.MemberMasks (its dropout layers multiply by the mask)."""
+    if masks is not None and masks.site(op) is not None:
+        m = masks.full(op)[None]
+        return ax[0] * m, ar[0] * m
     if isinstance(op, _LINEAR) or isinstance(op, _CONVS) or (type(op) is keras.layers.Dense
                                                                and _linear_activation(op.activation)):
         return graph.call(op, ax), graph.call(op, ar)
@@ -287,13 +292,16 @@ def _unaug_preds(p, rc: bool, strand_pair):
     return tf.gather(p, strand_pair, axis=-1) if strand_pair is not None else p
 
 
-def multipliers_fn(model, rc: bool, statistic: str, untransform: bool):
+def multipliers_fn(model, rc: bool, statistic: str, untransform: bool, mc: bool = False):
     """tf.function(x (B, L, 4), refs (N, L, 4), pair (N,) int32 row of x for each reference,
-    tw (T,), pmask (B, P), pseudocount, [u_cs, u_pw, u_sc (T,)]) -> (objective of x (B,),
-    objective of the references (N,), multipliers (N, L, 4) w.r.t. the references' input).
+    tw (T,), pmask (B, P), pseudocount, seed (1, 2) int32, [u_cs, u_pw, u_sc (T,)]) ->
+    (objective of x (B,), objective of the references (N,), multipliers (N, L, 4) w.r.t. the
+    references' input).
 
-    rc: the member is reverse-complemented (its predictions are un-augmented inside)."""
-    key = ("deep_lift_shap", rc, statistic, untransform)
+    rc: the member is reverse-complemented (its predictions are un-augmented inside). mc: an
+    MC-dropout member, whose masks come from ``seed`` (mc_dropout.member_seed; ignored otherwise)."""
+    from ..model.mc_dropout import walker_masks
+    key = ("deep_lift_shap", rc, statistic, untransform, bool(mc))
     sp = model.strand_pair
 
     def make():
@@ -303,17 +311,19 @@ def multipliers_fn(model, rc: bool, statistic: str, untransform: bool):
         T, P = km.outputs[0].shape[-1], km.outputs[0].shape[1]
         sig = [tf.TensorSpec((None, L, 4), tf.float32), tf.TensorSpec((None, L, 4), tf.float32),
                tf.TensorSpec((None,), tf.int32), tf.TensorSpec((T,), tf.float32),
-               tf.TensorSpec((None, P), tf.float32), tf.TensorSpec((), tf.float32)]
+               tf.TensorSpec((None, P), tf.float32), tf.TensorSpec((), tf.float32), tf.TensorSpec((1, 2), tf.int32)]
         if untransform:
             sig += [tf.TensorSpec((T,), tf.float32)] * 3
 
-        def f(x, r, pair, tw, pmask, pc, *u):
+        def f(x, r, pair, tw, pmask, pc, seed, *u):
+            masks = walker_masks(model, mc, seed)
             with tf.GradientTape(watch_accessed_variables=False) as tape:
                 tape.watch(r)
                 vx, vr = {id(km.inputs[0]): x}, {id(km.inputs[0]): r}
                 for node in nodes:
                     ins = node.input_tensors
-                    yx, yr = _node_pair(node.operation, [vx[id(t)] for t in ins], [vr[id(t)] for t in ins], pair)
+                    yx, yr = _node_pair(node.operation, [vx[id(t)] for t in ins], [vr[id(t)] for t in ins], pair,
+                                        masks)
                     vx[id(node.outputs[0])], vr[id(node.outputs[0])] = yx, yr
                 px = _unaug_preds(vx[id(km.outputs[0])], rc, sp)
                 pr = _unaug_preds(vr[id(km.outputs[0])], rc, sp)
@@ -358,12 +368,14 @@ def _chunks(S: int, K: int, size: int):
 
 def deep_lift_shap(model, x: np.ndarray, obj: Objective, members, references: np.ndarray,
                    batch_size: int = 4, keep_members: bool = False,
-                   progress: Optional[Callable[[int, int], None]] = None) -> DeepLiftShap:
+                   progress: Optional[Callable[[int, int], None]] = None, mc_seed: int = 0) -> DeepLiftShap:
     """DeepLIFT/SHAP of objective ``obj`` (rows of its bin mask = sequences of x) on x (S, L, 4)
     against ``references`` (S, K, L, 4), over ensemble ``members`` (seqnn_engine.model.ensemble).
 
-    batch_size: references per model call (their inputs are added to the call).
+    batch_size: references per model call (their inputs are added to the call). mc_seed: the
+    MC members' masks (x and all its references share their member's; see mc_dropout.py).
     """
+    from ..model.mc_dropout import member_seed_tensor
     check_supported(model, members)
     x = np.asarray(x, np.float32)
     refs = np.asarray(references, np.float32)
@@ -381,14 +393,15 @@ def deep_lift_shap(model, x: np.ndarray, obj: Objective, members, references: np
     u = obj.untransform
     total, done = E * S * K, 0
     for mi, mem in enumerate(members):
-        fn = multipliers_fn(model, mem.rc, obj.statistic, u is not None)
+        fn = multipliers_fn(model, mem.rc, obj.statistic, u is not None, mem.mc >= 0)
+        seed = member_seed_tensor(mc_seed, mem)
         hyp_m = np.zeros(x.shape, np.float64)
         fx_m = np.zeros(S, np.float64)
         for s_idx, k_idx in _chunks(S, K, size):
             rows, pair = np.unique(s_idx, return_inverse=True)
             args = [tf.constant(ens.augment(x[rows], mem)), tf.constant(ens.augment(refs[s_idx, k_idx], mem)),
                     tf.constant(pair.astype(np.int32)), tf.constant(obj.target_weights),
-                    tf.constant(obj.bin_mask[rows]), tf.constant(obj.pseudocount, tf.float32)]
+                    tf.constant(obj.bin_mask[rows]), tf.constant(obj.pseudocount, tf.float32), seed]
             if u is not None:
                 args += [tf.constant(u.clip_soft), tf.constant(u.power), tf.constant(u.scale)]
             fx, fr, m = fn(*args)
@@ -427,6 +440,7 @@ def attribute_branch(runner, x: np.ndarray, n_refs: int, seed: int, return_all: 
     Returns (scores, hypothetical, objective, var, members or None, diagnostics)."""
     check_supported(runner.model, runner.members)
     refs = make_references(x, n_refs, seed)
-    r = deep_lift_shap(runner.model, x, runner.obj, runner.members, refs, runner.batch_size, return_all, progress)
+    r = deep_lift_shap(runner.model, x, runner.obj, runner.members, refs, runner.batch_size, return_all, progress,
+                       mc_seed=runner.mc_seed)
     diag = {"dls_completeness_error": r.completeness_error, "dls_delta": r.delta}
     return r.scores, r.hypothetical, r.objective, r.var, r.members, diag

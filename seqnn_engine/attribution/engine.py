@@ -13,6 +13,7 @@ import numpy as np
 import tensorflow as tf
 
 from ..model import ensemble as ens
+from ..model.mc_dropout import check_seed, member_seed_tensor
 from .objective import Objective, objective_tf
 
 
@@ -102,6 +103,8 @@ class MemberRunner:
 
     checkpoint: run input gradients through the checkpointed backward pass (checkpoint.py)
     instead of one tape over the whole graph (same results to float32 rounding).
+    MC members run with their fixed masks (seed ``[[mc_seed, member.mc]]``, see
+    seqnn_engine.model.mc_dropout): every input of a member, in any batch, sees one network.
     """
 
     def __init__(self, model, objective: Objective, rc=False, shifts=(0,), mc_n=0, mc_seed=0,
@@ -109,15 +112,17 @@ class MemberRunner:
         self.model = model
         self.obj = objective
         self.members = ens.members(rc, shifts, mc_n)
-        self.mc_seed = int(mc_seed)
+        self.mc_seed = check_seed(mc_seed)
         self.batch_size = max(1, int(batch_size))
         self.checkpoint = bool(checkpoint)
-        self._calls = 0
+
+    def seed(self, mem) -> tf.Tensor:
+        """The (1, 2) int32 mask seed of member ``mem``."""
+        return member_seed_tensor(self.mc_seed, mem)
 
     def _args(self, xb, mask_b, mem):
         o = self.obj
-        seed = tf.constant([[self.mc_seed, self._calls]], tf.int32)
-        self._calls += 1
+        seed = self.seed(mem)
         a = [tf.constant(xb), tf.constant(o.selected_weights), tf.constant(o.selected_targets, tf.int32),
              tf.constant(mask_b), tf.constant(o.pseudocount, tf.float32), seed]
         if o.untransform is not None:

@@ -26,8 +26,13 @@ still exactly a full forward pass of every mutant.
 
 Each call handles one chunk of mutants and reduces it to the objective at once
 (:func:`member_objectives`), so memory is O(chunk), never O(mutants x bins x
-targets). MC-dropout members are not supported (each mutant would need its own
-dropout mask over the whole sequence).
+targets).
+
+MC-dropout members: every dropout layer multiplies by the member's fixed mask
+(seqnn_engine.model.mc_dropout) -- the whole mask on the reference and on full-length
+nodes, the mask's rows [lo, lo + w) on a changed span -- so the reference and every
+mutant of the member see the same thinned network, and the result is still exactly a
+full forward pass of every mutant through it.
 
 Spans carry a dynamic start (a scalar tensor), a static width, and a static bound on
 where the start lies relative to the input span's start, so one traced function
@@ -357,25 +362,34 @@ def _crop(op, t: _Span, ref_out):
     return _Span(ref_out, t.lo - c0, t.w, t.vals, t.emin - c0, t.emax - c0)
 
 
-def _reference(model, plan: _Plan, x_ref):
-    """The kept nodes' outputs (1, Lx, C) on the reference x_ref (1, L, 4), in node order."""
+def _call(op, args, masks):
+    """One node's layer on whole tensors; an MC member's dropout multiplies by its mask."""
+    if masks is not None and masks.site(op) is not None:
+        return args[0] * masks.full(op)[None]
+    return graph.call(op, args)
+
+
+def _reference(model, plan: _Plan, x_ref, masks=None):
+    """The kept nodes' outputs (1, Lx, C) on the reference x_ref (1, L, 4), in node order.
+    masks: an MC member's mc_dropout.MemberMasks, or None."""
     km = model.net.model
     vals = {id(km.inputs[0]): x_ref}
     out = []
     for node, keep in zip(plan.nodes, plan.keep):
-        y = graph.call(node.operation, [vals[id(t)] for t in node.input_tensors])
+        y = _call(node.operation, [vals[id(t)] for t in node.input_tensors], masks)
         vals[id(node.outputs[0])] = y
         if keep:
             out.append(y)
     return out
 
 
-def _forward(model, plan: _Plan, x_ref, refs, lo, vals):
+def _forward(model, plan: _Plan, x_ref, refs, lo, vals, masks=None):
     """The model output of one chunk of mutants: a _Span (changed bins), a _Full (M, P, T)
     or the reference itself when nothing changes.
 
     x_ref: (1, L, 4) reference input; refs: :func:`_reference` of it. lo: scalar int32,
     first position of the chunk. vals: (M, w, 4) the mutants' one-hot values on [lo, lo + w).
+    masks: an MC member's mc_dropout.MemberMasks (those of its reference), or None.
     """
     km = model.net.model
     M = tf.shape(vals)[0]
@@ -386,7 +400,7 @@ def _forward(model, plan: _Plan, x_ref, refs, lo, vals):
         ref_out = next(it) if keep else None
         m_in = [mut[id(t)] for t in node.input_tensors]
         if full:
-            out = _Full(graph.call(op, [_whole(t, M) for t in m_in]))
+            out = _Full(_call(op, [_whole(t, M) for t in m_in], masks))
         elif not any(isinstance(t, _Span) for t in m_in):
             out = ref_out
         elif isinstance(op, _MERGE):
@@ -399,6 +413,8 @@ def _forward(model, plan: _Plan, x_ref, refs, lo, vals):
                 out = _pool(op, t, ref_out)
             elif isinstance(op, _CROP):
                 out = _crop(op, t, ref_out)
+            elif masks is not None and masks.site(op) is not None:     # rows [lo, lo + w) of the mask
+                out = _Span(ref_out, t.lo, t.w, t.vals * masks.rows(op, t.lo, t.w)[None], t.emin, t.emax)
             else:
                 out = _Span(ref_out, t.lo, t.w, op(t.vals, training=False), t.emin, t.emax)
         mut[id(node.outputs[0])] = out
@@ -453,24 +469,33 @@ def _chunk_objective(y, ref_out, M, rev, perm, tw, mask, statistic, pc, u):
     return f, f0[0]
 
 
-def _reference_fn(model, hybrid: bool):
-    """(plan, tf.function x (1, L, 4) -> the kept nodes' reference outputs)."""
+_SEED = tf.TensorSpec((1, 2), tf.int32)
+
+
+def _reference_fn(model, hybrid: bool, mc: bool = False):
+    """(plan, tf.function (x (1, L, 4), seed (1, 2) int32) -> the kept nodes' reference outputs).
+    mc: an MC member, with the masks of ``seed`` (mc_dropout.member_seed); else seed is unused."""
+    from ..model.mc_dropout import walker_masks
+
     def make():
         plan = _plan(model, hybrid)
         x_spec = tf.TensorSpec((1, model.seq_length, 4), model.net.model.inputs[0].dtype)
-        return plan, tf.function(lambda x: _reference(model, plan, x), input_signature=[x_spec])
-    return model._fn(("incremental_ism_reference", hybrid), make)
+        return plan, tf.function(lambda x, seed: _reference(model, plan, x, walker_masks(model, mc, seed)),
+                                 input_signature=[x_spec, _SEED])
+    return model._fn(("incremental_ism_reference", hybrid, bool(mc)), make)
 
 
-def _fns(model, width: int, hybrid: bool, kind: tuple):
-    """(plan, reference function x -> kept node outputs, chunk function).
+def _fns(model, width: int, hybrid: bool, kind: tuple, mc: bool = False):
+    """(plan, reference function (x, seed) -> kept node outputs, chunk function).
 
-    kind ('preds',): chunk(x, refs, lo, vals) -> (M, P, T) predictions (member orientation).
-    kind ('objective', statistic, untransform): chunk(x, refs, lo, vals, rev, perm, tw, mask,
-    pc[, u_cs, u_pw, u_sc]) -> (objective (M,), reference objective ()) in forward
-    orientation; rev: reverse the bins (RC member), perm (T,): target permutation.
+    kind ('preds',): chunk(x, refs, lo, vals, seed) -> (M, P, T) predictions (member orientation).
+    kind ('objective', statistic, untransform): chunk(x, refs, lo, vals, seed, rev, perm, tw,
+    mask, pc[, u_cs, u_pw, u_sc]) -> (objective (M,), reference objective ()) in forward
+    orientation; rev: reverse the bins (RC member), perm (T,): target permutation. mc: an
+    MC member, whose dropout masks come from seed (1, 2) int32 (unused otherwise).
     """
-    plan, ref_fn = _reference_fn(model, hybrid)
+    from ..model.mc_dropout import walker_masks
+    plan, ref_fn = _reference_fn(model, hybrid, mc)
 
     def make():
         km = model.net.model
@@ -478,10 +503,10 @@ def _fns(model, width: int, hybrid: bool, kind: tuple):
         x_spec = tf.TensorSpec((1, model.seq_length, 4), dt)
         ref_specs = [tf.TensorSpec((1,) + tuple(n.outputs[0].shape[1:]), n.outputs[0].dtype)
                      for n, k in zip(plan.nodes, plan.keep) if k]
-        base = [x_spec, ref_specs, tf.TensorSpec((), tf.int32), tf.TensorSpec((None, width, 4), dt)]
+        base = [x_spec, ref_specs, tf.TensorSpec((), tf.int32), tf.TensorSpec((None, width, 4), dt), _SEED]
         if kind[0] == "preds":
-            def chunk(x, refs, lo, v):
-                y = _forward(model, plan, x, refs, lo, v)
+            def chunk(x, refs, lo, v, seed):
+                y = _forward(model, plan, x, refs, lo, v, walker_masks(model, mc, seed))
                 return _whole_output(y, _output_ref(plan, refs), tf.shape(v)[0])
             return tf.function(chunk, input_signature=base)
         _, statistic, untransform = kind
@@ -490,12 +515,12 @@ def _fns(model, width: int, hybrid: bool, kind: tuple):
                  tf.TensorSpec((P,), tf.float32), tf.TensorSpec((), tf.float32)]
         extra += [tf.TensorSpec((T,), tf.float32)] * 3 if untransform else []
 
-        def chunk(x, refs, lo, v, rev, perm, tw, mask, pc, *u):
-            y = _forward(model, plan, x, refs, lo, v)
+        def chunk(x, refs, lo, v, seed, rev, perm, tw, mask, pc, *u):
+            y = _forward(model, plan, x, refs, lo, v, walker_masks(model, mc, seed))
             return _chunk_objective(y, _output_ref(plan, refs), tf.shape(v)[0], rev, perm, tw, mask, statistic,
                                     pc, u or None)
         return tf.function(chunk, input_signature=base + extra)
-    return plan, ref_fn, model._fn(("incremental_ism", width, hybrid) + tuple(kind), make)
+    return plan, ref_fn, model._fn(("incremental_ism", width, hybrid, bool(mc)) + tuple(kind), make)
 
 
 def _member_space(model, x1, pos, base, member):
@@ -534,14 +559,9 @@ def _values(xa, lo: int, w: int, sel, p2, b2):
     return v
 
 
-def _check_member(member):
-    if member.mc >= 0:
-        raise ValueError("incremental ISM does not support MC-dropout members")
-
-
 def member_objectives(model, obj, row: int, x1: np.ndarray, pos: np.ndarray, base: np.ndarray,
                       member: ens.Member = ens.Member(False, 0), hybrid: bool = False, chunk: int = 192,
-                      chunk_bp: int = 64, progress=None):
+                      chunk_bp: int = 64, progress=None, mc_seed: int = 0):
     """Objective of every mutant (pos[i] -> base[i]) of x1 (L, 4) for one member, and of x1.
 
     obj: an objective.Objective; row: the sequence's row of its bin mask. Mutants are
@@ -550,18 +570,20 @@ def member_objectives(model, obj, row: int, x1: np.ndarray, pos: np.ndarray, bas
     compute layers after the first global one at full length (see the module
     docstring). A mutant whose position a shift moves off the input keeps the
     reference objective. progress(done, total) after every call; it may raise to cancel.
+    An MC member (member.mc >= 0) runs with its fixed masks for mc_seed (mc_dropout.py).
     Returns (f_mut (M,) float64, f_ref float).
     """
-    _check_member(member)
+    from ..model.mc_dropout import member_seed_tensor
     L = model.seq_length
     xa, p2, b2, inside = _member_space(model, x1, pos, base, member)
     w = int(min(max(1, chunk_bp), L))
     n = max(1, int(chunk))
     untr = obj.untransform is not None
-    _, ref_fn, chunk_fn = _fns(model, w, hybrid, ("objective", obj.statistic, untr))
+    _, ref_fn, chunk_fn = _fns(model, w, hybrid, ("objective", obj.statistic, untr), member.mc >= 0)
     dt = model.net.model.inputs[0].dtype
     x_t = tf.constant(xa[None], dt)
-    refs = ref_fn(x_t)                                  # every span-wise layer on the reference, once
+    seed = member_seed_tensor(mc_seed, member)
+    refs = ref_fn(x_t, seed)                                  # every span-wise layer on the reference, once
     T = obj.target_weights.size
     perm = np.asarray(model.strand_pair) if member.rc and model.strand_pair is not None else np.arange(T)
     args = [tf.constant(bool(member.rc)), tf.constant(perm, tf.int32), tf.constant(obj.target_weights),
@@ -575,7 +597,7 @@ def member_objectives(model, obj, row: int, x1: np.ndarray, pos: np.ndarray, bas
     done = 0
     for lo, sel in _chunks(p2, inside, L, w, n):
         fm, fr = chunk_fn(x_t, refs, tf.constant(lo, tf.int32), tf.constant(_values(xa, lo, w, sel, p2, b2), dt),
-                          *args)
+                          seed, *args)
         f[sel] = fm.numpy()
         f0 = float(fr.numpy()) if f0 is None else f0
         done += sel.size
@@ -584,7 +606,7 @@ def member_objectives(model, obj, row: int, x1: np.ndarray, pos: np.ndarray, bas
     if f0 is None:                                      # no mutant inside this member's input
         one = np.zeros((1, w, 4), np.float32)
         one[:] = xa[None, :w]
-        _, fr = chunk_fn(x_t, refs, tf.constant(0, tf.int32), tf.constant(one, dt), *args)
+        _, fr = chunk_fn(x_t, refs, tf.constant(0, tf.int32), tf.constant(one, dt), seed, *args)
         f0 = float(fr.numpy())
     f[~inside] = f0
     return f, f0
@@ -605,30 +627,33 @@ class MutantPredictions:
 
 def mutant_predictions(model, x1: np.ndarray, pos: np.ndarray, base: np.ndarray,
                        member: ens.Member = ens.Member(False, 0), chunk_bp: int = 64,
-                       batch_size: int = 256, progress=None, hybrid: bool = False) -> MutantPredictions:
+                       batch_size: int = 256, progress=None, hybrid: bool = False,
+                       mc_seed: int = 0) -> MutantPredictions:
     """Predict every mutant (pos[i] -> base[i]) of x1 (L, 4) for one member, incrementally.
 
     The whole (M, P, T) array of predictions is returned, so this is for checking and
     for small M; ISM itself uses :func:`member_objectives` (memory O(chunk)). pos, base:
     (M,) positions in x1 and the substituted base (0..3, ACGT). Mutants are grouped into
     chunks of at most ``chunk_bp`` consecutive positions and at most ``batch_size``
-    mutants per model call. progress(done, total) is called after every call.
+    mutants per model call. progress(done, total) is called after every call. An MC member
+    (member.mc >= 0) runs with its fixed masks for mc_seed (mc_dropout.py).
     """
-    _check_member(member)
+    from ..model.mc_dropout import member_seed_tensor
     L = model.seq_length
     xa, p2, b2, inside = _member_space(model, x1, pos, base, member)
     w = int(min(max(1, chunk_bp), L))
-    plan, ref_fn, chunk_fn = _fns(model, w, hybrid, ("preds",))
+    plan, ref_fn, chunk_fn = _fns(model, w, hybrid, ("preds",), member.mc >= 0)
     dt = model.net.model.inputs[0].dtype
     x_t = tf.constant(xa[None], dt)
-    refs = ref_fn(x_t)
+    seed = member_seed_tensor(mc_seed, member)
+    refs = ref_fn(x_t, seed)
     ref_pred = _output_ref(plan, refs).numpy()[0]
     preds = np.repeat(ref_pred[None], np.asarray(pos).size, axis=0)
     total = int(inside.sum())
     done = 0
     for lo, sel in _chunks(p2, inside, L, w, max(1, int(batch_size))):
         v = _values(xa, lo, w, sel, p2, b2)
-        preds[sel] = chunk_fn(x_t, refs, tf.constant(lo, tf.int32), tf.constant(v, dt)).numpy()
+        preds[sel] = chunk_fn(x_t, refs, tf.constant(lo, tf.int32), tf.constant(v, dt), seed).numpy()
         done += sel.size
         if progress is not None:
             progress(done, total)

@@ -86,7 +86,8 @@ def attribute(model, x, method: str = "saliency", targets=None, positions=None, 
               seed: int = 0, batch_size: int = 4, return_all: bool = False, diagnostics: bool = False,
               progress: Optional[Callable[[int, int], None]] = None, max_ism_bp: Optional[int] = None,
               ism_engine: str = "auto", ism_chunk=None, checkpoint="auto",
-              mean_center: Optional[bool] = None, n_refs: int = _dls.DEFAULT_N_REFS) -> Attribution:
+              mean_center: Optional[bool] = None, n_refs: int = _dls.DEFAULT_N_REFS,
+              mc_seed: int = 0) -> Attribution:
     """Input attribution of ``model`` on x (S, L, 4) for one objective.
 
     method: 'saliency' | 'grad_x_input' | 'smoothgrad' (n_samples noisy copies,
@@ -122,6 +123,13 @@ def attribute(model, x, method: str = "saliency", targets=None, positions=None, 
     'deep_lift_shap': DeepLIFT rescale rule averaged over n_refs dinucleotide-shuffled
     references (seed); scores are contributions, hypothetical the (uncentred) hypothetical
     contributions; see deeplift.py.
+
+    MC dropout (mc_n > 0): each MC sample k is one thinned network, with fixed dropout masks
+    drawn from (mc_seed, k) (see seqnn_engine.model.mc_dropout), used for x and for every
+    mutant, path point, baseline, noise sample and reference of its members, in any batch:
+    results do not depend on batch_size or ism_chunk, ISM outside the receptive field is
+    exactly 0, and IG and DeepLIFT/SHAP are complete per member. ``seed`` seeds only the
+    noise, the shuffled baselines and the references.
     """
     if mean_center is not None:
         mean_center_scores = mean_center
@@ -138,12 +146,14 @@ def attribute(model, x, method: str = "saliency", targets=None, positions=None, 
                                     n_baselines=n_baselines if baseline == "shuffle" else 1,
                                     window=window, diagnostics=diagnostics,
                                     n_targets=len(obj.selected_targets), n_refs=n_refs)
-    runner = MemberRunner(model, obj, rc, shifts, mc_n, seed, plan.batch_size, checkpoint=plan.checkpoint)
+    runner = MemberRunner(model, obj, rc, shifts, mc_n, mc_seed, plan.batch_size, checkpoint=plan.checkpoint)
     batch_size = plan.batch_size
     E = len(runner.members)
     idx = np.arange(S)
     opts = dict(method=method, targets=np.flatnonzero(obj.target_weights).tolist(), statistic=statistic,
                 rc=rc, shifts=list(map(int, np.atleast_1d(shifts))), mc_n=mc_n, untransform=untransform)
+    if mc_n:
+        opts["mc_seed"] = runner.mc_seed
     diag = {}
     mem_arr = np.zeros(x.shape + (E,), np.float32) if return_all and method != "ism" else None
     plain = {}                                   # un-augmented gradients of the fwd+0 / rc+0 members at x

@@ -70,28 +70,27 @@ def choose_ism_engine(model, members, start: int, end: int, requested: str = "au
     """The ISM engine used for a window: 'incremental', 'subwindow', 'hybrid' or 'full'.
 
     'auto' takes the first of incremental, subwindow, hybrid, full that the model and the
-    ensemble allow (MC-dropout members need full length; incremental and subwindow need
-    local layers only; hybrid needs a local first layer). Raises InputError when a
-    requested engine is not possible, saying what to choose instead.
+    ensemble allow (incremental and subwindow need local layers only; hybrid needs a local
+    first layer; MC-dropout members run on every engine with their fixed masks). Raises
+    InputError when a requested engine is not possible, saying what to choose instead.
     """
     if requested not in ISM_ENGINES:
         raise InputError(f"unknown ISM engine {requested!r}; choose one of {', '.join(ISM_ENGINES)}")
     if requested == "full":
         return "full"
     mc = any(m.mc >= 0 for m in members)
-    mc_why = "MC-dropout members need full-length predictions" if mc else None
-    why = mc_why or _inc.unsupported_reason(model)
+    why = _inc.unsupported_reason(model)
     if requested == "incremental" and why is not None:
         raise InputError(f"incremental ISM is not possible here ({why}): use ism_engine='auto' or 'full'")
     if why is None and requested in ("auto", "incremental"):
         return "incremental"
     if requested in ("auto", "subwindow"):
-        if not mc and _local.plan(model, start, end) is not None:
+        if _local.plan(model, start, end, mc) is not None:
             return "subwindow"
         if requested == "subwindow":
-            raise InputError("sub-window ISM is not possible here (MC dropout, a non-local layer, or a window "
-                             "too wide for the receptive field): use ism_engine='auto' or 'full'")
-    hy = mc_why or _inc.hybrid_reason(model)
+            raise InputError("sub-window ISM is not possible here (a non-local layer, or a window too wide "
+                             "for the receptive field): use ism_engine='auto' or 'full'")
+    hy = _inc.hybrid_reason(model)
     if requested == "hybrid" and hy is not None:
         raise InputError(f"hybrid ISM is not possible here ({hy}): use ism_engine='auto' or 'full'")
     return "hybrid" if hy is None else "full"
@@ -159,8 +158,9 @@ def ism_scores(runner, x: np.ndarray, idx: np.ndarray, window=None, max_bp: Opti
 
     window: (start, end) bp (default the whole input; at most ``max_bp`` positions, default
     seqnn_engine.limits). Scores are the ensemble mean of objective(mutant) -
-    objective(reference) per member. chunk: most mutants per chunk (None: sized from
-    ISM_CHUNK_BYTES; 'all': one chunk). progress(done, total) counts substitutions
+    objective(reference) per member, MC members with their fixed masks (runner.mc_seed), the
+    same for the reference and every mutant in every chunk. chunk: most mutants per chunk
+    (None: sized from ISM_CHUNK_BYTES; 'all': one chunk). progress(done, total) counts substitutions
     (over all sequences) and may raise to cancel.
     """
     S, L = x.shape[:2]
@@ -186,7 +186,7 @@ def ism_scores(runner, x: np.ndarray, idx: np.ndarray, window=None, max_bp: Opti
 
     f_ref, _, _ = runner.run(x, idx, need_grad=False)
     scores = np.zeros(x.shape, np.float32)
-    local = _local.plan(model, start, end) if engine == "subwindow" else None
+    local = _local.plan(model, start, end, any(m.mc >= 0 for m in members)) if engine == "subwindow" else None
     for s, (pos, base) in enumerate(subs):
         if engine == "full":
             for i in range(0, pos.size, n_chunk):
@@ -203,11 +203,11 @@ def ism_scores(runner, x: np.ndarray, idx: np.ndarray, window=None, max_bp: Opti
             if engine == "subwindow":
                 f_mut, f0 = _local.member_ism_objectives(model, runner.obj, x[s], idx[s], pos, base, mem, *local,
                                                          runner.batch_size, chunk=n_chunk,
-                                                         progress=lambda d, t: report(d))
+                                                         progress=lambda d, t: report(d), mc_seed=runner.mc_seed)
             else:
                 f_mut, f0 = _inc.member_objectives(model, runner.obj, idx[s], x[s], pos, base, mem,
                                                    hybrid=engine == "hybrid", chunk=n_chunk, chunk_bp=width,
-                                                   progress=lambda d, t: report(d))
+                                                   progress=lambda d, t: report(d), mc_seed=runner.mc_seed)
             f_sum += f_mut - f0
             units[0] += pos.size
             report()

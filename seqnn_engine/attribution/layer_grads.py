@@ -26,6 +26,7 @@ import tensorflow as tf
 from ..model import ensemble as ens
 from .. import limits as _limits
 from .. import memory as _memory
+from ..model.mc_dropout import check_seed, member_seed_tensor
 from ..errors import InputError
 from . import batched_vjp
 from .engine import _unaug_preds_tf
@@ -208,9 +209,12 @@ def layer_gradients(model, x, layers=(0,), targets=None, positions=None, rc: boo
     graph, 'auto' checkpoints when seqnn_engine.memory estimates one tape's batch above
     memory.CHECKPOINT_ABOVE_BYTES or the memory limit. The whole job's estimated peak is
     checked against SEQNN_MAX_MEMORY_MB (batch_size is reduced until a batch fits).
+    mc_seed: MC sample k runs with its fixed masks for (mc_seed, k) in every batch (see
+    seqnn_engine.model.mc_dropout), so results do not depend on batch_size.
     """
     x = model.check_input(x)
     S = x.shape[0]
+    mc_seed = check_seed(mc_seed)
     tap_idx = tuple(model.tap_indexes(layers))
     tidx = model.check_targets(targets)
     if mc_n and not model.has_dropout:
@@ -256,7 +260,7 @@ def layer_gradients(model, x, layers=(0,), targets=None, positions=None, rc: boo
     p_stats = ens.RunningStats((S, model.target_length, model.num_targets))
     allm = [np.zeros((S, T, t.length, t.width, len(mems)), np.float32) for t in taps] if return_all else None
     chunks = [tidx[i:i + target_chunk] for i in range(0, T, target_chunk)]
-    total, done, calls = len(mems) * S, 0, 0
+    total, done = len(mems) * S, 0
     for mi, mem in enumerate(mems):
         if use_ckpt and not batched[mi]:
             fn = _checkpointed_layer_fn(model, tap_idx, mem.rc, mem.mc >= 0, min(target_chunk, T))
@@ -266,8 +270,7 @@ def layer_gradients(model, x, layers=(0,), targets=None, positions=None, rc: boo
             sl = slice(b0, min(S, b0 + batch_size))
             xb = tf.constant(ens.augment(x[sl], mem))
             mb = tf.constant(mask[sl])
-            seed = tf.constant([[mc_seed, calls]], tf.int32)
-            calls += 1
+            seed = member_seed_tensor(mc_seed, mem)      # the member's fixed masks (mc_dropout.py)
             grads_b = [np.zeros((sl.stop - sl.start, T, t.length, t.width), np.float32) for t in taps]
             preds_b = reprs_b = None
             k = min(target_chunk, T)

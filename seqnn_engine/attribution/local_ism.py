@@ -8,6 +8,11 @@ window, with enough context that every changed bin is computed exactly, and the
 changed bins are spliced into the full reference prediction. The sub-window is
 aligned to the model's bin grid and clipped to the input, so edge padding is
 identical to the full model's. Other models use full-length ISM.
+
+MC-dropout members: the sub-window's dropout layers multiply by the rows of the member's
+full-length masks at the sub-window's positions (seqnn_engine.model.mc_dropout), and the
+reference prediction is the member's full-length MC prediction, so the spliced bins are
+exactly those of the member's thinned network.
 """
 from __future__ import annotations
 
@@ -16,7 +21,8 @@ import numpy as np
 import tensorflow as tf
 
 from ..model import ensemble as ens
-from ..model.build import _Context, _walk
+from ..model.build import build_window_graph
+from ..model.mc_dropout import member_seed_tensor
 from ..model.layers import Activate, MCDropout, Scale
 from .objective import objective_of_predictions
 
@@ -43,21 +49,28 @@ def receptive_radius(model):
     return r if stride == model.stride else None
 
 
-def _sub_model(model, length: int):
+def _sub_model(model, length: int, mc: bool = False):
+    """tf.function on sub-windows (B, length, 4) -> predictions; with ``mc`` it also takes
+    seed (1, 2) int32 and start (1,) int32 (the sub-window's first bp in the full input)."""
     def make():
-        ctx = _Context(length, replay=model.net.layers)
-        inp = keras.Input(shape=(length, 4))
-        _, out = _walk(ctx, model.spec, model.head, inp, [])
-        m = keras.Model(inp, out)
-        return tf.function(lambda a: m(a, training=False),
-                           input_signature=[tf.TensorSpec((None, length, 4), tf.float32)])
-    return model._fn(("local_ism", length), make)
+        inputs, out = build_window_graph(model.spec, model.net, length, model.head, mc=mc)
+        m = keras.Model(inputs, out)
+        x_spec = tf.TensorSpec((None, length, 4), tf.float32)
+        if not mc:
+            return tf.function(lambda a: m(a, training=False), input_signature=[x_spec])
+        return tf.function(lambda a, s, st: m([a, s, st], training=False),
+                           input_signature=[x_spec, tf.TensorSpec((1, 2), tf.int32), tf.TensorSpec((1,), tf.int32)])
+    return model._fn(("local_ism", length, bool(mc)), make)
 
 
-def plan(model, start: int, end: int):
-    """(sub-window length Lw, radius) for an ISM window, or None when local ISM does not pay off."""
+def plan(model, start: int, end: int, mc: bool = False):
+    """(sub-window length Lw, radius) for an ISM window, or None when local ISM does not pay off
+    (or, with ``mc``, when some dropout layer's positions have no whole bp stride)."""
     r = receptive_radius(model)
     if r is None:
+        return None
+    if mc and any(s.stride <= 0 or len(s.shape) != 2 or model.stride % s.stride
+                  for s in model.net.dropout_sites):
         return None
     st = model.stride
     # changed bins reach r (+ one bin) past the window and need their own receptive field (r
@@ -76,14 +89,15 @@ def mutant_bytes(model, lw: int) -> int:
 
 
 def member_ism_objectives(model, obj, x1, row, pos, base, mem, lw, radius, batch_size, chunk=None,
-                          progress=None):
+                          progress=None, mc_seed: int = 0):
     """Objective (M,) of every mutant (pos, base) of sequence x1 (L, 4) for one member, and of the reference.
 
     Mutants are built and reduced to their objectives ``chunk`` at a time (default: all
     at once), so memory is O(chunk x (lw + P x T)); the sub-model runs ``batch_size``
     mutants per call. Returns (f_mut (M,), f_ref scalar), both computed on spliced
     predictions so the difference carries no sub-window rounding of unchanged bins.
-    progress(done, total) after every chunk.
+    progress(done, total) after every chunk. An MC member (mem.mc >= 0) runs with its fixed
+    masks for mc_seed, on the reference and on every sub-window.
     """
     L, st, crop = model.seq_length, model.stride, model.crop
     xa = ens.augment(x1[None], mem)[0]
@@ -92,7 +106,12 @@ def member_ism_objectives(model, obj, x1, row, pos, base, mem, lw, radius, batch
     if mem.rc:
         p2 = L - 1 - p2
     b2 = 3 - base if mem.rc else base
-    ref_pred = model._predict_fn(tf.constant(xa[None])).numpy()[0]                 # (P, T), member space
+    mc = mem.mc >= 0
+    seed = member_seed_tensor(mc_seed, mem)
+    if mc:
+        ref_pred = model._mc_predict_fn(False)(tf.constant(xa[None]), seed).numpy()[0]
+    else:
+        ref_pred = model._predict_fn(tf.constant(xa[None])).numpy()[0]             # (P, T), member space
     lo, hi = int(p2[inside].min()) if inside.any() else 0, int(p2[inside].max()) + 1 if inside.any() else 1
     c = (lo + hi) // 2
     ws = int(np.clip((c - lw // 2) // st * st, 0, L - lw))
@@ -106,7 +125,9 @@ def member_ism_objectives(model, obj, x1, row, pos, base, mem, lw, radius, batch
     if not (affected <= valid).all() or not fb.size:
         raise RuntimeError("local ISM window does not cover the changed bins")
     sub_ref = xa[ws:ws + lw]
-    sub_fn = _sub_model(model, lw)
+    sub = _sub_model(model, lw, mc)
+    start_t = tf.constant([ws], tf.int32)
+    sub_fn = (lambda a: sub(a, seed, start_t)) if mc else sub                     # noqa: E731
     bs = max(1, int(batch_size))
 
     def objectives(sel):

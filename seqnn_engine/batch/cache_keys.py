@@ -12,7 +12,12 @@ A key is :func:`seqnn_engine.batch.store.result_key` of three parts:
   (:data:`PREDICTION_DEFAULTS`, :data:`ATTRIBUTION_DEFAULTS`), so ``{}`` and
   ``{"rc": False}`` give the same key. The N encoding (``n_value``: 0.0 all-zero rows,
   0.25 uniform) is part of the options. Options not listed in the defaults (for example
-  a method's sample count) are kept as given.
+  a method's sample count) are kept as given. ``mc_seed`` is kept only when ``mc_n`` > 0,
+  and MC keys also name the mask scheme (:data:`MC_MASKS`), so entries written by an engine
+  whose MC masks followed the batch are never served.
+  How a result is computed is left out: the batch size, the ISM engine and chunk size do
+  not change the numbers (MC-dropout samples have fixed masks per (mc_seed, sample,
+  layer), whatever the batching: see seqnn_engine.model.mc_dropout), so callers drop them.
 
 What is stored under each key (names of the arrays, per sequence):
 
@@ -29,7 +34,7 @@ from ..errors import InputError
 from .store import result_key, sequence_digest
 
 __all__ = [
-    "PREDICTION_DEFAULTS", "ATTRIBUTION_DEFAULTS", "canonical_sequence", "prediction_options",
+    "PREDICTION_DEFAULTS", "ATTRIBUTION_DEFAULTS", "MC_MASKS", "canonical_sequence", "prediction_options",
     "attribution_options", "prediction_key", "attribution_key",
 ]
 
@@ -45,6 +50,10 @@ ATTRIBUTION_DEFAULTS: dict[str, Any] = {
     "mean_center": True, "rc": False, "shifts": [0], "mc_n": 0, "mc_seed": 0, "window": None,
     "n_value": 0.0,
 }
+
+#: the MC-dropout mask scheme (seqnn_engine.model.mc_dropout): one fixed mask per (mc_seed,
+#: sample, layer). Part of every key with mc_n > 0; change it when the masks change.
+MC_MASKS = "per-sample-stateless-v1"
 
 _ACGT = frozenset("ACGT")
 
@@ -75,6 +84,8 @@ def _merge(defaults: Mapping[str, Any], opts: Mapping[str, Any] | None) -> dict[
     out["shifts"] = _int_list(out["shifts"], "shifts") or [0]
     out["mc_n"] = int(out["mc_n"] or 0)
     out["mc_seed"] = int(out["mc_seed"]) if out["mc_n"] else 0  # the seed matters only with MC samples
+    if out["mc_n"]:
+        out["mc_masks"] = MC_MASKS
     out["targets"] = _int_list(out["targets"], "targets")
     out["n_value"] = float(out["n_value"])
     return out

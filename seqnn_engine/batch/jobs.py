@@ -203,14 +203,15 @@ def attribute_windows(model, seqs: Sequence[str], options: Mapping[str, Any]) ->
 
     Returns ``scores`` (S, L, 4), ``grads`` (S, L, 4) (the hypothetical scores) and
     ``objective`` (S,), float32. options: method, targets, positions, statistic,
-    mean_center, rc, shifts, mc_n, window (ISM), n_value, batch_size, and any further
+    mean_center, rc, shifts, mc_n, mc_seed, window (ISM), n_value, batch_size, and any further
     method option (passed through).
     """
     from ..genomics.onehot import encode_batch
 
     kw = dict(options)
     x = encode_batch(list(seqs), n_value=float(kw.pop("n_value", 0.0)))
-    kw.pop("mc_seed", None)  # not part of the attribution contract
+    if not kw.get("mc_n"):
+        kw.pop("mc_seed", None)  # the MC masks' seed matters only with MC samples
     if kw.get("window") is None:
         kw.pop("window", None)
     else:

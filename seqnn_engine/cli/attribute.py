@@ -64,7 +64,8 @@ def attribution_options(args, method: str, tidx) -> dict:
     o = {"method": method, "targets": None if tidx is None else [int(t) for t in tidx],
          "positions": opt.parse_positions(args.positions), "statistic": args.statistic,
          "mean_center": not args.no_mean_center, "rc": bool(args.rc), "shifts": opt.parse_shifts(args.shifts),
-         "mc_n": int(args.mc), "n_value": float(args.n_value), "batch_size": int(args.batch_size)}
+         "mc_n": int(args.mc), "mc_seed": int(args.mc_seed), "n_value": float(args.n_value),
+         "batch_size": int(args.batch_size)}
     if args.window:
         if method != "ism":
             raise InputError("--window is the ISM window: use it with the ism command or --method ism")

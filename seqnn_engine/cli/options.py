@@ -212,9 +212,6 @@ def check_job_args(args) -> None:
 def open_store(args):
     if not getattr(args, "store", None):
         return None
-    if args.mc:
-        raise InputError("--store cannot be used with --mc: MC-dropout samples depend on the batch, "
-                         "so they are not cached")
     if args.store_max_gb <= 0:
         raise InputError(f"--store-max-gb must be positive, got {args.store_max_gb}")
     from ..batch.store import ResultStore

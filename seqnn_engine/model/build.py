@@ -12,13 +12,14 @@ import inspect
 import re
 import warnings
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import keras
 
 from ..errors import InputError
 from .blocks import BLOCKS, KERAS_LAYERS, accepted_params
 from .layers import Activate, MCDropout, MultiheadAttention, NarrowConv1D
+from .mc_dropout import DropoutSite
 from .precision import check_precision, dtype_policy
 from .spec import GLOBAL_KEYS, ModelSpec, ParamsWarning
 
@@ -60,9 +61,12 @@ class _Context:
     :meth:`layer_dtype`). init_seed: a
     ``keras.random.SeedGenerator`` from which every random initializer draws its seed, in
     creation order (reproducible random weights), or None for Keras' default seeding.
+    seed: the (2,) int32 MC seed tensor of an MC-dropout graph (None: plain dropout).
+    mc_window: (the full-length network's DropoutSite list, start tensor (1,) int32 in bp) when
+    this graph computes a window of a longer network: its MC masks are rows of the full ones.
     """
 
-    def __init__(self, seq_length, replay=None, seed=None, policy=None, init_seed=None):
+    def __init__(self, seq_length, replay=None, seed=None, policy=None, init_seed=None, mc_window=None):
         self.seq_length = seq_length
         self.policy = policy
         self.init_seed = init_seed
@@ -76,6 +80,8 @@ class _Context:
         self.prefix = ""
         self.seed = seed
         self.n_dropout = 0
+        self.dropout_sites = []  # DropoutSite per dropout layer, in index order
+        self.mc_window = mc_window
         self.crop_from = None    # (length before the first crop op)
         self.cropped = 0         # positions cropped from each side so far
         self.last_dense = None   # (Dense layer, its input, its output) of the latest Dense applied by dense()
@@ -132,16 +138,26 @@ class _Context:
         return y
 
     def dropout(self, x, rate):
+        """Dropout of rate ``rate`` on x: the plain (inference, identity) layer, or with ``seed`` an
+        MCDropout with the fixed mask of one MC sample (see mc_dropout.py). Every dropout is
+        recorded as a DropoutSite (index, layer, rate, shape without batch, stride)."""
         if not rate or rate <= 0:
             return x
         lyr = self.layer(keras.layers.Dropout, rate=rate)
-        if self.seed is not None:
-            i = self.n_dropout
-            self.n_dropout += 1
-            # float32 under bfloat16 too: the masks (drawn in the input's dtype) are those of the float32 model
-            return MCDropout(rate, i, name=f"mc_dropout_{i}")([x, self.seed])
+        i = self.n_dropout
         self.n_dropout += 1
-        return lyr(x)
+        shape = tuple(int(d) for d in x.shape[1:])
+        full = shape[0] + 2 * self.cropped if len(shape) == 2 else 0
+        stride = self.seq_length // full if full and self.seq_length % full == 0 else 0
+        self.dropout_sites.append(DropoutSite(i, lyr, float(rate), shape, stride))
+        if self.seed is None:
+            return lyr(x)
+        # float32 under bfloat16 too: the masks are those of the float32 model
+        if self.mc_window is None:
+            return MCDropout(rate, i, name=f"mc_dropout_{i}")([x, self.seed])
+        sites, start = self.mc_window
+        return MCDropout(rate, i, full_shape=sites[i].shape, stride=sites[i].stride,
+                         name=f"mc_dropout_{i}")([x, self.seed, start])
 
     def save_repr(self, x, name, tower=True):
         if tower:
@@ -257,6 +273,7 @@ class Network:
     final_dense / head_input: the Dense layer that produces the model's output and its
     input tensor (B, P, C), when the output is exactly that layer's output (the head
     gather evaluates it for a few targets); None otherwise (e.g. a centre slice after it).
+    dropout_sites: every dropout layer (mc_dropout.DropoutSite), in mask-index order.
     """
 
     model: keras.Model
@@ -274,6 +291,7 @@ class Network:
     final_dense: object = None
     head_input: object = None
     precision: str = "float32"
+    dropout_sites: list = field(default_factory=list)
 
 
 def _final_dense(ctx, out):
@@ -342,11 +360,12 @@ def build_network(spec: ModelSpec, head: int = 0, precision: str = "float32", se
     return Network(model=model, trunk=trunk, inputs=inp, layers=ctx.created, taps=taps, tap_tensors=tensors,
                    n_dropout=ctx.n_dropout, stride=stride, crop=crop, target_length=int(out.shape[1]),
                    num_targets=int(out.shape[2]), warnings=warn, final_dense=final_dense,
-                   head_input=head_input, precision=precision)
+                   head_input=head_input, precision=precision, dropout_sites=list(ctx.dropout_sites))
 
 
 def build_mc_graph(spec: ModelSpec, net: Network, head: int = 0, record: dict | None = None):
-    """A graph sharing ``net``'s layers whose dropout is always on.
+    """A graph sharing ``net``'s layers whose dropout is always on, with the fixed masks of
+    the MC sample named by its seed input (``[[mc_seed, k]]``; see mc_dropout.py).
 
     Returns ((x, seed) symbolic inputs: x (B, L, 4), seed (1, 2) int32), the tap
     tensors (same order as ``net.taps``) and the prediction tensor. Layers are replayed, so no
@@ -364,3 +383,25 @@ def build_mc_graph(spec: ModelSpec, net: Network, head: int = 0, record: dict | 
         lyr, pre = _final_dense(ctx, out)
         record["head_input"] = pre if lyr is net.final_dense and lyr is not None else None
     return (x, seed), tensors, out
+
+
+def build_window_graph(spec: ModelSpec, net: Network, length: int, head: int = 0, mc: bool = False):
+    """The network replayed on inputs of ``length`` bp (a window of the full input; sub-window ISM).
+
+    Returns (inputs, prediction tensor). inputs: [x (B, length, 4)], or with ``mc``
+    [x, seed (1, 2) int32, start (1,) int32]: dropout always on with the masks of the
+    full-length network's MC sample ``seed``, read from the rows of the window that starts at
+    bp ``start`` of the full input (a multiple of every dropout layer's stride).
+    """
+    head_i = spec.head_index(head)
+    x = keras.Input(shape=(length, 4))
+    if not mc:
+        ctx = _Context(length, replay=net.layers)
+        _, out = _walk(ctx, spec, head_i, x, [])
+        return [x], out
+    seed = keras.Input(shape=(2,), batch_size=1, dtype="int32", name="seed")
+    start = keras.Input(shape=(1,), batch_size=1, dtype="int32", name="start")
+    ctx = _Context(length, replay=net.layers, seed=keras.ops.reshape(seed, (2,)),
+                   mc_window=(net.dropout_sites, start))
+    _, out = _walk(ctx, spec, head_i, x, [])
+    return [x, seed, start], out

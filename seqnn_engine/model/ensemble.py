@@ -11,6 +11,9 @@ Outputs are un-augmented before averaging:
   (a few bp are below one bin; this is what the reference does);
 - input-resolution gradients are reverse-complemented back and un-shifted
   (positions shifted out of the window get 0).
+
+MC-dropout sample k is one thinned network with fixed masks drawn from (mc_seed, k), shared
+by every input, batch and augmentation of its members (seqnn_engine.model.mc_dropout).
 """
 from __future__ import annotations
 

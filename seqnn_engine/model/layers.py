@@ -188,22 +188,33 @@ class CenterSlice(keras.layers.Layer):
 
 
 class MCDropout(keras.layers.Layer):
-    """Dropout that is always on, with a stateless seed (used only by MC-dropout graphs).
+    """Dropout that is always on, with the fixed mask of one MC sample (MC-dropout graphs only).
 
-    Inputs: ``[x, seed]`` where seed is an int32 tensor of shape (2,). The mask is a
-    deterministic function of (seed, layer_index), so MC samples are reproducible
-    and concurrent callers never share random state.
+    Inputs: ``[x, seed]`` with seed (1, 2) int32 ``[[mc_seed, k]]``, or ``[x, seed, start]`` in
+    a graph that computes a window of the full-length network (sub-window ISM): start (1,)
+    int32, the window's first input position in bp. The mask is that of
+    :mod:`seqnn_engine.model.mc_dropout`: a function of (seed, layer_index) and the layer's
+    full-length shape ``full_shape`` (default: x's shape without the batch axis), broadcast
+    over the batch; a window reads its rows from position start // stride.
     """
 
-    def __init__(self, rate: float, layer_index: int, **kwargs):
+    def __init__(self, rate: float, layer_index: int, full_shape=None, stride: int = 0, **kwargs):
         super().__init__(**kwargs)
         self.rate = float(rate)
         self.layer_index = int(layer_index)
+        self.full_shape = None if full_shape is None else tuple(int(d) for d in full_shape)
+        self.stride = int(stride)
 
     def call(self, inputs):
-        x, seed = inputs
-        s = tf.cast(seed, tf.int32) + tf.constant([0, 7919], tf.int32) * self.layer_index
-        return tf.nn.experimental.stateless_dropout(x, rate=self.rate, seed=s)
+        from .mc_dropout import layer_mask, mask_rows
+
+        x, seed = inputs[0], inputs[1]
+        if len(inputs) > 2 and self.full_shape is not None and len(x.shape) == 3:
+            start = tf.math.floordiv(tf.reshape(tf.cast(inputs[2], tf.int32), []), self.stride)
+            mask = mask_rows(seed, self.layer_index, self.rate, self.full_shape, start, int(x.shape[1]))
+        else:
+            mask = layer_mask(seed, self.layer_index, self.rate, x.shape[1:])
+        return x * tf.cast(mask, x.dtype)[None]
 
 
 def _positional_features(seq_len: int, feature_size: int, symmetric: bool = False) -> np.ndarray:

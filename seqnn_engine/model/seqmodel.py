@@ -156,7 +156,8 @@ class SeqModel:
         A TensorFlow op for use inside ``tf.GradientTape`` / ``tf.function``. x: (B, L, 4)
         float32 tensor, already augmented for the member (reverse-complemented when ``rc``);
         target_indexes: (K,) int32 tensor (or array) of forward-orientation targets; mc: use
-        the always-on-dropout graph with ``seed`` (1, 2) int32. With a head gather only K
+        the always-on-dropout graph with ``seed`` (1, 2) int32, ``[[mc_seed, k]]`` for MC
+        sample k (mc_dropout.member_seed). With a head gather only K
         columns of the final Dense are computed; otherwise the full head runs and K columns
         are selected. RC members: columns ``strand_pair[targets]``, bins reversed. float32.
         """
@@ -197,22 +198,33 @@ class SeqModel:
         return self._fn(("mc_gather",), make)
 
     def run_members(self, x, mems, fn_plain, fn_mc, on_output, batch_size, progress, seed=0):
-        """Evaluate every (sequence, member) in batches; calls on_output(seq_i, member_i, array)."""
+        """Evaluate every (sequence, member) in batches; calls on_output(seq_i, member_i, array).
+
+        Members without MC dropout share batches. MC members are batched by MC sample: a batch
+        holds one sample k's (sequence, member) items and runs with its fixed masks (seed
+        ``[[seed, k]]``, see mc_dropout.py), so the outputs do not depend on batch_size. For each
+        sequence, on_output sees the members of sample 0 first, then sample 1, ...
+        """
+        from .mc_dropout import member_seed_tensor
+
         items = [(s, m) for s in range(x.shape[0]) for m in range(len(mems))]
+        groups = {}
+        for s, m in items:
+            groups.setdefault(mems[m].mc, []).append((s, m))
         total, done = len(items), 0
         batch_size = max(1, int(batch_size))
-        for b0 in range(0, total, batch_size):
-            chunk = items[b0:b0 + batch_size]
-            xb = np.stack([ens.augment(x[s:s + 1], mems[m])[0] for s, m in chunk])
-            if mems[chunk[0][1]].mc >= 0:
-                out = fn_mc(tf.constant(xb), tf.constant([[seed, b0]], tf.int32)).numpy()
-            else:
-                out = fn_plain(tf.constant(xb)).numpy()
-            for (s, m), o in zip(chunk, out):
-                on_output(s, m, o)
-            done += len(chunk)
-            if progress is not None:
-                progress(done, total)
+        for k in sorted(groups):
+            group = groups[k]
+            seed_t = member_seed_tensor(seed, k) if k >= 0 else None
+            for b0 in range(0, len(group), batch_size):
+                chunk = group[b0:b0 + batch_size]
+                xb = np.stack([ens.augment(x[s:s + 1], mems[m])[0] for s, m in chunk])
+                out = fn_mc(tf.constant(xb), seed_t).numpy() if k >= 0 else fn_plain(tf.constant(xb)).numpy()
+                for (s, m), o in zip(chunk, out):
+                    on_output(s, m, o)
+                done += len(chunk)
+                if progress is not None:
+                    progress(done, total)
 
     # ------------------------------------------------------------------ predict
     def predict(self, x, rc: bool = False, shifts=(0,), mc_n: int = 0, target_indexes=None,
@@ -226,12 +238,15 @@ class SeqModel:
         back; shifted inputs are zero-padded; bins are not unshifted (reference).
         down_sample: mean over groups of this many consecutive bins. Returns
         :class:`Prediction` with mean (S, P', T') float32, var and members when asked.
-        MC samples are reproducible for a given mc_seed and batch_size. The estimated peak
+        MC sample k runs with its fixed masks for (mc_seed, k) (see mc_dropout.py), the same for
+        every sequence and batch: results do not depend on batch_size. The estimated peak
         (seqnn_engine.memory.predict_plan) is checked against SEQNN_MAX_MEMORY_MB first and
         batch_size is lowered until a batch fits.
         """
         x = self.check_input(x)
         tidx = None if embed_penultimate else self.check_targets(target_indexes)
+        from .mc_dropout import check_seed
+        mc_seed = check_seed(mc_seed)
         if mc_n and not self.has_dropout:
             raise InputError("MC dropout needs dropout layers, and this model has none: set mc_n to 0")
         down_sample = int(down_sample)
