@@ -2,7 +2,7 @@
 
 Semantics
 ---------
-An MC-dropout ensemble of ``mc_n`` samples (``seqnn_engine.ensemble.members(..., mc_n)``)
+An MC-dropout ensemble of ``mc_n`` samples (``seqnn_engine.model.ensemble.members(..., mc_n)``)
 is ``mc_n`` *thinned networks*. Sample k (``Member.mc == k``) is the network whose dropout
 layer i multiplies its activation (P_i, U_i) by the fixed mask
 
