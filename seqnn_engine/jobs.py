@@ -152,6 +152,12 @@ class ModelInfo:
             genes=str(md.genes) if md is not None and md.genes else None,
         )
 
+    @property
+    def geometry(self):
+        """The output-bin geometry (:class:`~seqnn_engine.model.geometry.BinGeometry`)."""
+        from .model.geometry import BinGeometry
+        return BinGeometry(self.seq_length, self.stride, self.crop, self.target_length)
+
     def check_targets(self, targets) -> np.ndarray:
         """Target indexes (None = all) checked against the head: (T',) int64."""
         if targets is None:

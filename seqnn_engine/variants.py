@@ -151,7 +151,8 @@ def score_windows(model, ref_seqs: Sequence[str], alt_seqs: Sequence[str],
     """Score variants from their REF and ALT windows.
 
     options: ``stats`` (default ["SUM"]), ``rc``, ``shifts`` (each shift predicted
-    separately, as the reference), ``targets`` (indexes or None), ``n_value``,
+    separately, as the reference), ``mc_n``, ``mc_seed`` (MC-dropout samples averaged into
+    each shift's prediction; REF and ALT windows are predicted in one call), ``targets`` (indexes or None), ``n_value``,
     ``batch_size``, ``untransform`` (undo the targets.txt transform first; needs the
     model's targets table), ``keep_preds`` (also return ``REF``/``ALT`` (V, H, P, T)).
     Returns stat -> (V, T) float32 (plus REF/ALT). The estimated peak
@@ -183,7 +184,8 @@ def _score_chunk(model, ref_seqs, alt_seqs, o: dict, stats, shifts) -> dict:
     per_shift = []
     for s in shifts:
         p = model.predict(x, rc=bool(o.get("rc", False)), shifts=(s,), target_indexes=o.get("targets"),
-                          batch_size=int(o.get("batch_size", 4)))
+                          batch_size=int(o.get("batch_size", 4)), mc_n=int(o.get("mc_n", 0)),
+                          mc_seed=int(o.get("mc_seed", 0)))
         per_shift.append(np.asarray(p.mean, dtype=np.float32))
     preds = np.stack(per_shift, axis=1)  # (2V, H, P, T)
     if o.get("untransform"):

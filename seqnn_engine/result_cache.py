@@ -1,6 +1,7 @@
-"""Two-level result cache for the dashboard (no Streamlit here).
+"""Two-level result cache of a :class:`~seqnn_engine.session.Session`.
 
-Level 1: a bounded in-process LRU (shared by every browser session of this server process).
+Level 1: a bounded in-process LRU (shared by every user of the session: the dashboard's browser
+sessions, a notebook).
 Level 2: the engine's persistent :class:`seqnn_engine.store.ResultStore`, shared with the CLI,
 so a result computed before a restart (or by a batch job) is a file read.
 
@@ -34,6 +35,13 @@ class Result:
 
     def __contains__(self, name) -> bool:
         return name in self.arrays
+
+    def __getattr__(self, name: str) -> np.ndarray:
+        """The named array, as an attribute (``r.preds`` = ``r["preds"]``)."""
+        arrays = object.__getattribute__(self, "arrays")
+        if name in arrays:
+            return arrays[name]
+        raise AttributeError(f"{type(self).__name__} has no array or attribute {name!r}")
 
     @property
     def nbytes(self) -> int:
