@@ -62,6 +62,7 @@ SEQLET_OPTIONS = {"alpha": 0.05, "min_len": 4, "max_len": 30, "flank": 0, "n_mat
 MATCH_K = 3
 FIMO_THRESHOLD = 1e-4
 VARIANT_STATS = ("SUM", "logSUM", "D2")
+EVAL_METRICS = ("pearsonr", "r2", "spearmanr", "var_explained", "poisson")
 CONTRIBUTION_METHODS = ("grad_x_input", "integrated_gradients", "deep_lift_shap")
 
 
@@ -378,7 +379,41 @@ class Session:
             return ()
         return tuple(g.entries) if hasattr(g, "entries") and not hasattr(g, "genes") else tuple(g.genes)
 
+    @staticmethod
+    def model_dirs(roots) -> list:
+        """Model directories under ``roots``: (display name, absolute path str, number of weight files)."""
+        from .modeldir import find_model_dirs
+        return [(md.name, str(md.path), len(md.weights)) for md in find_model_dirs([Path(r) for r in roots])]
+
+    def target_catalog(self):
+        """The model's :class:`~seqnn_engine.target_catalog.TargetCatalog` (built once)."""
+        if getattr(self, "_catalog", None) is None:
+            from .target_catalog import TargetCatalog
+            self._catalog = TargetCatalog.for_model(self.model)
+        return self._catalog
+
+    def target_labels(self) -> tuple[list, list]:
+        """(short identifiers, long labels) of every output target."""
+        m = self.model
+        short = [f"t{i}" for i in range(m.num_targets)]
+        long = list(short)
+        tt = m.targets
+        if tt is not None:
+            for r, idx in enumerate(tt.index):
+                i = int(idx)
+                if 0 <= i < m.num_targets:
+                    short[i] = tt.identifier[r]
+                    d = tt.description[r]
+                    long[i] = f"{tt.identifier[r]} - {d}" if d else tt.identifier[r]
+        return short, long
+
     # ------------------------------------------------------------------ inputs
+    @staticmethod
+    def parse_fasta(data, name: str | None = None) -> list:
+        """FASTA records of an upload (bytes, gzip allowed, ``name`` = the file name) or pasted text."""
+        from .sequences import parse_fasta
+        return parse_fasta(data, bare_name=name) if name is not None else parse_fasta(data)
+
     def gene_input(self, gene):
         """The window centred on ``gene``'s primary TSS (a Gene, or a name/id)."""
         from .windows import gene_input
@@ -706,8 +741,6 @@ class Session:
             raise InputError(f"alternative base must be A, C, G or T, got {alt!r}")
         p = variant_position_check(inp, position)
         ref = inp.sequence[p]
-        if ref not in "ACGT":
-            raise InputError(f"the reference base at {position:,} is {ref}: choose a position with a known base")
         chrom = inp.chrom if inp.genomic else inp.label
         v = Variant(chrom, int(position) + 1, f"{chrom}:{int(position) + 1}:{ref}:{alt}", ref, alt)
         vw = variant_window(v, variant_source(inp, self.genome), self.model.seq_length)
@@ -770,13 +803,37 @@ class Session:
         return self._typed(self.cache.get_or_compute(key, run), MotifHits)
 
     # ------------------------------------------------------------------ test sets
-    def evaluation_job(self, testset, dataset_id: str, split: str, rc: bool, compute) -> Job:
-        """The job of the model's accuracy on a test set, cached under the test set's identity
-        ``dataset_id``; ``compute(progress)`` -> (arrays, meta) runs the evaluation."""
+    def evaluation_job(self, testset, dataset_id: str, split: str, rc: bool, scatter_positions: int = 50_000) -> Job:
+        """The job of the model's accuracy on a test set (seqnn_engine.predict_file.evaluate), cached
+        under the test set's identity ``dataset_id``. Arrays: one (T,) float64 per metric of
+        ``EVAL_METRICS``, ``sample_pred``, ``sample_obs`` (N, T) predicted and observed values of the
+        first sequences (about ``scatter_positions`` positions)."""
         from .store import result_key
         key = result_key(self.model.digest, "dataset:" + dataset_id,
                          {"op": "evaluate", "split": split, "n": int(testset.num_seqs), "rc": bool(rc)})
-        return Job(key, lambda: self.cache.peek(key), lambda cb: self.cache.get_or_compute(key, lambda: compute(cb)))
+
+        def run(progress):
+            return self.cache.get_or_compute(key, lambda: self._evaluate(testset, rc, progress, scatter_positions))
+        return Job(key, lambda: self.cache.peek(key), run)
+
+    def _evaluate(self, testset, rc: bool, progress, scatter_positions: int):
+        import tempfile
+
+        import h5py
+
+        from .predict_file import evaluate
+        with tempfile.TemporaryDirectory(prefix="seqnn-eval-") as tmp:
+            preds_path = Path(tmp) / "preds.h5"
+            acc = evaluate(self.model, testset, rc=rc, progress=progress, preds_path=preds_path, resume=False)
+            with h5py.File(preds_path, "r") as f:
+                n_keep = max(1, min(testset.num_seqs, -(-scatter_positions // testset.target_length)))
+                pred = np.asarray(f["preds"][:n_keep], np.float32)
+        obs = [np.asarray(y, np.float32) for _, y in testset.batches(2, 0, n_keep)]
+        obs = np.concatenate(obs)[:n_keep]
+        arrays = {m: np.asarray(getattr(acc, m), np.float64) for m in EVAL_METRICS}
+        arrays["sample_pred"] = pred.reshape(-1, pred.shape[-1])
+        arrays["sample_obs"] = obs.reshape(-1, obs.shape[-1])
+        return arrays, {"num_positions": int(acc.num_positions), "num_seqs": int(testset.num_seqs)}
 
 
 def seqlet_arrays(tab) -> dict:

@@ -44,6 +44,7 @@ class InputWindow:
     notes: messages about padding, cropping or ambiguous bases.
     source_length: length of the user's record (FASTA input).
     record: the user's FastaRecord (FASTA input; variants are cut from it).
+    gene: the Gene of a gene input.
     """
 
     sequence: str
@@ -58,6 +59,7 @@ class InputWindow:
     notes: tuple = field(default_factory=tuple)
     source_length: int = 0
     record: object = None
+    gene: object = None
 
     @property
     def genomic(self) -> bool:
@@ -92,12 +94,13 @@ def _overlapping(genes, gs) -> tuple:
 def gene_input(genome, genes, gene, geometry) -> InputWindow:
     """The window of ``gene`` (a Gene) with the annotation's genes of the window and its TSS bins."""
     gw, gs = gene_window_sequence(genome, gene, geometry)
-    notes = _padding_note(gs)
+    notes = []
     if len(gw.tss_outside):
         notes.append(f"{len(gw.tss_outside)} TSS(s) of {gene.gene_name} lie outside the model output")
+    notes += _padding_note(gs)
     return InputWindow(gs.sequence, f"{gene.gene_name} ({gene.gene_id}) {gs.chrom}:{gw.start}-{gw.end}", "gene",
                        gs.chrom, gs.start, gene.strand, _overlapping(genes, gs), tuple(int(b) for b in gw.tss_bins),
-                       None, tuple(notes))
+                       None, tuple(notes), gene=gene)
 
 
 def interval_input(genome, genes, text: str, geometry) -> InputWindow:
