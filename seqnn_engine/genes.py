@@ -638,7 +638,13 @@ def gene_window(gene: Gene, seq_length: int, stride: int, crop: int, *, center: 
     )
 
 
-def gene_values(preds, tss_bins, tss_radius: int = 0, target_strands=None, gene_strand: str | None = None) -> np.ndarray:
+#: the project's one TSS radius: bins on each side of a TSS bin summed into a gene value and added to
+#: the TSS objective, for the CLI ``genes`` command, ``gene_predict`` and the dashboard (0: the TSS
+#: bin alone, as the dashboard's TSS objective and the CLI have always used)
+TSS_RADIUS = 0
+
+
+def gene_values(preds, tss_bins, tss_radius: int = TSS_RADIUS, target_strands=None, gene_strand: str | None = None) -> np.ndarray:
     """Gene value per target from binned predictions.
 
     preds: (..., P, T) predictions for one window (leading axes, e.g. sequences,

@@ -46,9 +46,7 @@ __all__ = ["Session", "Ensemble", "Request", "Job", "Prediction", "Attribution",
 
 Progress = Optional[Callable[[int, int], None]]
 
-#: bins on each side of a TSS bin summed into a gene value, and added to the TSS objective
-#: (one value for the CLI ``genes`` command, ``gene_predict.predict_genes`` and the dashboard)
-TSS_RADIUS = 0
+from .genes import TSS_RADIUS  # noqa: E402  (the one TSS radius of every surface)
 
 #: above this many targets only the chosen targets are predicted (Borzoi-size heads)
 ALL_TARGETS_LIMIT = 512
@@ -122,6 +120,28 @@ class Request:
 
     def with_(self, **kw) -> "Request":
         return replace(self, **kw)
+
+    #: options of a batch task that say how, not what, is computed (never part of a request's identity)
+    HOW = ("batch_size", "ism_engine", "diagnostics")
+
+    @classmethod
+    def from_options(cls, options, sequence: str = "") -> "Request":
+        """The request of a batch task's option dict (the CLI's: rc, shifts, mc_n, mc_seed, n_value,
+        targets, positions, statistic, method, mean_center, window and method options); the
+        options in :attr:`HOW` are left out."""
+        o = dict(options or {})
+        for k in cls.HOW:
+            o.pop(k, None)
+        ens = Ensemble(rc=bool(o.pop("rc", False)), shifts=tuple(int(v) for v in (o.pop("shifts", None) or (0,))),
+                       mc_n=int(o.pop("mc_n", 0) or 0), n_value=float(o.pop("n_value", 0.0)),
+                       mc_seed=int(o.pop("mc_seed", 0) or 0))
+        t = o.pop("targets", None)
+        pos = o.pop("positions", None)
+        w = o.pop("window", None)
+        return cls(sequence, ens, () if t is None else tuple(int(v) for v in t),
+                   pos if pos is None or isinstance(pos, str) else tuple(int(b) for b in pos),
+                   str(o.pop("statistic", "sum")), str(o.pop("method", "saliency")), bool(o.pop("mean_center", True)),
+                   None if w is None else (int(w[0]), int(w[1])), tuple(sorted(o.items())))
 
     @property
     def target_list(self) -> Optional[list]:
@@ -479,8 +499,9 @@ class Session:
 
     def predict_windows(self, seqs: Sequence[str], req: Request, batch_size: int = 4, progress: Progress = None):
         """(S, P, T') float32 ensemble means of many windows (the CLI's batch rows; ``req.targets``:
-        the targets computed, () = all). Not cached: the batch runner keys and stores rows itself."""
-        p, _, _ = self._run_predict(seqs, req, req.target_list, progress, batch_size)
+        the targets computed in the given order, () = all). Not cached: the batch runner keys and
+        stores rows itself."""
+        p, _, _ = self._run_predict(seqs, req, [int(t) for t in req.targets] or None, progress, batch_size)
         return np.asarray(p.mean, np.float32)
 
     def _complete(self, r, ens: Ensemble) -> bool:
@@ -720,12 +741,14 @@ class Session:
                            "tss_radius": int(tss_radius)}, pred.source)
 
     # ------------------------------------------------------------------ variants
-    def variant_options(self, req: Request, stats=VARIANT_STATS, batch_size: int = 4, untransform: bool = False,
+    @staticmethod
+    def variant_options(req: Request, stats=VARIANT_STATS, batch_size: int = 4, untransform: bool = False,
                         keep_preds: bool = True) -> dict:
         """Options of :func:`seqnn_engine.variants.score_windows` for ``req`` (the CLI's too)."""
         ens = req.ensemble
         return {"stats": list(stats), "rc": bool(ens.rc), "shifts": [int(s) for s in ens.shifts],
-                "mc_n": int(ens.mc_n), "mc_seed": int(ens.mc_seed), "targets": req.target_list,
+                "mc_n": int(ens.mc_n), "mc_seed": int(ens.mc_seed),
+                "targets": [int(t) for t in req.targets] or None,       # in the given order
                 "n_value": float(ens.n_value), "batch_size": int(batch_size), "untransform": bool(untransform),
                 "keep_preds": bool(keep_preds)}
 
@@ -753,7 +776,7 @@ class Session:
             arrays = {k: np.asarray(val[0]) for k, val in out.items() if k not in ("REF", "ALT")}
             arrays["ref"] = np.asarray(out["REF"][0], np.float32)
             arrays["alt"] = np.asarray(out["ALT"][0], np.float32)
-            arrays["target_index"] = np.asarray(self.model.check_targets(req.target_list), np.int64)
+            arrays["target_index"] = np.asarray(self.model.check_targets(opts["targets"]), np.int64)
             return arrays, {"chrom": vw.chrom, "window_start": int(vw.start), "position": int(position),
                             "ref": ref, "alt": alt, "flipped": bool(vw.flipped), "stats": list(stats)}
         return self._typed(self.cache.get_or_compute(key, run), VariantEffect)

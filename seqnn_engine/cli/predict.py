@@ -41,10 +41,11 @@ def prediction_options(args, tidx) -> dict:
 
 
 def store_key_fn(info, options):
-    from ..cache_keys import prediction_key
+    """Store key of a row: the engine session's key of the same request (the dashboard's)."""
+    from ..session import Request, Session
 
-    key_opts = {k: v for k, v in options.items() if k != "batch_size"}
-    return lambda seq: prediction_key(info, seq, key_opts)
+    ses, req = Session(model=info), Request.from_options(options)
+    return lambda seq: ses.prediction_key(req.with_(sequence=seq), targets=options.get("targets"))
 
 
 def run(args) -> int:
