@@ -94,4 +94,4 @@ def write_extra_outputs(path, args, info) -> None:
                          *(f"{v:.6g}" for v in sums[i])])
         write_tsv(args.tsv_out, header, rows)
     if args.bigwig_out:
-        prediction_bigwigs(args.bigwig_out, data, ids, stride=info.stride, crop=info.crop)
+        prediction_bigwigs(args.bigwig_out, data, ids, info.geometry)
