@@ -1,5 +1,5 @@
 """Download files for each view, built lazily (only when the user clicks) with the engine's
-exporters (seqnn_engine.export). No Streamlit here except :func:`render`.
+exporters (seqnn_engine.io.export). No Streamlit here except :func:`render`.
 
 Each view describes its data once as a :class:`ViewData`; :func:`downloads` turns it into
 the list of :class:`Download` s: HDF5 (every array + metadata), npz, CSV (the view's tracks),
@@ -17,7 +17,7 @@ from typing import Callable, Mapping
 
 import numpy as np
 
-from seqnn_engine import export
+from seqnn_engine.io import export
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """Sidebar inputs: model choice, the sequence (gene, interval, FASTA) and the options.
 
 Widgets only; every window is made by the engine session (Session.gene_input, interval_input,
-fasta_input over seqnn_engine.windows), whose InputError messages are shown with ``st.error``
+fasta_input over seqnn_engine.genomics.windows), whose InputError messages are shown with ``st.error``
 while the rest of the page keeps working.
 """
 from __future__ import annotations
@@ -15,9 +15,9 @@ from app import state
 from app.config import DEMO_DEFAULT_GENE, DEMO_DIR
 from seqnn_engine import InputError
 from seqnn_engine.session import Ensemble
-from seqnn_engine.windows import InputWindow
+from seqnn_engine.genomics.windows import InputWindow
 
-SeqInput = InputWindow       # the current model input (seqnn_engine.windows.InputWindow)
+SeqInput = InputWindow       # the current model input (seqnn_engine.genomics.windows.InputWindow)
 INPUT_MODES = ("Gene", "Interval", "FASTA")
 GENE_SELECT_LIMIT = 5000     # above this many genes, the gene list is filtered by a search box first
 FASTA_UPLOAD_TYPES = ["fa", "fasta", "fna", "fas", "txt", "gz"]

@@ -19,7 +19,7 @@ import streamlit as st
 from app.config import Settings, load_settings
 from seqnn_engine import InputError
 from seqnn_engine.session import Request, Session
-from seqnn_engine.windows import InputWindow
+from seqnn_engine.genomics.windows import InputWindow
 
 PLOTLY_CONFIG = {"displaylogo": False, "scrollZoom": False,
                  "toImageButtonOptions": {"format": "svg", "scale": 2},
@@ -35,7 +35,7 @@ def settings() -> Settings:
 
 @st.cache_resource(show_spinner=False, max_entries=4)
 def _store(store_dir: str, store_max_bytes: int):
-    from seqnn_engine.store import ResultStore
+    from seqnn_engine.batch.store import ResultStore
     try:
         return ResultStore(store_dir, max_bytes=store_max_bytes)
     except InputError:

@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from results import machine, update_section  # noqa: E402
 
-from seqnn_engine import ensemble as ens  # noqa: E402
+from seqnn_engine.model import ensemble as ens  # noqa: E402
 from seqnn_engine.model.build import build_network  # noqa: E402
 from seqnn_engine.model.seqmodel import SeqModel  # noqa: E402
 from seqnn_engine.model.spec import parse_params  # noqa: E402

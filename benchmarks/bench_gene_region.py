@@ -70,8 +70,8 @@ def write_gtf(path: Path, n_genes: int, seed: int = 0) -> None:
 CHILD = r"""
 import json, os, resource, sys, time
 sys.path.insert(0, {repo!r})
-from seqnn_engine.genes import GeneSet
-from seqnn_engine.gene_index import build_name_index
+from seqnn_engine.genomics.genes import GeneSet
+from seqnn_engine.genomics.gene_index import build_name_index
 mode, plain, gz, chrom, start, end, idx = sys.argv[1:]
 start, end = int(start), int(end)
 t0 = time.perf_counter()

@@ -5,7 +5,7 @@ The full run (about an hour on 2 CPU cores: ISM of every window for both models)
 section of benchmarks/RESULTS.md; ``--quick`` (a few minutes: 40 windows, fewer
 SmoothGrad samples / IG steps, ISM on 1 window) only prints, unless ``--write``.
 
-Setup (see seqnn_engine/demo/groundtruth.py for the label rules and metrics):
+Setup (see tools/demo/groundtruth.py for the label rules and metrics):
 - windows: the held-out chromosome of the demo genome (chr3), tiled into
   non-overlapping 4096 bp windows from position 0 (219 windows; the training
   script's held-out set). A window counts for a track when it holds at least one
@@ -46,10 +46,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from results import machine, update_section  # noqa: E402
 
 from seqnn_engine import load_model_dir  # noqa: E402
-from seqnn_engine.demo import demo_dir  # noqa: E402
+from tools.demo import demo_dir  # noqa: E402
 from seqnn_engine.attribution import incremental_ism  # noqa: E402
 from seqnn_engine.attribution.deeplift import DEFAULT_N_REFS  # noqa: E402
-from seqnn_engine.demo import groundtruth as gt  # noqa: E402
+from tools.demo import groundtruth as gt  # noqa: E402
 
 METHODS = ("saliency", "grad_x_input", "centred_grad_x_input", "smoothgrad", "integrated_gradients", "ism",
            "deep_lift_shap")
@@ -441,7 +441,7 @@ SENSITIVITY = {"alpha 0.5": {"alpha": 0.5}, "alpha 0.001": {"alpha": 1e-3}, "pos
 def _seqlet_categories(table, windows, sites, motif: str) -> dict:
     """Where the seqlets fall: counts of seqlets overlapping an own-motif site, another driver's site, a decoy
     site, within FLANK_BP of an own-motif site, or none of these (first that applies), by sign (pos_/neg_)."""
-    from seqnn_engine.demo.motifs import DECOYS
+    from tools.demo.motifs import DECOYS
     out = {f"{sg}_{k}": 0 for sg in ("pos", "neg") for k in SEQLET_PLACES}
     for i in range(len(table)):
         st = sites.get(str(windows.chrom[int(table.seq[i])]))
@@ -487,7 +487,7 @@ def run_motifs(args) -> dict:
 
     import motif_truth as mt
 
-    from seqnn_engine.demo.motifs import DECOYS, load_motifs as demo_motifs
+    from tools.demo.motifs import DECOYS, load_motifs as demo_motifs
     from seqnn_engine.motifs import modisco
     from seqnn_engine.motifs.annotate import annotate_seqlets
     from seqnn_engine.motifs.seqlets import call_seqlets

@@ -32,8 +32,8 @@ DATA = HERE.parent.parent / "shared" / "datasets" / "baskerville-tiny-hg38"
 
 
 def _sequence(model):
-    from seqnn_engine.genome import Genome
-    from seqnn_engine.onehot import encode
+    from seqnn_engine.genomics.genome import Genome
+    from seqnn_engine.genomics.onehot import encode
     with Genome(DATA / "hg38_1m.fa.gz") as g:
         n = g.chrom_lengths["chr1"]
         s = (n - model.seq_length) // 2

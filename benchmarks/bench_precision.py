@@ -57,7 +57,7 @@ def main(argv=None) -> int:
         print(f"skipped: the real model is not at {MODEL}")
         return 0
     from seqnn_engine import load_model
-    from seqnn_engine.datasets import open_dataset
+    from seqnn_engine.analysis.datasets import open_dataset
 
     n = 2 if a.quick else a.n
     repeats = 1 if a.quick else 3

@@ -5,11 +5,12 @@
 Measured side by side in one process, random data of Borzoi's shape:
 
 * overview figure of 16,352 bins x 50 targets with a +-1 sd band: ``app/figures.py`` of git
-  revision ``--before`` (default ``main``; every bin, plotly's make_subplots) vs this checkout
+  revision ``--before`` (default ``main``; every bin, plotly's make_subplots; skipped when that
+  revision has no app/figures.py or it no longer imports) vs this checkout's ``seqnn_engine.plot``
   drawing every bin (``max_cols=None``) vs the min/max envelope in 2,000 columns (the default);
   time = build the figure + ``plotly.io.to_json`` (what Streamlit sends);
 * attribution track of 524,288 positions: the previous path (max-abs pooling to 200,000 points,
-  then every point) vs the envelope (``figures.line_figure`` default);
+  then every point) vs the envelope (``seqnn_engine.plot.line_figure`` default);
 * target picker of 7,611 targets: building the catalog, one search, and the cost of a Streamlit
   multiselect holding all 7,611 options vs the capped 300 (AppTest run time, widget bytes).
 """
@@ -49,7 +50,8 @@ def figure_cost(make, repeat: int) -> tuple[float, int, int]:
 
 
 def figures_at(rev: str):
-    """app/figures.py as it was at git revision ``rev`` (a module), or None."""
+    """app/figures.py as it was at git revision ``rev`` (a module), or None (absent there, or its
+    imports are gone from this checkout)."""
     import subprocess
     import types
     try:
@@ -59,12 +61,15 @@ def figures_at(rev: str):
         return None
     mod = types.ModuleType(f"figures_before_{abs(hash(rev))}")
     sys.modules[mod.__name__] = mod
-    exec(compile(src, f"{rev}:app/figures.py", "exec"), mod.__dict__)
+    try:
+        exec(compile(src, f"{rev}:app/figures.py", "exec"), mod.__dict__)
+    except ImportError:
+        return None
     return mod
 
 
 def bench_overview(repeat: int, before_rev: str) -> list:
-    from app import figures
+    from seqnn_engine import plot as figures
     P, T = 16352, 50
     rng = np.random.default_rng(0)
     mean = rng.gamma(1.0, 1.0, (P, T)).astype(np.float32)
@@ -83,7 +88,7 @@ def bench_overview(repeat: int, before_rev: str) -> list:
 
 
 def bench_attribution(repeat: int) -> list:
-    from app import figures
+    from seqnn_engine import plot as figures
     L = 524288
     y = np.random.default_rng(1).normal(size=L).astype(np.float32)
     x = np.arange(L, dtype=np.float64)
@@ -100,8 +105,8 @@ def bench_attribution(repeat: int) -> list:
 
 
 def bench_picker(repeat: int) -> list:
-    from seqnn_engine.target_catalog import TargetCatalog
-    from seqnn_engine.targets import parse_targets
+    from seqnn_engine.model.target_catalog import TargetCatalog
+    from seqnn_engine.model.targets import parse_targets
     lines = ["\tidentifier\tfile\tclip\tclip_soft\tscale\tsum_stat\tstrand_pair\tdescription"]
     assays = ("DNASE:cell{}", "ATAC:cell{}", "CHIP:H3K27ac:cell{}", "CHIP:H3K4me3:cell{}", "CHIP:CTCF:cell{}")
     for k in range(1000):

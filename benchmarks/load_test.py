@@ -302,10 +302,10 @@ def verify(results: list[SessionResult], model_dirs: dict) -> None:
 
 def _verify_model(results: list[SessionResult], model_dir: Path) -> None:
     from seqnn_engine import load_model_dir
-    from seqnn_engine.genes import GeneSet, gene_window
-    from seqnn_engine.genome import Genome
-    from seqnn_engine.onehot import encode
-    from seqnn_engine.target_catalog import TargetCatalog
+    from seqnn_engine.genomics.genes import GeneSet, gene_window
+    from seqnn_engine.genomics.genome import Genome
+    from seqnn_engine.genomics.onehot import encode
+    from seqnn_engine.model.target_catalog import TargetCatalog
     if not results:
         return
     model = load_model_dir(model_dir)

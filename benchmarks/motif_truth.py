@@ -3,7 +3,7 @@
 Run: nice .venv/bin/python benchmarks/motif_truth.py [--windows N] [--query contribution]
 
 For each driver track (CTCF, SPI1, CEBPB, REST) on the held-out demo windows (chr3, 4096 bp tiles,
-the windows of seqnn_engine/demo/groundtruth.py): saliency of the track's objective (sum over all
+the windows of tools/demo/groundtruth.py): saliency of the track's objective (sum over all
 output bins), seqlets called from the contribution of the present base (centred gradient x
 one-hot, :func:`seqnn_engine.motifs.seqlets.call_seqlets`), and their TOMTOM matches against the
 bundled JASPAR 2024 set. :func:`seqlet_recovery` scores one track's seqlets against the planted sites:
@@ -32,8 +32,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from seqnn_engine.demo import groundtruth as gt  # noqa: E402
-from seqnn_engine.demo.motifs import DECOYS, load_motifs as demo_motifs  # noqa: E402
+from tools.demo import groundtruth as gt  # noqa: E402
+from tools.demo.motifs import DECOYS, load_motifs as demo_motifs  # noqa: E402
 
 
 @dataclass
@@ -92,7 +92,7 @@ class SeqletRecovery:
 
 def seqlet_recovery(table, windows, sites: dict, motif: str, matrix_id: str) -> SeqletRecovery:
     """Score ``table`` (a :class:`~seqnn_engine.motifs.seqlets.SeqletTable` whose ``seq`` indexes
-    ``windows``, a :class:`~seqnn_engine.demo.groundtruth.HeldOutWindows`) against the planted sites
+    ``windows``, a :class:`~tools.demo.groundtruth.HeldOutWindows`) against the planted sites
     (``gt.site_tables``) for ``motif``'s track; ``matrix_id`` is the planted JASPAR ID."""
     L, crop = windows.length, windows.crop_bp
     n_sites = recovered = id3 = id1 = n_dec = dec_called = 0
@@ -136,7 +136,7 @@ def seqlet_recovery(table, windows, sites: dict, motif: str, matrix_id: str) -> 
 
 def run(args) -> dict:
     from seqnn_engine import load_model_dir
-    from seqnn_engine.demo import demo_dir
+    from tools.demo import demo_dir
     from seqnn_engine.motifs.annotate import annotate_seqlets
     from seqnn_engine.motifs.seqlets import call_seqlets
 

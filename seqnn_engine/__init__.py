@@ -10,8 +10,8 @@ _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from .errors import InputError  # noqa: E402
 
-_LAZY = {"load_model": "model", "SeqModel": "model", "Prediction": "model", "load_model_dir": "modeldir",
-         "ModelDir": "modeldir", "find_model_dirs": "modeldir"}
+_LAZY = {"load_model": "model", "SeqModel": "model", "Prediction": "model", "load_model_dir": "model.modeldir",
+         "ModelDir": "model.modeldir", "find_model_dirs": "model.modeldir"}
 
 __all__ = ["InputError", *_LAZY]
 

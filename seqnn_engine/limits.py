@@ -75,6 +75,24 @@ DEFAULT_MEMORY_FRACTION = 0.75   # max_memory_mb defaults to this share of physi
 
 
 @dataclass(frozen=True)
+class FastaLimits:
+    """Upper bounds applied while parsing (protects the app from huge uploads).
+
+    The parsers' default is :func:`current` ``.fasta()`` (configurable
+    with SEQNN_MAX_UPLOAD_MB / SEQNN_MAX_RECORDS / SEQNN_MAX_SEQUENCE_BP or the config file);
+    the values below apply to an explicit ``FastaLimits()``.
+
+    max_records: most records in one input.
+    max_total_bytes: most bytes of input (after gzip decompression).
+    max_sequence_length: most bases in one record.
+    """
+
+    max_records: int = 10_000
+    max_total_bytes: int = 256 * 1024 * 1024
+    max_sequence_length: int = 50_000_000
+
+
+@dataclass(frozen=True)
 class LimitSpec:
     """One configurable limit: config key, environment variable, default (in ``unit``), the
     multiplier from ``unit`` to the stored value, and a human description."""
@@ -130,8 +148,7 @@ class Limits:
     problems: tuple = field(default=(), compare=False)
 
     def fasta(self):
-        """The FASTA parser's :class:`~seqnn_engine.sequences.FastaLimits` for these limits."""
-        from .sequences import FastaLimits
+        """The FASTA parser's :class:`FastaLimits` for these limits."""
         return FastaLimits(max_records=self.records, max_total_bytes=self.upload_bytes,
                            max_sequence_length=self.sequence_bp)
 

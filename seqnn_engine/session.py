@@ -1,14 +1,14 @@
 """One engine session for notebooks, the CLI and the dashboard: same request, same numbers, same key.
 
 A :class:`Session` holds a model (loaded lazily from a model directory or a
-:class:`~seqnn_engine.jobs.ModelSource`, with its precision), the model directory's genome and
-genes, the result cache (:class:`~seqnn_engine.result_cache.ResultCache`: a bounded memory LRU
-in front of an optional :class:`~seqnn_engine.store.ResultStore`) and the defaults. Every result
-is computed here and keyed here (:mod:`seqnn_engine.cache_keys`, model identity =
-``SeqModel.digest`` = :func:`seqnn_engine.store.model_digest`: params, weights, targets.txt,
+:class:`~seqnn_engine.batch.jobs.ModelSource`, with its precision), the model directory's genome and
+genes, the result cache (:class:`~seqnn_engine.batch.result_cache.ResultCache`: a bounded memory LRU
+in front of an optional :class:`~seqnn_engine.batch.store.ResultStore`) and the defaults. Every result
+is computed here and keyed here (:mod:`seqnn_engine.batch.cache_keys`, model identity =
+``SeqModel.digest`` = :func:`seqnn_engine.batch.store.model_digest`: params, weights, targets.txt,
 head, precision), so the CLI's store entries are the dashboard's and a notebook's.
 
-A request is an input window (:mod:`seqnn_engine.windows`: :meth:`Session.gene_input`,
+A request is an input window (:mod:`seqnn_engine.genomics.windows`: :meth:`Session.gene_input`,
 :meth:`Session.interval_input`, :meth:`Session.fasta_input`, or any ``seq_length`` string) plus
 options (:class:`Request`: ensemble, targets, objective bins and statistic, method). Methods
 return typed results (:class:`Prediction`, :class:`Attribution`, :class:`LayerGradients`,
@@ -36,9 +36,9 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 
-from . import cache_keys
+from .batch import cache_keys
 from .errors import InputError
-from .result_cache import Result, ResultCache
+from .batch.result_cache import Result, ResultCache
 
 __all__ = ["Session", "Ensemble", "Request", "Job", "Prediction", "Attribution", "LayerGradients",
            "GeneValues", "VariantEffect", "Seqlets", "MotifHits", "MotifDatabase", "TSS_RADIUS",
@@ -46,7 +46,7 @@ __all__ = ["Session", "Ensemble", "Request", "Job", "Prediction", "Attribution",
 
 Progress = Optional[Callable[[int, int], None]]
 
-from .genes import TSS_RADIUS  # noqa: E402  (the one TSS radius of every surface)
+from .genomics.genes import TSS_RADIUS  # noqa: E402  (the one TSS radius of every surface)
 
 #: above this many targets only the chosen targets are predicted (Borzoi-size heads)
 ALL_TARGETS_LIMIT = 512
@@ -61,7 +61,6 @@ MATCH_K = 3
 FIMO_THRESHOLD = 1e-4
 VARIANT_STATS = ("SUM", "logSUM", "D2")
 EVAL_METRICS = ("pearsonr", "r2", "spearmanr", "var_explained", "poisson")
-CONTRIBUTION_METHODS = ("grad_x_input", "integrated_gradients", "deep_lift_shap")
 
 
 # ======================================================================================
@@ -88,7 +87,7 @@ class Ensemble:
 
     def members(self) -> list:
         """The engine's ensemble members, in the order of ``Prediction.members``."""
-        from .ensemble import members
+        from .model.ensemble import members
         return members(self.rc, tuple(self.shifts), self.mc_n)
 
     @property
@@ -242,7 +241,7 @@ class MotifDatabase:
     def jaspar(cls) -> "MotifDatabase":
         """The bundled JASPAR 2024 CORE vertebrates non-redundant set."""
         from .motifs import meme
-        from .store import file_digest
+        from .batch.store import file_digest
         return cls(meme.jaspar(), file_digest(meme.JASPAR_FILE), "JASPAR 2024 CORE vertebrates")
 
     @classmethod
@@ -279,7 +278,7 @@ class Job:
 
 def onehot(sequence: str, n_value: float = 0.0) -> np.ndarray:
     """(1, L, 4) float32 one-hot of one window."""
-    from .onehot import encode
+    from .genomics.onehot import encode
     return encode(sequence, n_value=n_value)[None].astype(np.float32)
 
 
@@ -296,7 +295,7 @@ class Session:
     """Model, genome, genes, result cache and defaults behind every surface.
 
     model_dir: a model directory (params.json, targets.txt, *.h5[, manifest.json]); or source:
-    a :class:`~seqnn_engine.jobs.ModelSource`; or model: an already loaded SeqModel. replicate,
+    a :class:`~seqnn_engine.batch.jobs.ModelSource`; or model: an already loaded SeqModel. replicate,
     precision: which weights and numeric precision. store: a ResultStore, a folder, or None (memory
     only). memory_bytes: bound of the memory cache. allowed_roots: model directories must lie
     under these folders (the dashboard's roots). The model loads on first use (thread-safe).
@@ -314,7 +313,7 @@ class Session:
         self._genome = self._genes = None
         self._lock = threading.RLock()
         if isinstance(store, (str, Path)):
-            from .store import ResultStore
+            from .batch.store import ResultStore
             store = ResultStore(store)
         self.cache = ResultCache(max_bytes=memory_bytes, store=store)
 
@@ -337,7 +336,7 @@ class Session:
             return self.source.load()
         if self.model_dir is None:
             raise InputError("a session needs a model directory, a ModelSource or a loaded model")
-        from .modeldir import load_model_dir, read_model_dir
+        from .model.modeldir import load_model_dir, read_model_dir
         if self.allowed_roots is not None:
             read_model_dir(self.model_dir, allowed_roots=self.allowed_roots)
         return load_model_dir(self.model_dir, replicate=self.replicate, precision=self.precision)
@@ -378,7 +377,7 @@ class Session:
         if self._genome is None and self.has_genome:
             with self._lock:
                 if self._genome is None:
-                    from .genome import Genome
+                    from .genomics.genome import Genome
                     self._genome = Genome(self._md_path("genome"))
         return self._genome
 
@@ -388,7 +387,7 @@ class Session:
         if self._genes is None and self.has_genes:
             with self._lock:
                 if self._genes is None:
-                    from .gene_index import open_genes
+                    from .genomics.gene_index import open_genes
                     self._genes = open_genes(self._md_path("genes"))
         return self._genes
 
@@ -402,13 +401,13 @@ class Session:
     @staticmethod
     def model_dirs(roots) -> list:
         """Model directories under ``roots``: (display name, absolute path str, number of weight files)."""
-        from .modeldir import find_model_dirs
+        from .model.modeldir import find_model_dirs
         return [(md.name, str(md.path), len(md.weights)) for md in find_model_dirs([Path(r) for r in roots])]
 
     def target_catalog(self):
         """The model's :class:`~seqnn_engine.target_catalog.TargetCatalog` (built once)."""
         if getattr(self, "_catalog", None) is None:
-            from .target_catalog import TargetCatalog
+            from .model.target_catalog import TargetCatalog
             self._catalog = TargetCatalog.for_model(self.model)
         return self._catalog
 
@@ -431,12 +430,12 @@ class Session:
     @staticmethod
     def parse_fasta(data, name: str | None = None) -> list:
         """FASTA records of an upload (bytes, gzip allowed, ``name`` = the file name) or pasted text."""
-        from .sequences import parse_fasta
+        from .genomics.sequences import parse_fasta
         return parse_fasta(data, bare_name=name) if name is not None else parse_fasta(data)
 
     def gene_input(self, gene):
         """The window centred on ``gene``'s primary TSS (a Gene, or a name/id)."""
-        from .windows import gene_input
+        from .genomics.windows import gene_input
         if self.genome is None or self.genes is None:
             raise InputError("this model directory names no genome and genes: use a FASTA input")
         g = self.genes.get(gene) if isinstance(gene, str) else gene
@@ -444,14 +443,14 @@ class Session:
 
     def interval_input(self, text: str):
         """The window centred on the interval ``chrom:start-end`` (0-based half-open)."""
-        from .windows import interval_input
+        from .genomics.windows import interval_input
         if self.genome is None:
             raise InputError("this model directory names no genome: use a FASTA input")
         return interval_input(self.genome, self.genes, text, self.geometry)
 
     def fasta_input(self, record):
         """The window of a FASTA record (seqnn_engine.sequences.FastaRecord)."""
-        from .windows import fasta_input
+        from .genomics.windows import fasta_input
         return fasta_input(record, self.geometry)
 
     # ------------------------------------------------------------------ keys (the only place they are built)
@@ -487,7 +486,7 @@ class Session:
 
     # ------------------------------------------------------------------ predictions
     def _run_predict(self, seqs, req: Request, tsel, progress, batch_size: int = 4):
-        from .onehot import encode_batch
+        from .genomics.onehot import encode_batch
         m, ens = self.model, req.ensemble
         x = encode_batch(list(seqs), n_value=ens.n_value)
         p = m.predict(x, rc=ens.rc, shifts=tuple(ens.shifts), mc_n=ens.mc_n, target_indexes=tsel,
@@ -621,7 +620,7 @@ class Session:
     def attribute_windows(self, seqs: Sequence[str], req: Request, batch_size: int = 4, progress: Progress = None,
                           ism_engine: str = "auto", diagnostics: bool = False):
         """The engine's attribution of many windows (the CLI's batch rows): the model's Attribution."""
-        from .onehot import encode_batch
+        from .genomics.onehot import encode_batch
         ens = req.ensemble
         x = encode_batch(list(seqs), n_value=ens.n_value)
         pos = req.position_arg
@@ -721,8 +720,8 @@ class Session:
         window (:meth:`gene_input`), summed over ``[b - r, b + r]`` around every TSS bin
         (:func:`seqnn_engine.genes.gene_values`); NaN for targets on the opposite strand when
         targets.txt marks strands (``strand_mask``). ``req.sequence`` is ignored."""
-        from .genes import gene_values
-        from .windows import gene_window_sequence
+        from .genomics.genes import gene_values
+        from .genomics.windows import gene_window_sequence
         g = self.genes.get(gene) if isinstance(gene, str) else gene
         gw, gs = gene_window_sequence(self.genome, g, self.geometry)
         r = req.with_(sequence=gs.sequence)
@@ -756,9 +755,9 @@ class Session:
         """One substitution at display coordinate ``position`` of input ``inp`` (an InputWindow)
         to base ``alt``, scored on the window centred on it (as the CLI's ``variants``): the genome
         window for genome inputs, the user's record (N outside it) for FASTA inputs."""
-        from .variants import score_windows, variant_window
-        from .vcf import Variant
-        from .windows import variant_position_check, variant_source
+        from .analysis.variants import score_windows, variant_window
+        from .io.vcf import Variant
+        from .genomics.windows import variant_position_check, variant_source
         alt = (alt or "").upper()
         if alt not in ("A", "C", "G", "T"):
             raise InputError(f"alternative base must be A, C, G or T, got {alt!r}")
@@ -831,7 +830,7 @@ class Session:
         under the test set's identity ``dataset_id``. Arrays: one (T,) float64 per metric of
         ``EVAL_METRICS``, ``sample_pred``, ``sample_obs`` (N, T) predicted and observed values of the
         first sequences (about ``scatter_positions`` positions)."""
-        from .store import result_key
+        from .batch.store import result_key
         key = result_key(self.model.digest, "dataset:" + dataset_id,
                          {"op": "evaluate", "split": split, "n": int(testset.num_seqs), "rc": bool(rc)})
 
@@ -844,7 +843,7 @@ class Session:
 
         import h5py
 
-        from .predict_file import evaluate
+        from .analysis.predict_file import evaluate
         with tempfile.TemporaryDirectory(prefix="seqnn-eval-") as tmp:
             preds_path = Path(tmp) / "preds.h5"
             acc = evaluate(self.model, testset, rc=rc, progress=progress, preds_path=preds_path, resume=False)

@@ -2,7 +2,7 @@
 
 Each flow checks what the page shows against an independent computation with the engine:
 the HDF5 download of the predictions equals ``model.predict`` on the same genome window, the
-variant scores equal ``seqnn_engine.variants.compute_scores`` of separately predicted alleles,
+variant scores equal ``seqnn_engine.analysis.variants.compute_scores`` of separately predicted alleles,
 the test-set table equals ``predict_file.evaluate``.
 """
 from __future__ import annotations
@@ -73,8 +73,8 @@ def decode(arr) -> np.ndarray:
 
 
 def genome_window(model, gene_name: str) -> tuple:
-    from seqnn_engine.genes import GeneSet, gene_window
-    from seqnn_engine.genome import Genome
+    from seqnn_engine.genomics.genes import GeneSet, gene_window
+    from seqnn_engine.genomics.genome import Genome
     g = GeneSet.read(DEMO / "genes.gtf").get(gene_name)
     gw = gene_window(g, model.seq_length, model.stride, model.crop)
     seq = Genome(DEMO / "genome.fa.gz").fetch(gw.chrom, gw.start, gw.end).sequence
@@ -104,7 +104,7 @@ def test_default_page_renders_demo_gene_with_charts(env, model):
 
 
 def test_gene_pick_and_hdf5_equals_engine_prediction(env, model):
-    from seqnn_engine.export import read_hdf5
+    from seqnn_engine.io.export import read_hdf5
     at = new_app(env)
     at.run()
     at.selectbox(key="gene").set_value("DEMOG00135").run()
@@ -143,7 +143,7 @@ def test_fasta_upload_valid_then_invalid(env, model):
     assert "TSS" not in [tr.get("name") for tr in over["data"]]  # no gene track for a FASTA input
     # exports of a FASTA input use the record's own coordinates and name
     import pyBigWig
-    from seqnn_engine.export import read_hdf5
+    from seqnn_engine.io.export import read_hdf5
     reg = at.session_state["downloads"]
     h5 = read_hdf5(reg["predictions"]["hdf5"].make())
     assert h5.attrs["sequence_name"] == "DMG128_TSS" and h5.attrs["window_start"] == 0
@@ -237,7 +237,7 @@ def test_option_changes(env, model):
     no_problems(at)
     over = json.loads(at.get("plotly_chart")[0].proto.spec)
     assert len(over["data"]) > n_plain  # +-1 sd bands appear with an ensemble
-    from seqnn_engine.export import read_hdf5
+    from seqnn_engine.io.export import read_hdf5
     h5 = read_hdf5(at.session_state["downloads"]["predictions"]["hdf5"].make())
     assert h5["members"].shape == (model.target_length, model.num_targets, 6)
     assert h5.attrs["rc"] is True and h5.attrs["shifts"] == [-1, 0, 1]
@@ -280,7 +280,7 @@ def test_range_slider_drives_logo(env):
 
 def test_downloads_read_back(env, model):
     import pyBigWig
-    from seqnn_engine.export import read_hdf5
+    from seqnn_engine.io.export import read_hdf5
     at = new_app(env)
     at.run()
     reg = at.session_state["downloads"]
@@ -315,8 +315,8 @@ def test_downloads_read_back(env, model):
 def test_variant_view_scores_equal_engine(env, model):
     """The variant is scored on the window centred on it (as the CLI's variants command): its REF base
     at window position L // 2 - 1, both alleles predicted on that genome window."""
-    from seqnn_engine.genome import Genome
-    from seqnn_engine.variants import compute_scores
+    from seqnn_engine.genomics.genome import Genome
+    from seqnn_engine.analysis.variants import compute_scores
     # every target: the seven entries (the CAGE pair is one) drawn on both strands
     at = new_app(env, view="Variant", targets=list(range(7)), target_strand="both")
     at.run()
@@ -328,7 +328,7 @@ def test_variant_view_scores_equal_engine(env, model):
     alt = next(b for b in "ACGT" if b != ref_base)
     at.selectbox(key="var_alt").set_value(alt).run()
     no_problems(at)
-    from seqnn_engine.export import read_hdf5
+    from seqnn_engine.io.export import read_hdf5
     h5 = read_hdf5(at.session_state["downloads"]["variant"]["hdf5"].make())
     L = model.seq_length
     start = pos + 1 - L // 2
@@ -367,7 +367,7 @@ def test_layers_view(env, model):
     no_problems(at)
     titles = figure_titles(at)
     assert any("units x positions" in t for t in titles) and any("targets x positions" in t for t in titles)
-    from seqnn_engine.export import read_hdf5
+    from seqnn_engine.io.export import read_hdf5
     h5 = read_hdf5(at.session_state["downloads"]["layers"]["hdf5"].make())
     tap = next(t for t in model.taps if t.name == "trunk.output")
     g = h5[f"layer{tap.index}/grads"]
@@ -380,8 +380,8 @@ def test_layers_view(env, model):
 
 
 def test_testset_page_matches_engine_evaluate(env, model):
-    from seqnn_engine.datasets import open_dataset
-    from seqnn_engine.predict_file import evaluate
+    from seqnn_engine.analysis.datasets import open_dataset
+    from seqnn_engine.analysis.predict_file import evaluate
     at = new_app(env, page="Test set")
     at.run()
     no_problems(at)
@@ -406,7 +406,7 @@ def test_model_page(env, model):
 def test_replicates_and_fasta_only_model(env):
     """A directory with two weight files offers a replicate choice; without a genome only FASTA input."""
     from seqnn_engine import load_model_dir
-    from seqnn_engine.export import read_hdf5
+    from seqnn_engine.io.export import read_hdf5
     at = new_app(env)
     at.session_state["model_path"] = str(env["reps_dir"])
     at.run()

@@ -1,7 +1,6 @@
-"""Units of the seqlet layer the dashboard draws (engine session; no Streamlit runtime, no model):
-cache keys and levels,
-the round trip of a seqlet result through the cache against the engine's own table, seqlet boxes
-on figures and the seqlet downloads."""
+"""Units of the dashboard's seqlet layer (no Streamlit runtime, no model): cache keys and levels,
+the round trip of a seqlet result through the cache against the engine's own table and the
+seqlet downloads (seqlet boxes on figures: tests/test_plot.py)."""
 from __future__ import annotations
 
 import numpy as np
@@ -10,9 +9,9 @@ import pytest
 pytest.importorskip("memelite")
 pytest.importorskip("seqnn_engine.motifs.annotate")
 
-from app import downloads, figures  # noqa: E402
-from seqnn_engine import cache_keys  # noqa: E402
-from seqnn_engine.result_cache import Result  # noqa: E402
+from app import downloads  # noqa: E402
+from seqnn_engine.batch import cache_keys  # noqa: E402
+from seqnn_engine.batch.result_cache import Result  # noqa: E402
 from seqnn_engine.session import SEQLET_OPTIONS, MotifDatabase, Request, Session, onehot, seqlet_table  # noqa: E402
 
 L = 600
@@ -43,7 +42,7 @@ def test_seqlet_result_cached_by_digest_and_equal_to_engine_table(planted, tmp_p
     from seqnn_engine.motifs.annotate import annotate_seqlets
     from seqnn_engine.motifs.meme import meme_text
     from seqnn_engine.motifs.seqlets import call_seqlets
-    from seqnn_engine.store import ResultStore
+    from seqnn_engine.batch.store import ResultStore
     seq, x, hyp, attr = planted
     db = MotifDatabase.jaspar()
     ses = Session(store=ResultStore(tmp_path / "store"))
@@ -81,20 +80,6 @@ def test_bad_meme_upload_is_an_input_error():
                             "bad.meme")
     with pytest.raises(InputError, match="not a text file"):
         MotifDatabase.parse(b"\xff\xfe\x00\x01", "binary.meme")
-
-
-def test_seqlet_boxes_cover_their_bases_and_carry_labels():
-    import plotly.graph_objects as go
-    fig = go.Figure()
-    figures.add_seqlets(fig, [100, 130], [110, 136], ["CTCF", "?"], [1, -1], np.array([-1.0, 3.0]),
-                        hover=["a", "b"])
-    by = {tr.name: tr for tr in fig.data}
-    pos, neg, lab = by["seqlets"], by["seqlets (negative)"], by["seqlet labels"]
-    assert [v for v in pos.x if v is not None] == [99.5, 109.5, 109.5, 99.5, 99.5]
-    assert [v for v in neg.x if v is not None] == [129.5, 135.5, 135.5, 129.5, 129.5]
-    ys = [v for v in pos.y if v is not None]
-    assert min(ys) < -1.0 and max(ys) > 3.0          # the box spans the drawn values
-    assert list(lab.text) == ["CTCF", "?"] and list(lab.x) == [104.5, 132.5]
 
 
 def test_seqlet_downloads_are_only_the_extra_files():

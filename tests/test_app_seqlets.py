@@ -1,7 +1,7 @@
 """Seqlets and motifs in the dashboard (AppTest on the bundled demo model, no browser).
 
 Truth is independent of the page: the planted sites of the demo genome (assets/demo/motif_sites.bed,
-read here as text) and their JASPAR IDs (seqnn_engine/demo/jaspar_2024.json), the demo window's
+read here as text) and their JASPAR IDs (tools/demo/jaspar_2024.json), the demo window's
 coordinates, and the engine's FIMO scan of the same window.
 """
 from __future__ import annotations
@@ -49,7 +49,7 @@ def planted_sites(chrom: str, lo: int, hi: int) -> list[tuple]:
 
 
 def _jaspar_entries() -> dict:
-    d = json.loads((REPO / "seqnn_engine" / "demo" / "jaspar_2024.json").read_text())
+    d = json.loads((REPO / "tools" / "demo" / "jaspar_2024.json").read_text())
     return {m["name"]: m for m in d["motifs"]}
 
 
@@ -80,10 +80,10 @@ def row_ids(row) -> list[str]:
 
 
 def test_gene_seqlets_table_zoom_downloads_fimo_and_meme_upload(demo_env):
-    from seqnn_engine.genome import Genome
+    from seqnn_engine.genomics.genome import Genome
     from seqnn_engine.motifs.fimo import fimo_scan
     from seqnn_engine.motifs.meme import jaspar, meme_text
-    from seqnn_engine.onehot import encode
+    from seqnn_engine.genomics.onehot import encode
 
     at = AppTest.from_file(MAIN, default_timeout=600)
     at.run()

@@ -72,7 +72,7 @@ def build_replicates(root: Path) -> Path:
 
 
 def _write_testset(path: Path, n: int = 3) -> None:
-    from seqnn_engine.datasets import write_plain_hdf5
+    from seqnn_engine.analysis.datasets import write_plain_hdf5
     rng = np.random.default_rng(3)
     x = np.eye(4, dtype=np.float32)[rng.integers(0, 4, (n, 4096))]
     y = rng.gamma(2.0, 0.5, (n, 112, 8)).astype(np.float32)
@@ -83,7 +83,7 @@ def _write_testset(path: Path, n: int = 3) -> None:
 def test_tiny_model_dir_geometry(tmp_path):
     """The fixture model directory is found under its root and has the demo's geometry."""
     from seqnn_engine import load_model_dir
-    from seqnn_engine.modeldir import find_model_dirs
+    from seqnn_engine.model.modeldir import find_model_dirs
     d = build_model_root(tmp_path)
     found = find_model_dirs([tmp_path])
     assert [m.path for m in found] == [d.resolve()]

@@ -108,14 +108,14 @@ def track_names(at) -> list:
 
 
 def downloaded_predictions(at) -> dict:
-    from seqnn_engine.export import read_hdf5
+    from seqnn_engine.io.export import read_hdf5
     return read_hdf5(at.session_state["downloads"]["predictions"]["hdf5"].make())
 
 
 def engine_prediction(model, gene: str) -> np.ndarray:
-    from seqnn_engine.genes import GeneSet, gene_window
-    from seqnn_engine.genome import Genome
-    from seqnn_engine.onehot import encode
+    from seqnn_engine.genomics.genes import GeneSet, gene_window
+    from seqnn_engine.genomics.genome import Genome
+    from seqnn_engine.genomics.onehot import encode
     gw = gene_window(GeneSet.read(DEMO / "genes.gtf").get(gene), model.seq_length, model.stride, model.crop)
     seq = Genome(DEMO / "genome.fa.gz").fetch(gw.chrom, gw.start, gw.end).sequence
     return model.predict(encode(seq)[None].astype(np.float32)).mean[0]
@@ -217,9 +217,9 @@ def test_target_blocks_persist_and_assemble(env, calls, tmp_path):
     """Blocks computed by one server process are read from the result store by the next; the
     assembled columns equal the engine's prediction of the whole head, with RC members."""
     from seqnn_engine import load_model_dir
-    from seqnn_engine.onehot import encode
+    from seqnn_engine.genomics.onehot import encode
     from seqnn_engine.session import Ensemble, Request, Session
-    from seqnn_engine.store import ResultStore
+    from seqnn_engine.batch.store import ResultStore
     model = load_model_dir(env["wide"])
     seq = "".join(np.random.default_rng(5).choice(list("ACGT"), model.seq_length))
     ens = Ensemble(rc=True)

@@ -11,9 +11,8 @@ import numpy as np
 import pytest
 
 from app.config import ASSETS, load_settings
-from app.figures import GLYPHS, logo_figure, logo_traces, pool_columns, tracks_figure, GeneFeature
 from seqnn_engine.model.geometry import BinGeometry
-from seqnn_engine.result_cache import ResultCache
+from seqnn_engine.batch.result_cache import ResultCache
 
 
 # ----------------------------------------------------------------------------------- geometry
@@ -50,72 +49,10 @@ def test_clip_and_limit_range():
     assert BinGeometry.of(4096, 32, 8).centred_range(200, 0) == (1948, 2148)
 
 
-# ----------------------------------------------------------------------------------- figures
-
-def test_pool_columns_max_abs_keeps_sign():
-    m = np.array([[1, -5, 2, 3, 0, -1, 7]], np.float32)
-    pooled, starts = pool_columns(m, 3)       # k = 3 columns per group
-    np.testing.assert_array_equal(pooled, [[-5, 3, 7]])
-    np.testing.assert_array_equal(starts, [0, 3, 6])
-    same, s2 = pool_columns(m, 10)
-    assert same is m and len(s2) == 7
-
-
-def test_pool_columns_bounds_heatmap_width():
-    m = np.random.default_rng(0).normal(size=(4, 131072)).astype(np.float32)
-    pooled, starts = pool_columns(m, 4000)
-    assert pooled.shape[1] <= 4000 and pooled.shape[1] == len(starts)
-    k = starts[1]
-    np.testing.assert_array_equal(pooled[:, 0], m[np.arange(4), np.abs(m[:, :k]).argmax(1)])
-
-
-def _glyph_extent(tr, i, n_pts):
-    y = np.asarray(tr.y, np.float64)[i * n_pts:(i + 1) * n_pts]
-    return np.nanmin(y), np.nanmax(y)
-
-
-def test_logo_stacks_positive_up_and_negative_down():
-    # one position: A=+0.5, C=+0.2, G=-0.3, T=0 -> C on [0, .2], A on [.2, .7], G on [-.3, 0]
-    tr = logo_traces(np.array([[0.5, 0.2, -0.3, 0.0]]), x0=10)
-    by = {t.name: t for t in tr}
-    assert _glyph_extent(by["C"], 0, len(GLYPHS["C"])) == pytest.approx((0.0, 0.2))
-    assert _glyph_extent(by["A"], 0, len(GLYPHS["A"])) == pytest.approx((0.2, 0.7))
-    assert _glyph_extent(by["G"], 0, len(GLYPHS["G"])) == pytest.approx((-0.3, 0.0))
-    assert len(by["T"].x) == 0
-    xs = np.asarray(by["A"].x, np.float64)
-    assert np.nanmin(xs) == pytest.approx(9.55) and np.nanmax(xs) == pytest.approx(10.45)
-
-
-def test_logo_figure_axis_and_fill():
-    fig = logo_figure(np.eye(4)[[0, 1, 2, 3, 0]], x0=100)
-    assert list(fig.layout.xaxis.range) == [99.4, 104.6]
-    assert all(t.fill == "toself" for t in fig.data)
-
-
-def test_tracks_figure_rows_band_and_genes():
-    x = np.arange(10) * 32 + 16.0
-    mean = np.ones((10, 2), np.float32)
-    sd = np.full((10, 2), 0.5, np.float32)
-    g = GeneFeature("G1", 40, 200, "-", exons=((40, 60), (150, 200)), tss=(199,))
-    fig = tracks_figure(x, mean, sd, ["a", "b"], genes=[g], selection=(50, 90))
-    names = [t.name for t in fig.data]
-    assert names.count("a") == 1 and "a +1 sd" in names and "a -1 sd" in names
-    upper = next(t for t in fig.data if t.name == "a +1 sd")
-    np.testing.assert_allclose(np.asarray(upper.y), 1.5)
-    tss = next(t for t in fig.data if t.name == "TSS")
-    assert list(tss.x) == [199]
-    strand = next(t for t in fig.data if t.name == "strand")
-    assert set(strand.marker.symbol) == {"triangle-left"}
-    assert fig.layout.dragmode == "select"
-    # no band without spread
-    fig2 = tracks_figure(x, mean, np.zeros_like(sd), ["a", "b"])
-    assert "a +1 sd" not in [t.name for t in fig2.data]
-
-
 # ----------------------------------------------------------------------------------- cache
 
 def test_result_cache_memory_bound_and_store_restart(tmp_path):
-    from seqnn_engine.store import ResultStore
+    from seqnn_engine.batch.store import ResultStore
     calls = []
 
     def compute(v):
@@ -167,7 +104,7 @@ def test_downloads_build_lazily_and_read_back(tmp_path):
     import pyBigWig
 
     from app.downloads import ViewData, downloads
-    from seqnn_engine.export import read_hdf5
+    from seqnn_engine.io.export import read_hdf5
     v = ViewData("predictions", {"preds": np.arange(6, dtype=np.float32).reshape(3, 2)}, {"k": 1},
                  tracks={"a": np.array([1.0, 2.0, 3.0], np.float32)}, track_start=100, track_step=10,
                  chrom="chr1", chrom_sizes={"chr1": 1000}, bed_scores=np.array([0.1, -3.0, 2.0]), bed_start=5,
@@ -207,7 +144,7 @@ def test_per_shift_groups_members_like_the_engine():
 
 def test_record_source_pads_with_n_like_the_genome():
     """Variants on a FASTA record are cut from it with N outside, as Genome.fetch pads."""
-    from seqnn_engine.windows import RecordSource
+    from seqnn_engine.genomics.windows import RecordSource
     r = RecordSource("rec", "ACGTAC")
     assert r.fetch("rec", -2, 3).sequence == "NNACG"
     assert r.fetch("rec", 4, 9).sequence == "ACNNN"
@@ -225,7 +162,7 @@ def test_box_selection_parsing():
 
 def test_prediction_key_matches_the_cli_key():
     """The session's prediction key is the CLI's, so batch runs pre-compute dashboard views."""
-    from seqnn_engine import cache_keys
+    from seqnn_engine.batch import cache_keys
     from seqnn_engine.session import Ensemble, Request, Session
 
     class M:

@@ -5,11 +5,11 @@ import pytest
 
 from conftest import shared_path
 from seqnn_engine import InputError, load_model
-from seqnn_engine import ensemble as ens
+from seqnn_engine.model import ensemble as ens
 from seqnn_engine.attribution import batched_vjp
 from seqnn_engine.attribution.input_attr import ism_mutants
 from seqnn_engine.attribution.shuffle import dinuc_shuffle
-from seqnn_engine.onehot import reverse_complement
+from seqnn_engine.genomics.onehot import reverse_complement
 
 TOL = 1e-4
 
@@ -282,7 +282,7 @@ def test_bad_attribution_inputs(compat):
 
 def test_untransformed_objective_matches_numpy(compat, tmp_path):
     """statistic over untransformed predictions equals targets.untransform applied in numpy."""
-    from seqnn_engine.targets import read_targets, untransform
+    from seqnn_engine.model.targets import read_targets, untransform
     d = shared_path("compat", "small")
     rows = ["\tidentifier\tfile\tclip\tclip_soft\tscale\tsum_stat\tstrand_pair\tdescription"]
     for i, (cs, sc, st) in enumerate([(0.05, 2.0, "sum_sqrt"), (1e9, 0.5, "sum"), (0.02, 1.0, "mean_exp75"),
@@ -305,11 +305,11 @@ def test_untransformed_objective_matches_numpy(compat, tmp_path):
 def demo():
     from pathlib import Path
     from seqnn_engine import load_model_dir
-    from seqnn_engine.genome import Genome
+    from seqnn_engine.genomics.genome import Genome
     d = Path(__file__).resolve().parents[1] / "assets" / "demo"
     m = load_model_dir(d)
     g = Genome(d / "genome.fa.gz")
-    from seqnn_engine.onehot import encode
+    from seqnn_engine.genomics.onehot import encode
     x = np.stack([encode(g.fetch("chr3", s, s + m.seq_length).sequence) for s in (40000, 123456)])
     return m, x
 

@@ -1,11 +1,11 @@
-"""seqnn_engine.bed: BED3+ reading (the CLI's --bed input), rules and messages."""
+"""seqnn_engine.io.bed: BED3+ reading (the CLI's --bed input), rules and messages."""
 from __future__ import annotations
 
 import gzip
 
 import pytest
 
-from seqnn_engine.bed import BedRegion, parse_bed, read_bed
+from seqnn_engine.io.bed import BedRegion, parse_bed, read_bed
 from seqnn_engine.errors import InputError
 
 

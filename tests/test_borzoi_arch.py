@@ -15,7 +15,6 @@ correlation, relative L2 error and maximum error, and against finite differences
 """
 from __future__ import annotations
 
-import inspect
 import json
 import subprocess
 import sys
@@ -88,21 +87,13 @@ def write_targets(path) -> dict:
 
 
 def build(params: dict, targets_path, dtype: str = "float32"):
-    """SeqModel with seeded random weights (load_model(params, None, seed=...) where the engine has
-    it; otherwise built from params), random batch-norm statistics, targets from targets_path."""
+    """SeqModel with seeded random weights (load_model(params, None, seed=...)), random batch-norm
+    statistics and attention output projections, targets from targets_path."""
     from seqnn_engine.model import load_model
-    from seqnn_engine.model.build import build_network
-    from seqnn_engine.model.seqmodel import SeqModel
-    from seqnn_engine.model.spec import parse_params
-    from seqnn_engine.targets import read_targets
     keras.utils.set_random_seed(SEED)
-    if "seed" in inspect.signature(load_model).parameters:
-        pf = targets_path.parent / f"params_{params['model']['seq_length']}.json"
-        pf.write_text(json.dumps(params))
-        m = load_model(pf, None, seed=SEED, targets_path=targets_path)
-    else:
-        spec = parse_params(params)
-        m = SeqModel(spec, build_network(spec, 0), 0, targets=read_targets(targets_path))
+    pf = targets_path.parent / f"params_{params['model']['seq_length']}.json"
+    pf.write_text(json.dumps(params))
+    m = load_model(pf, None, seed=SEED, targets_path=targets_path)
     rng = np.random.default_rng(SEED)
     randomise_affine(m.net.model, rng)
     activate_attention(m.net.model, rng)

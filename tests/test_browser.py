@@ -60,7 +60,7 @@ def logo_title(page) -> str:
 def test_browser_flow(app_server):
     from playwright.sync_api import sync_playwright
 
-    from seqnn_engine.export import read_hdf5
+    from seqnn_engine.io.export import read_hdf5
     errors: list[str] = []
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROME_ARGS)

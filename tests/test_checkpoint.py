@@ -13,7 +13,7 @@ import pytest
 import tensorflow as tf
 
 from conftest import randomise_affine, shared_path
-from seqnn_engine import ensemble as ens
+from seqnn_engine.model import ensemble as ens
 from seqnn_engine import load_model
 from seqnn_engine.attribution import checkpoint as ck
 from seqnn_engine.model.build import build_network

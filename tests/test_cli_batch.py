@@ -77,8 +77,8 @@ def read(path) -> dict:
 
 
 def onehot_windows(model, fasta, fit="crop"):
-    from seqnn_engine.onehot import encode_batch
-    from seqnn_engine.sequences import fit_sequence, read_fasta
+    from seqnn_engine.genomics.onehot import encode_batch
+    from seqnn_engine.genomics.sequences import fit_sequence, read_fasta
 
     wins, offs, names = [], [], []
     for rec in read_fasta(fasta):
@@ -119,8 +119,8 @@ def test_predict_fasta_equals_engine_predict(model, model_dir, tmp_path):
 
 
 def test_predict_bed_windows_centre_on_regions_with_genome_context(model, model_dir, tmp_path):
-    from seqnn_engine.genome import Genome
-    from seqnn_engine.onehot import encode
+    from seqnn_engine.genomics.genome import Genome
+    from seqnn_engine.genomics.onehot import encode
 
     bed = tmp_path / "r.bed"
     bed.write_text("chr3\t5000\t5100\tenh1\t0\t-\nchr3\t100\t300\tnear_start\n")
@@ -326,9 +326,9 @@ def test_merge_tracks_hand_case():
 
 
 def test_genes_sum_tss_bins_with_strand_mask(model, model_dir, tmp_path):
-    from seqnn_engine.genes import GeneSet, gene_window
-    from seqnn_engine.genome import Genome
-    from seqnn_engine.onehot import encode
+    from seqnn_engine.genomics.genes import GeneSet, gene_window
+    from seqnn_engine.genomics.genome import Genome
+    from seqnn_engine.genomics.onehot import encode
 
     gs = GeneSet.read(GTF)
     plus = next(g for g in gs if g.chrom == "chr3" and g.strand == "+" and len(g.tss_list) > 1)
@@ -362,9 +362,9 @@ def test_genes_sum_tss_bins_with_strand_mask(model, model_dir, tmp_path):
 
 
 def test_store_serves_repeat_runs_and_holds_what_the_dashboard_looks_up(model, model_dir, tmp_path, capsys):
-    from seqnn_engine.cache_keys import prediction_key
-    from seqnn_engine.sequences import fit_sequence, read_fasta
-    from seqnn_engine.store import ResultStore
+    from seqnn_engine.batch.cache_keys import prediction_key
+    from seqnn_engine.genomics.sequences import fit_sequence, read_fasta
+    from seqnn_engine.batch.store import ResultStore
 
     store = tmp_path / "store"
     base = ["predict", "--model", model_dir, "--targets", "6,7", "--rc", "--float32", "--chunk-size", "3"]
@@ -391,7 +391,7 @@ def test_store_serves_repeat_runs_and_holds_what_the_dashboard_looks_up(model, m
 
 
 def test_cache_keys_canonical_options_and_sequences(model):
-    from seqnn_engine.cache_keys import attribution_key, prediction_key
+    from seqnn_engine.batch.cache_keys import attribution_key, prediction_key
 
     s = "ACGTN" * 10
     k = prediction_key(model, s)

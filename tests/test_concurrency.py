@@ -165,10 +165,10 @@ def test_dashboard_sessions_at_once(tmp_path_factory):
     from streamlit.testing.v1 import AppTest
 
     from seqnn_engine import load_model_dir
-    from seqnn_engine.export import read_hdf5
-    from seqnn_engine.genes import GeneSet, gene_window
-    from seqnn_engine.genome import Genome
-    from seqnn_engine.onehot import encode
+    from seqnn_engine.io.export import read_hdf5
+    from seqnn_engine.genomics.genes import GeneSet, gene_window
+    from seqnn_engine.genomics.genome import Genome
+    from seqnn_engine.genomics.onehot import encode
     with dashboard_env(tmp_path_factory) as e:
         model_dir = e["model_dir"]
         import app.state

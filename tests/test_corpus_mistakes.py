@@ -22,7 +22,7 @@ import pytest
 
 from conftest import shared_path
 from seqnn_engine import InputError
-from seqnn_engine.sequences import fit_sequence, parse_fasta
+from seqnn_engine.genomics.sequences import fit_sequence, parse_fasta
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / "assets" / "demo"
@@ -212,7 +212,7 @@ def test_fasta_gzip_truncated():
 # ----------------------------------------------------------------------------------- targets.txt
 
 def test_targets_windows_line_endings_and_excel_bom():
-    from seqnn_engine.targets import parse_targets
+    from seqnn_engine.model.targets import parse_targets
     clean = (DEMO / "targets.txt").read_text()
     t0 = parse_targets(clean)
     for dirty in (clean.replace("\n", "\r\n"), "\ufeff" + clean.replace("\n", "\r\n")):
@@ -223,7 +223,7 @@ def test_targets_windows_line_endings_and_excel_bom():
 
 
 def test_targets_mistakes():
-    from seqnn_engine.targets import parse_targets
+    from seqnn_engine.model.targets import parse_targets
     refused(parse_targets, "", match="")
     # saved by a spreadsheet with commas instead of tabs
     refused(parse_targets, ",identifier,file\n0,CTCF,x.bw\n")
@@ -237,7 +237,7 @@ def test_targets_mistakes():
 # ----------------------------------------------------------------------------------- GTF
 
 def test_gtf_windows_line_endings():
-    from seqnn_engine.genes import GeneSet
+    from seqnn_engine.genomics.genes import GeneSet
     text = "\n".join((DEMO / "genes.gtf").read_text().splitlines()[:60]) + "\n"
     g0 = GeneSet.parse(text)
     g1 = GeneSet.parse(text.replace("\n", "\r\n"))
@@ -247,8 +247,8 @@ def test_gtf_windows_line_endings():
 
 def test_gtf_unknown_chromosome():
     """A gene on a chromosome the genome lacks parses, but fetching its window is refused by name."""
-    from seqnn_engine.genes import GeneSet, gene_window
-    from seqnn_engine.genome import Genome
+    from seqnn_engine.genomics.genes import GeneSet, gene_window
+    from seqnn_engine.genomics.genome import Genome
     gtf = ('chrZ\tsrc\tgene\t1000\t2000\t.\t+\t.\tgene_id "GZ"; gene_name "ZZZ";\n'
            'chrZ\tsrc\ttranscript\t1000\t2000\t.\t+\t.\tgene_id "GZ"; transcript_id "TZ";\n'
            'chrZ\tsrc\texon\t1000\t2000\t.\t+\t.\tgene_id "GZ"; transcript_id "TZ";\n')
@@ -262,7 +262,7 @@ def test_gtf_unknown_chromosome():
 # ----------------------------------------------------------------------------------- VCF
 
 def test_vcf_bad_lines():
-    from seqnn_engine.vcf import parse_vcf
+    from seqnn_engine.io.vcf import parse_vcf
     head = "##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\n"
     good = "chr1\t100\trs1\tA\tG\n"
     assert len(parse_vcf(head + good)) == 1

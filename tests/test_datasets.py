@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from conftest import shared_path
-from seqnn_engine.datasets import open_dataset, write_plain_hdf5
+from seqnn_engine.analysis.datasets import open_dataset, write_plain_hdf5
 from seqnn_engine.errors import InputError
 
 TARGETS_HEADER = "\tidentifier\tfile\tclip\tclip_soft\tscale\tsum_stat\tstrand_pair\tdescription\n"

@@ -25,7 +25,7 @@ import tensorflow as tf
 from conftest import randomise_affine, shared_path
 from test_incremental_ism import _GraphModel
 from seqnn_engine import InputError, load_model, load_model_dir
-from seqnn_engine import ensemble as ens
+from seqnn_engine.model import ensemble as ens
 from seqnn_engine.attribution import deeplift as dls
 from seqnn_engine.attribution import graph
 from seqnn_engine.attribution.objective import Objective
@@ -357,7 +357,7 @@ UNET_PARAMS = {"model": {
 def test_unet_model_is_supported_and_complete(tmp_path):
     import json
 
-    from seqnn_engine.demo.groundtruth import untrained_model
+    from tools.demo.groundtruth import untrained_model
 
     (tmp_path / "params.json").write_text(json.dumps(UNET_PARAMS))
     m = untrained_model(tmp_path / "params.json", seed=3)
@@ -395,7 +395,7 @@ def test_cli_attribute_deep_lift_shap_equals_engine(tmp_path):
 
 def test_method_lists_offer_deep_lift_shap():
     from app.inputs import ATTR_METHODS
-    from app.views.attribution import CONTRIBUTION_METHODS
+    from seqnn_engine.plot import CONTRIBUTION_METHODS
     from seqnn_engine.attribution.input_attr import METHODS
     from seqnn_engine.cli.attribute import METHODS as CLI_METHODS
 

@@ -17,11 +17,11 @@ import pysam
 import pytest
 
 from seqnn_engine import InputError
-from seqnn_engine.demo import genome_gen, tracks
+from tools.demo import genome_gen, tracks
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / "assets" / "demo"
-MATRICES = REPO / "seqnn_engine" / "demo" / "jaspar_2024.json"
+MATRICES = REPO / "tools" / "demo" / "jaspar_2024.json"
 DRIVERS = ("CTCF", "SPI1", "CEBPB", "REST")
 DECOYS = ("GATA1", "YY1", "FOXA2")
 BG = np.array([0.295, 0.205, 0.205, 0.295])

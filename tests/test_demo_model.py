@@ -1,7 +1,7 @@
 """The bundled demo model: loads through the engine, predicts held-out chr3, and can be retrained.
 
 Truth here is independent of the model: the exact target tracks of
-``seqnn_engine.demo.tracks.compute_tracks`` and the genome sequence itself.
+``tools.demo.tracks.compute_tracks`` and the genome sequence itself.
 """
 import json
 
@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 
 from seqnn_engine import load_model_dir
-from seqnn_engine.demo import demo_dir
-from seqnn_engine.demo import train as demo_train
-from seqnn_engine.demo.tracks import compute_tracks
+from tools.demo import demo_dir
+from tools.demo import train as demo_train
+from tools.demo.tracks import compute_tracks
 from seqnn_engine.model.spec import parse_params
-from seqnn_engine.onehot import encode
+from seqnn_engine.genomics.onehot import encode
 
 DEMO = demo_dir()
 DRIVERS = ("CTCF", "SPI1", "CEBPB", "REST")

@@ -17,10 +17,10 @@ import numpy as np
 import pytest
 
 from conftest import REPO, shared_path
-from seqnn_engine.datasets import open_dataset, write_plain_hdf5
+from seqnn_engine.analysis.datasets import open_dataset, write_plain_hdf5
 from seqnn_engine.errors import InputError
-from seqnn_engine.metrics import METRIC_NAMES, accuracy_in_memory
-from seqnn_engine.predict_file import accuracy_from_hdf5, evaluate, predict_to_hdf5
+from seqnn_engine.analysis.metrics import METRIC_NAMES, accuracy_in_memory
+from seqnn_engine.analysis.predict_file import accuracy_from_hdf5, evaluate, predict_to_hdf5
 
 
 class _Pred:
@@ -240,7 +240,7 @@ def test_rc_members_swap_strand_pairs_from_targets_txt():
     from types import SimpleNamespace
 
     from seqnn_engine.cli.evaluate import _load_model
-    from seqnn_engine.onehot import reverse_complement
+    from seqnn_engine.genomics.onehot import reverse_complement
 
     args = SimpleNamespace(model=None, params=str(d / "params.json"), weights=str(d / "model.h5"), head=0,
                            targets=None)

@@ -17,24 +17,9 @@ import numpy as np
 import pyBigWig
 import pytest
 
-from seqnn_engine.atomic import atomic_write, write_bytes_atomic
+from seqnn_engine.io.atomic import atomic_write, write_bytes_atomic
 from seqnn_engine.errors import InputError
-from seqnn_engine.export import (
-    ScoresWriter,
-    bigwig_bytes,
-    hdf5_bytes,
-    modisco_zip_bytes,
-    read_hdf5,
-    read_scores,
-    to_csv_text,
-    to_npz_bytes,
-    top_positions_bed,
-    track_bigwig_bytes,
-    track_to_bigwig,
-    write_bigwig,
-    write_hdf5,
-    write_modisco_npz,
-)
+from seqnn_engine.io.export import ScoresWriter, bigwig_bytes, hdf5_bytes, modisco_zip_bytes, read_hdf5, read_scores, to_csv_text, to_npz_bytes, top_positions_bed, track_bigwig_bytes, track_to_bigwig, write_bigwig, write_hdf5, write_modisco_npz
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -79,7 +64,7 @@ def test_atomic_write_killed_process_leaves_no_final_file(tmp_path):
     code = textwrap.dedent(f"""
         import os, signal, sys
         sys.path.insert(0, {str(REPO)!r})
-        from seqnn_engine.atomic import atomic_write
+        from seqnn_engine.io.atomic import atomic_write
         with atomic_write({str(target)!r}) as f:
             f.write(b"half of the data")
             f.flush()

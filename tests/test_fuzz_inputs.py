@@ -255,7 +255,7 @@ GTF_CELLS = st.one_of(st.sampled_from(["", ".", "+", "-", "?", "0", "-5", "1", "
 @fuzz(150)
 @given(st.data())
 def test_fuzz_targets_mutated_real(data):
-    from seqnn_engine.targets import parse_targets
+    from seqnn_engine.model.targets import parse_targets
     lines = (DEMO / "targets.txt").read_text().splitlines()
     text = _mutate_lines(data.draw, lines, TARGET_CELLS)
     t = only_input_errors(parse_targets, text)
@@ -266,7 +266,7 @@ def test_fuzz_targets_mutated_real(data):
 @fuzz(150)
 @given(st.data(), st.sampled_from([0, 40, 200]))
 def test_fuzz_gtf_mutated_real(data, start):
-    from seqnn_engine.genes import GeneSet, gene_window
+    from seqnn_engine.genomics.genes import GeneSet, gene_window
     lines = (DEMO / "genes.gtf").read_text().splitlines()[start:start + 30]
     text = _mutate_lines(data.draw, lines, GTF_CELLS)
     gs = only_input_errors(GeneSet.parse, text, format="gtf")
@@ -342,7 +342,7 @@ def _write_h5(path, entries, draw):
 
 
 def open_and_read_all(path, split="test", batch_size=2):
-    from seqnn_engine.datasets import open_dataset
+    from seqnn_engine.analysis.datasets import open_dataset
     ts = open_dataset(path, split=split)
     n = 0
     for x, y in ts.batches(batch_size):
@@ -365,7 +365,7 @@ def test_fuzz_hdf5_testset(workdir, spec, split, batch_size):
 
 @pytest.fixture(scope="module")
 def good_h5(workdir):
-    from seqnn_engine.datasets import write_plain_hdf5
+    from seqnn_engine.analysis.datasets import write_plain_hdf5
     rng = np.random.default_rng(0)
     p = workdir / "good.h5"
     write_plain_hdf5(p, np.eye(4, dtype=np.float32)[rng.integers(0, 4, (6, 64))],

@@ -4,13 +4,13 @@ import numpy as np
 import pytest
 
 from seqnn_engine import InputError
-from seqnn_engine.gene_predict import exon_bin_positions, predict_genes, tss_bin_positions
-from seqnn_engine.genes import GeneSet
-from seqnn_engine.genome import Genome
+from seqnn_engine.analysis.gene_predict import exon_bin_positions, predict_genes, tss_bin_positions
+from seqnn_engine.genomics.genes import GeneSet
+from seqnn_engine.genomics.genome import Genome
 from seqnn_engine.model.build import build_network
 from seqnn_engine.model.seqmodel import SeqModel
 from seqnn_engine.model.spec import parse_params
-from seqnn_engine.onehot import encode
+from seqnn_engine.genomics.onehot import encode
 
 
 @pytest.fixture(scope="module")

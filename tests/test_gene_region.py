@@ -14,8 +14,8 @@ import pysam
 import pytest
 
 from seqnn_engine.errors import InputError
-from seqnn_engine.gene_index import TabixGenes, build_name_index, open_genes
-from seqnn_engine.genes import GeneSet
+from seqnn_engine.genomics.gene_index import TabixGenes, build_name_index, open_genes
+from seqnn_engine.genomics.genes import GeneSet
 
 CHROMS = {"chr1": 2_000_000, "chr2": 1_500_000, "chrX": 800_000}
 
@@ -209,7 +209,7 @@ def test_session_gene_source_reads_an_indexed_annotation_by_region(annotation, t
     """Session.genes (what the dashboard lists and windows): a .tbi beside the annotation makes window
     queries region reads; the gene list comes from the name index, and a picked gene is read whole by
     region."""
-    from seqnn_engine.gene_index import TabixGenes
+    from seqnn_engine.genomics.gene_index import TabixGenes
     from seqnn_engine.session import Session
 
     plain, gz, full = annotation

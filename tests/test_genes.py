@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from seqnn_engine.errors import InputError
-from seqnn_engine.genes import GeneSet, gene_values, gene_window
+from seqnn_engine.genomics.genes import GeneSet, gene_values, gene_window
 
 DATA = Path(__file__).parent / "data"
 

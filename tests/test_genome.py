@@ -9,7 +9,7 @@ import pytest
 
 from conftest import shared_path
 from seqnn_engine.errors import InputError
-from seqnn_engine.genome import Genome, GenomeSequence, parse_interval
+from seqnn_engine.genomics.genome import Genome, GenomeSequence, parse_interval
 
 CHR_A = "ACGTACGTAC" * 3 + "acgtn"  # 35 bases, soft-masked tail
 CHR_B = "GGGGCCCCTT"  # 10 bases

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from seqnn_engine import InputError, load_model_dir
-from seqnn_engine.demo import demo_dir
-from seqnn_engine.demo import groundtruth as gt
+from tools.demo import demo_dir
+from tools.demo import groundtruth as gt
 
 DEMO = demo_dir()
 

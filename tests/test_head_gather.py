@@ -10,7 +10,7 @@ import tensorflow as tf
 
 from conftest import shared_path
 from seqnn_engine import load_model
-from seqnn_engine import ensemble as ens
+from seqnn_engine.model import ensemble as ens
 from seqnn_engine.model.build import build_network
 from seqnn_engine.model.seqmodel import SeqModel
 from seqnn_engine.model.spec import parse_params

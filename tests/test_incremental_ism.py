@@ -14,7 +14,7 @@ import pytest
 import tensorflow as tf
 
 from conftest import randomise_affine
-from seqnn_engine import ensemble as ens
+from seqnn_engine.model import ensemble as ens
 from seqnn_engine import load_model_dir
 from seqnn_engine.attribution import incremental_ism as inc
 from seqnn_engine.attribution.input_attr import ism_mutants

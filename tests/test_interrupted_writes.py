@@ -21,7 +21,7 @@ RNG = np.random.default_rng(0)
 
 
 def _accuracy_tsv(path, version):
-    from seqnn_engine.metrics import accuracy_in_memory, write_accuracy_tsv
+    from seqnn_engine.analysis.metrics import accuracy_in_memory, write_accuracy_tsv
     p = RNG.gamma(2, 1, (3, 8, 2)) + version
     t = RNG.gamma(2, 1, (3, 8, 2))
     write_accuracy_tsv(path, accuracy_in_memory(p, t), identifiers=["a", "b"], descriptions=["A", "B"])
@@ -32,13 +32,13 @@ def _read_tsv(path):
 
 
 def _plain_h5(path, version):
-    from seqnn_engine.datasets import write_plain_hdf5
+    from seqnn_engine.analysis.datasets import write_plain_hdf5
     x = np.eye(4, dtype=np.float32)[RNG.integers(0, 4, (2, 32))]
     write_plain_hdf5(path, x, np.full((2, 4, 3), version, np.float32), ["a", "b", "c"], ["A", "B", "C"])
 
 
 def _read_plain_h5(path):
-    from seqnn_engine.datasets import open_dataset
+    from seqnn_engine.analysis.datasets import open_dataset
     ts = open_dataset(path)
     return [np.concatenate(a) for a in zip(*ts.batches(5))] + [ts.target_ids]
 
@@ -65,13 +65,13 @@ def _read_weights(path):
 
 
 def _export_h5(path, version):
-    from seqnn_engine.export import write_hdf5
+    from seqnn_engine.io.export import write_hdf5
     write_hdf5(path, {"preds": np.full((4, 2), version, np.float32), "g/ids": np.array(["x", "y"])},
                {"model": "m", "version": version})
 
 
 def _read_export_h5(path):
-    from seqnn_engine.export import read_hdf5
+    from seqnn_engine.io.export import read_hdf5
     c = read_hdf5(path)
     return [c["preds"], c["g/ids"], json.dumps(c.attrs, sort_keys=True, default=str)]
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from conftest import shared_path
-from seqnn_engine import ensemble as ens
+from seqnn_engine.model import ensemble as ens
 from seqnn_engine import load_model, load_model_dir
 from seqnn_engine.attribution import incremental_ism as inc
 from seqnn_engine.attribution import ism

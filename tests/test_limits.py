@@ -11,7 +11,7 @@ import pytest
 
 from seqnn_engine import InputError
 from seqnn_engine import limits
-from seqnn_engine.sequences import parse_fasta, read_fasta
+from seqnn_engine.genomics.sequences import parse_fasta, read_fasta
 
 ENV_VARS = [s.env for s in limits.LIMITS.values()] + [limits.LEGACY_MEMORY_ENV, "SEQNN_LIMITS_FILE",
                                                       "SEQNN_DASHBOARD_CONFIG"]

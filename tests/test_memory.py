@@ -82,7 +82,7 @@ def _request(ses, i: int):
 
 def test_200_distinct_requests_bounded_rss_and_caches_evict(model, tmp_path):
     from seqnn_engine.session import Session
-    from seqnn_engine.store import ResultStore
+    from seqnn_engine.batch.store import ResultStore
     store = ResultStore(tmp_path / "store", max_bytes=STORE_BYTES)
     ses = Session(model=model, store=store, memory_bytes=MEMORY_CACHE_BYTES)
     cache = ses.cache

@@ -124,7 +124,7 @@ def test_refusals_name_the_estimate_and_the_variable(model, monkeypatch):
     _set_limit(monkeypatch, memory.weights_bytes(m) + 1000)
     calls = [lambda: m.predict(x), lambda: m.attribute(x, "saliency", diagnostics=False),
              lambda: m.gradients(x, layers=[1], targets=[0]),
-             lambda: __import__("seqnn_engine.variants", fromlist=["score_windows"]).score_windows(
+             lambda: __import__("seqnn_engine.analysis.variants", fromlist=["score_windows"]).score_windows(
                  m, ["A" * m.seq_length], ["C" * m.seq_length])]
     for call in calls:
         with pytest.raises(InputError) as e:
@@ -163,7 +163,7 @@ def test_attribution_runs_in_chunks_that_fit(model, monkeypatch):
 
 
 def test_variants_scored_in_chunks_that_fit(model, monkeypatch):
-    from seqnn_engine.variants import score_windows
+    from seqnn_engine.analysis.variants import score_windows
     m = model
     rng = np.random.default_rng(5)
     refs = ["".join(rng.choice(list("ACGT"), m.seq_length)) for _ in range(4)]

@@ -7,12 +7,7 @@ import numpy as np
 import pytest
 
 from seqnn_engine.errors import InputError
-from seqnn_engine.metrics import (
-    METRIC_NAMES,
-    AccuracyAccumulator,
-    accuracy_in_memory,
-    write_accuracy_tsv,
-)
+from seqnn_engine.analysis.metrics import METRIC_NAMES, AccuracyAccumulator, accuracy_in_memory, write_accuracy_tsv
 
 
 def _stream(p, t, splits, **kw):

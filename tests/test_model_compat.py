@@ -66,7 +66,7 @@ def test_real_baskerville_model_predicts_74_tracks():
     d = shared_path("datasets", "baskerville-tiny-hg38")
     m = load_model(d / "params.json", d / "model.h5", targets_path=d / "targets.txt")
     assert (m.seq_length, m.num_targets, m.target_length, m.stride, m.crop) == (131072, 74, 2048, 32, 1024)
-    from seqnn_engine.datasets import open_dataset
+    from seqnn_engine.analysis.datasets import open_dataset
     ts = open_dataset(d, "test")
     x, y = next(ts.batches(1))
     p = m.predict(x).mean

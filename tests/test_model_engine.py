@@ -8,11 +8,11 @@ import pytest
 
 from conftest import shared_path
 from seqnn_engine import InputError, load_model
-from seqnn_engine.ensemble import RunningStats, members, shift_onehot, unaugment_input
+from seqnn_engine.model.ensemble import RunningStats, members, shift_onehot, unaugment_input
 from seqnn_engine.model.build import build_network
 from seqnn_engine.model.spec import ParamsWarning, parse_params
 from seqnn_engine.model.weights import save_weights
-from seqnn_engine.onehot import encode, reverse_complement
+from seqnn_engine.genomics.onehot import encode, reverse_complement
 
 
 @pytest.fixture(scope="module")
@@ -111,7 +111,7 @@ def test_shift_and_rc_helpers():
     mm = members(rc=True, shifts=(-1, 0, 1))
     assert len(mm) == 6
     for mem in mm:
-        from seqnn_engine.ensemble import augment
+        from seqnn_engine.model.ensemble import augment
         g = augment(x, mem)  # treat the augmented input as a 'gradient' and map it back
         back = unaugment_input(g, mem)
         s = mem.shift

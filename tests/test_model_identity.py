@@ -7,8 +7,8 @@ import pytest
 
 from conftest import REPO, shared_path
 from seqnn_engine import InputError, load_model, load_model_dir
-from seqnn_engine.cache_keys import prediction_key
-from seqnn_engine.store import model_digest
+from seqnn_engine.batch.cache_keys import prediction_key
+from seqnn_engine.batch.store import model_digest
 
 DEMO = REPO / "assets" / "demo"
 
@@ -67,7 +67,7 @@ def test_random_weights_options_and_model_dir(tmp_path):
 
 def test_cli_random_weights_and_precision(tmp_path):
     from seqnn_engine.cli import main
-    from seqnn_engine.export import read_hdf5
+    from seqnn_engine.io.export import read_hdf5
     d = shared_path("compat", "small")
     fa = tmp_path / "s.fa"
     fa.write_text(">a\n" + "ACGTTGCA" * 512 + "\n")
@@ -75,7 +75,7 @@ def test_cli_random_weights_and_precision(tmp_path):
     rc = main(["predict", "--params", str(d / "params.json"), "--random-weights", "--seed", "4", "--fasta", str(fa),
                "--float32", "--quiet", "--out", str(out)])
     assert rc == 0
-    from seqnn_engine.onehot import encode
+    from seqnn_engine.genomics.onehot import encode
     want = load_model(d / "params.json", None, seed=4).predict(encode("ACGTTGCA" * 512)[None]).mean
     np.testing.assert_allclose(read_hdf5(out)["preds"], want, rtol=1e-5, atol=1e-6)
     assert main(["predict", "--params", str(d / "params.json"), "--weights", str(d / "model0.h5"), "--precision",

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from seqnn_engine.cli import main
-from seqnn_engine.demo import demo_dir
-from seqnn_engine.demo.motifs import load_motifs as demo_motifs
+from tools.demo import demo_dir
+from tools.demo.motifs import load_motifs as demo_motifs
 from seqnn_engine.motifs.meme import read_meme
 
 REPO = Path(__file__).resolve().parents[1]

@@ -2,10 +2,9 @@
 import numpy as np
 import pytest
 
-from seqnn_engine.demo.motifs import load_motifs as demo_motifs
+from tools.demo.motifs import load_motifs as demo_motifs
 from seqnn_engine.errors import InputError
-from seqnn_engine.motifs.meme import (JASPAR_FILE, JASPAR_LICENSE, MotifSet, jaspar, meme_text, parse_meme,
-                                      read_meme, write_meme)
+from seqnn_engine.motifs.meme import JASPAR_FILE, JASPAR_LICENSE, MotifSet, jaspar, meme_text, parse_meme, read_meme, write_meme
 
 
 def test_bundled_jaspar_holds_the_demo_matrices():

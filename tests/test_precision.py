@@ -29,8 +29,8 @@ def small():
 @pytest.fixture(scope="module")
 def demo():
     """The demo model in both precisions and two windows of the demo genome."""
-    from seqnn_engine.genome import Genome
-    from seqnn_engine.onehot import encode
+    from seqnn_engine.genomics.genome import Genome
+    from seqnn_engine.genomics.onehot import encode
     a, b = load_model_dir(DEMO), load_model_dir(DEMO, precision="bfloat16")
     with Genome(DEMO / "genome.fa.gz") as g:
         x = np.stack([encode(g.fetch("chr1", s, s + a.seq_length).sequence) for s in (20_000, 60_000)])
@@ -124,7 +124,7 @@ def test_dashboard_precision_choice(tmp_path_factory):
     from streamlit.testing.v1 import AppTest
     from test_app_support import dashboard_env
 
-    from seqnn_engine.export import read_hdf5
+    from seqnn_engine.io.export import read_hdf5
     with dashboard_env(tmp_path_factory) as env:
         at = AppTest.from_file(str(REPO / "app" / "main.py"), default_timeout=180)
         at.session_state["model_path"] = str(env["model_dir"])

@@ -37,7 +37,7 @@ def _read(path):
 
 
 def _variants_vcf(tmp_path):
-    from seqnn_engine.genome import Genome
+    from seqnn_engine.genomics.genome import Genome
 
     with Genome(GENOME) as g:
         rows = []
@@ -49,14 +49,6 @@ def _variants_vcf(tmp_path):
     return p
 
 
-def _attribution_available():
-    try:
-        import seqnn_engine.attribution.input_attr  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 @pytest.mark.parametrize("command", ["predict", "attribute", "variants"])
 def test_ray_run_equals_local_run(cluster, model_dir, tmp_path, command):
     fasta = tmp_path / "all.fa"
@@ -64,8 +56,6 @@ def test_ray_run_equals_local_run(cluster, model_dir, tmp_path, command):
     if command == "predict":
         args = ["predict", "--fasta", fasta, "--targets", "0-7", "--rc", "--shifts", "-1,0,1"]
     elif command == "attribute":
-        if not _attribution_available():
-            pytest.skip("the attribution room is not in this build")
         args = ["attribute", "--fasta", fasta, "--targets", "6,7", "--method", "saliency", "--positions", "center"]
     else:
         args = ["variants", "--vcf", _variants_vcf(tmp_path), "--genome", GENOME, "--stats", "SUM,D2", "--rc"]
@@ -83,7 +73,7 @@ def test_missing_ray_message_names_the_requirements_file(monkeypatch):
     import builtins
 
     from seqnn_engine.errors import InputError
-    from seqnn_engine.jobs import ModelSource, make_executor
+    from seqnn_engine.batch.jobs import ModelSource, make_executor
 
     real = builtins.__import__
 

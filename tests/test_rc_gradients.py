@@ -10,11 +10,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from seqnn_engine.ensemble import Member, augment, unaugment_input
+from seqnn_engine.model.ensemble import Member, augment, unaugment_input
 from seqnn_engine.model.build import build_network
 from seqnn_engine.model.seqmodel import SeqModel
 from seqnn_engine.model.spec import parse_params
-from seqnn_engine.onehot import encode
+from seqnn_engine.genomics.onehot import encode
 
 
 def test_unaugment_input_of_a_hand_made_gradient():

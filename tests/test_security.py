@@ -19,7 +19,7 @@ import pytest
 
 from conftest import write_legacy_layers
 from seqnn_engine import InputError
-from seqnn_engine.modeldir import check_allowed, find_model_dirs, read_model_dir
+from seqnn_engine.model.modeldir import check_allowed, find_model_dirs, read_model_dir
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / "assets" / "demo"
@@ -140,7 +140,7 @@ def test_symlinked_directory_out_of_root(tree, tmp_path):
 # ----------------------------------------------------------------------------------- test sets (app)
 
 def _h5_testset(path: Path):
-    from seqnn_engine.datasets import write_plain_hdf5
+    from seqnn_engine.analysis.datasets import write_plain_hdf5
     write_plain_hdf5(path, np.zeros((1, 128, 4), np.float32), np.zeros((1, 8, 2), np.float32))
 
 
@@ -360,7 +360,7 @@ def test_weights_never_execute_code(tmp_path, monkeypatch, legacy):
 def test_store_entry_with_pickle_is_a_miss(tmp_path):
     """A store entry holding a pickled object array is treated as corrupt (allow_pickle=False): nothing
     runs, the entry is removed, the caller recomputes."""
-    from seqnn_engine.store import ResultStore, result_key
+    from seqnn_engine.batch.store import ResultStore, result_key
     store = ResultStore(tmp_path / "store", max_bytes=1 << 20)
     key = result_key("m" * 16, "s" * 64, {"op": "x"})
     store.put(key, {"a": np.arange(3)}, {"ok": 1})

@@ -8,13 +8,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from seqnn_engine.errors import InputError
-from seqnn_engine.sequences import (
-    FastaLimits,
-    FastaRecord,
-    fit_sequence,
-    parse_fasta,
-    read_fasta,
-)
+from seqnn_engine.genomics.sequences import FastaLimits, FastaRecord, fit_sequence, parse_fasta, read_fasta
 
 
 # ----------------------------------------------------------------------------- parsing

@@ -43,7 +43,7 @@ def cli(*argv) -> None:
 
 
 def read(path) -> dict:
-    from seqnn_engine.export import read_hdf5
+    from seqnn_engine.io.export import read_hdf5
     return read_hdf5(path)
 
 
@@ -93,11 +93,11 @@ def path_modules(at, action, functions):
 # ----------------------------------------------------------------------------------- the test
 
 def test_cli_session_and_dashboard_agree(env, tmp_path):
-    from app import figures
-    from seqnn_engine.genes import GeneSet
-    from seqnn_engine.genome import Genome
+    from seqnn_engine.plot import tracks as figures
+    from seqnn_engine.genomics.genes import GeneSet
+    from seqnn_engine.genomics.genome import Genome
     from seqnn_engine.session import Ensemble, Request, Session
-    from seqnn_engine.store import ResultStore
+    from seqnn_engine.batch.store import ResultStore
 
     md = env["model_dir"]
     genome = Genome(DEMO / "genome.fa.gz")

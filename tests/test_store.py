@@ -13,15 +13,7 @@ import numpy as np
 import pytest
 
 from seqnn_engine.errors import InputError
-from seqnn_engine.store import (
-    ResultStore,
-    array_digest,
-    canonical_json,
-    file_digest,
-    model_digest,
-    result_key,
-    sequence_digest,
-)
+from seqnn_engine.batch.store import ResultStore, array_digest, canonical_json, file_digest, model_digest, result_key, sequence_digest
 
 
 def _key(i: int, opts: dict | None = None) -> str:

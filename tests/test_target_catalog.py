@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from seqnn_engine.errors import InputError
-from seqnn_engine.target_catalog import TargetCatalog, assay_group
-from seqnn_engine.targets import parse_targets
+from seqnn_engine.model.target_catalog import TargetCatalog, assay_group
+from seqnn_engine.model.targets import parse_targets
 
 HEADER = "\tidentifier\tfile\tclip\tclip_soft\tscale\tsum_stat\tstrand_pair\tdescription\n"
 

@@ -7,7 +7,7 @@ from hypothesis import given, settings, strategies as st
 
 from conftest import shared_path
 from seqnn_engine.errors import InputError
-from seqnn_engine.targets import TargetTable, parse_targets, read_targets, untransform
+from seqnn_engine.model.targets import TargetTable, parse_targets, read_targets, untransform
 
 HEADER = "\tidentifier\tfile\tclip\tclip_soft\tscale\tsum_stat\tstrand_pair\tdescription\n"
 TABLE = HEADER + (

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from seqnn_engine.errors import InputError
-from seqnn_engine.variants import SCORE_STATS, clip_float16, compute_scores, variant_window
-from seqnn_engine.vcf import Variant, parse_vcf, read_vcf
+from seqnn_engine.analysis.variants import SCORE_STATS, clip_float16, compute_scores, variant_window
+from seqnn_engine.io.vcf import Variant, parse_vcf, read_vcf
 
 VCF_TEXT = """##fileformat=VCFv4.2
 ##contig=<ID=chrT>
@@ -81,7 +81,7 @@ def test_scores_hand_computed():
 
 @pytest.fixture
 def tiny_genome(tmp_path):
-    from seqnn_engine.genome import Genome
+    from seqnn_engine.genomics.genome import Genome
 
     seq = "ACGTACGTAC" + "GGGGCCCCAA"  # chrT: 20 bases
     p = tmp_path / "g.fa"
@@ -113,8 +113,8 @@ def test_variants_command_hand_checked(tmp_path):
     from conftest import REPO
     from seqnn_engine import load_model_dir
     from seqnn_engine.cli import main
-    from seqnn_engine.genome import Genome
-    from seqnn_engine.onehot import encode
+    from seqnn_engine.genomics.genome import Genome
+    from seqnn_engine.genomics.onehot import encode
     from test_cli_batch import build_tiny_model
 
     mdir = build_tiny_model(tmp_path / "model")

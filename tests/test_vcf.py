@@ -1,4 +1,4 @@
-"""seqnn_engine.vcf through pysam: bgzip + tabix region queries, FILTER, BCF, malformed files.
+"""seqnn_engine.io.vcf through pysam: bgzip + tabix region queries, FILTER, BCF, malformed files.
 
 Truth is independent of the reader: the records are generated here, and the expected region
 contents are computed from them with the overlap rule written in the test.
@@ -12,7 +12,7 @@ import pysam
 import pytest
 
 from seqnn_engine.errors import InputError
-from seqnn_engine.vcf import VcfReader, parse_vcf, read_vcf
+from seqnn_engine.io.vcf import VcfReader, parse_vcf, read_vcf
 
 HEADER = ("##fileformat=VCFv4.2\n"
           "##contig=<ID=chr1,length=100000>\n##contig=<ID=chr2,length=100000>\n"
@@ -225,7 +225,7 @@ def test_variants_command_region_and_filter(tmp_path):
     import h5py
     from conftest import REPO
     from seqnn_engine.cli import main
-    from seqnn_engine.genome import Genome
+    from seqnn_engine.genomics.genome import Genome
     from test_cli_batch import build_tiny_model
 
     mdir = build_tiny_model(tmp_path / "model")

@@ -14,7 +14,7 @@ tax_group='vertebrates', all_versions=False)`` (the latest version of each matri
 ``MOTIF <matrix ID> <name>`` followed by a letter-probability matrix: the JASPAR position frequency
 matrix divided by its column total (no pseudocount; ``nsites`` is that total), one row per position,
 columns A C G T, and a ``URL`` line pointing at the matrix page. The script checks that the demo
-genome's planted matrices (``seqnn_engine/demo/jaspar_extract.py``) are in the set with the same IDs.
+genome's planted matrices (``tools/demo/jaspar_extract.py``) are in the set with the same IDs.
 """
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ import argparse
 import sys
 
 RELEASE = "JASPAR2024"
-# the matrices the demo genome plants (seqnn_engine/demo/jaspar_extract.py): they must be present
+# the matrices the demo genome plants (tools/demo/jaspar_extract.py): they must be present
 DEMO_IDS = ("MA0139.2", "MA0080.7", "MA0466.4", "MA0138.3", "MA0035.5", "MA0095.4", "MA0047.4")
 
 

@@ -5,25 +5,19 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from app import downloads, figures, state
+from app import downloads, state
 from app.config import MAX_HEATMAP_COLUMNS, MAX_LOGO_BP, TOP_BED_POSITIONS
 from app.inputs import ATTR_METHODS, OBJECTIVES
 from app.state import PLOTLY_CONFIG, Ctx
 from app.views import seqlets
-from seqnn_engine import InputError
-from seqnn_engine.session import CONTRIBUTION_METHODS, onehot  # noqa: F401  (scores are contributions)
+from seqnn_engine import InputError, plot
+from seqnn_engine.session import onehot
 
 
 def attribution(ctx: Ctx, method: str, window=None, label: str = "Attribution", start: bool = True):
     """The attribution result, computed with progress when ``start`` (else None on a miss)."""
     return state.result(ctx.session.job("attribute", ctx.request(method=method, window=window)), label,
                         start=start)
-
-
-def logo_matrix(method: str, scores: np.ndarray, onehot: np.ndarray) -> np.ndarray:
-    """Per-base contributions for the logo: the scores themselves for contribution methods,
-    else the (hypothetical) scores at the sequence's bases."""
-    return scores if method in CONTRIBUTION_METHODS else scores * onehot
 
 
 def motif_seqlets(ctx: Ctx, res, method: str, where):
@@ -58,9 +52,9 @@ def render(ctx: Ctx) -> None:
     slot_contrib, slot_logo, slot_hyp, slot_motifs = st.container(), st.container(), st.container(), st.container()
     found, db = motif_seqlets(ctx, res, method, slot_motifs)
 
-    fig_c = figures.line_figure(x, {"contribution": ps}, title="Contribution per position",
-                                x_range=(inp.start, inp.start + L), height=200)
-    fig_c.add_vrect(x0=ctx.rng[0], x1=ctx.rng[1], fillcolor=figures.SELECT_COLOR, line_width=0, layer="below")
+    fig_c = plot.line_figure(x, {"contribution": ps}, title="Contribution per position",
+                             x_range=(inp.start, inp.start + L), height=200)
+    plot.shade_range(fig_c, ctx.rng)
     seqlets.draw_boxes(fig_c, found, ps)
     slot_contrib.plotly_chart(fig_c, key="contrib", config=PLOTLY_CONFIG)
 
@@ -69,14 +63,13 @@ def render(ctx: Ctx) -> None:
            "select a shorter range" if lrng != tuple(ctx.rng) else None)
     a, b = ctx.positions(lrng)
     oh = onehot(inp.sequence, 0.0)[0]
-    logo = logo_matrix(method, scores[a:b], oh[a:b])
-    fig_logo = figures.logo_figure(logo, lrng[0], title=f"Sequence logo {lrng[0]:,}-{lrng[1]:,}", note=cap)
+    logo = plot.logo_matrix(method, scores[a:b], oh[a:b])
+    fig_logo = plot.logo_figure(logo, lrng[0], title=f"Sequence logo {lrng[0]:,}-{lrng[1]:,}", note=cap)
     seqlets.draw_boxes(fig_logo, found, np.concatenate([logo.clip(min=0).sum(1), logo.clip(max=0).sum(1)]),
                        lrng[0], lrng[1])
     fig_logo.update_xaxes(range=[lrng[0] - 0.6, lrng[1] - 0.4])
     slot_logo.plotly_chart(fig_logo, key="logo", config=PLOTLY_CONFIG)
-    fig_h = figures.heatmap_figure(hyp[a:b].T, x[a:b], list("ACGT"), title="Hypothetical scores",
-                                   max_cols=MAX_HEATMAP_COLUMNS, height=200)
+    fig_h = plot.hypothetical_heatmap(hyp[a:b], x[a:b], max_cols=MAX_HEATMAP_COLUMNS)
     slot_hyp.plotly_chart(fig_h, key="hyp", config=PLOTLY_CONFIG)
     with slot_motifs:
         if found is not None:
@@ -120,9 +113,8 @@ def ism_section(ctx: Ctx) -> None:
     x = ctx.base_x()
     deltas = np.asarray(res["scores"])[a:b]
     per_pos = res.position_scores()[a:b]  # mean |delta| per position
-    fig = figures.heatmap_figure(deltas.T, x[a:b], list("ACGT"), title=f"ISM: change of the objective "
-                                 f"(alt - ref), {wr[0]:,}-{wr[1]:,}", max_cols=MAX_HEATMAP_COLUMNS, height=220,
-                                 z_title="delta")
+    fig = plot.ism_heatmap(deltas, x[a:b], title=f"ISM: change of the objective (alt - ref), {wr[0]:,}-{wr[1]:,}",
+                           max_cols=MAX_HEATMAP_COLUMNS)
     st.plotly_chart(fig, key="ism", config=PLOTLY_CONFIG)
     diag = res.diagnostics
     grads = ctx.session.gradient_diagnostics(ctx.request())

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from app import figures, state
+from app import state
 from app.state import PLOTLY_CONFIG, Ctx
+from seqnn_engine import plot
 from seqnn_engine.session import Ensemble
 
 
@@ -47,8 +48,8 @@ def render(ctx: Ctx) -> None:
                   "mean |forward - RC|": np.abs(m[..., 0] - m[..., 1]).mean(0)}, hide_index=True)
     x = ctx.bin_x()
     j = 0
-    fig = figures.line_figure(x, {f"{names[j]} forward": m[:, j, 0], f"{names[j]} RC": m[:, j, 1]},
-                              title=f"Forward vs reverse complement: {names[j]}", height=220)
+    fig = plot.line_figure(x, {f"{names[j]} forward": m[:, j, 0], f"{names[j]} RC": m[:, j, 1]},
+                           title=f"Forward vs reverse complement: {names[j]}", height=220)
     st.plotly_chart(fig, key="diag_rc", config=PLOTLY_CONFIG)
 
     st.markdown("##### Attributions")

@@ -5,10 +5,11 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from app import downloads, figures, state
+from app import downloads, state
 from app.config import DEFAULT_RANGE_BP
 from app.inputs import Options, SeqInput
 from app.state import PLOTLY_CONFIG, Ctx
+from seqnn_engine import plot
 from seqnn_engine.session import Request
 
 VIEWS = ("Attribution", "Layers", "Variant", "Diagnostics")
@@ -67,8 +68,7 @@ def range_slider(ses, inp: SeqInput, rng) -> None:
 
 def _gene_features(inp: SeqInput) -> list:
     """The input's genes as the gene track draws them."""
-    return [figures.GeneFeature(g.gene_name, g.start, g.end, g.strand, tuple(g.exons), tuple(g.tss_list))
-            for g in inp.genes]
+    return [plot.GeneFeature.from_gene(g) for g in inp.genes]
 
 
 def overview_figure(ctx: Ctx):
@@ -84,7 +84,7 @@ def overview_figure(ctx: Ctx):
     if cached is not None and cached[0] == ident:
         return cached[1]
     genes = _gene_features(inp) if inp.genomic else None
-    fig = figures.tracks_figure(ctx.bin_x(), ctx.pred["preds"][:, ctx.cols], ctx.pred["sd"][:, ctx.cols],
+    fig = plot.tracks_figure(ctx.bin_x(), ctx.pred["preds"][:, ctx.cols], ctx.pred["sd"][:, ctx.cols],
                                 ctx.target_names(), genes=genes,
                                 x_range=(inp.start, inp.start + model.seq_length), x_title=inp.coord_label())
     st.session_state["overview_fig"] = (ident, fig)

@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from app import downloads, figures, state
+from app import downloads, state
 from app.config import MAX_HEATMAP_COLUMNS
 from app.state import PLOTLY_CONFIG, Ctx
+from seqnn_engine import plot
 
 MAX_LAYERS = 3
 
@@ -54,19 +55,16 @@ def render(ctx: Ctx) -> None:
         tap = taps[i]
         g = np.asarray(res[f"grads_{i}"])      # (T, P_l, U_l)
         r = np.asarray(res[f"reprs_{i}"])      # (P_l, U_l)
-        gxr = g * r[None]
         x = tap_x(ctx, tap)
         st.markdown(f"**{tap.describe()}**")
-        fig_u = figures.heatmap_figure(gxr[ti].T, x, [f"u{u}" for u in range(tap.width)],
-                                       title=f"gradient x representation, {ctx.short[t_pick]} (units x positions)",
-                                       max_cols=MAX_HEATMAP_COLUMNS, height=min(700, 120 + 3 * tap.width),
-                                       x_range=(ctx.inp.start, ctx.inp.start + ctx.L))
-        fig_u.update_yaxes(type=None, showticklabels=tap.width <= 64)
-        fig_u.add_vrect(x0=ctx.rng[0], x1=ctx.rng[1], line=dict(color="#333", width=1), fillcolor=None)
+        fig_u = plot.layer_unit_heatmap(g[ti], r, x,
+                                        title=f"gradient x representation, {ctx.short[t_pick]} (units x positions)",
+                                        max_cols=MAX_HEATMAP_COLUMNS, x_range=(ctx.inp.start, ctx.inp.start + ctx.L))
+        plot.shade_range(fig_u, ctx.rng, outline=True)
         st.plotly_chart(fig_u, key=f"layer_units_{i}", config=PLOTLY_CONFIG)
-        fig_t = figures.heatmap_figure(gxr.sum(-1), x, names,
-                                       title="targets x positions: gradient x representation summed over units",
-                                       max_cols=MAX_HEATMAP_COLUMNS, x_range=(ctx.inp.start, ctx.inp.start + ctx.L))
+        fig_t = plot.layer_target_heatmap(g, r, x, names,
+                                          title="targets x positions: gradient x representation summed over units",
+                                          max_cols=MAX_HEATMAP_COLUMNS, x_range=(ctx.inp.start, ctx.inp.start + ctx.L))
         st.plotly_chart(fig_t, key=f"layer_targets_{i}", config=PLOTLY_CONFIG)
         arrays[f"layer{i}/grads"] = g
         arrays[f"layer{i}/reprs"] = r

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 import numpy as np
 import streamlit as st
 
-from app import downloads, figures, state
+from app import downloads, state
 from app.state import PLOTLY_CONFIG, Ctx
-from seqnn_engine import InputError
+from seqnn_engine import InputError, plot
 from seqnn_engine.session import MATCH_K, MotifDatabase, seqlet_table
 
 SEQLET_ZOOM_MARGIN = 10      # bp shown on each side of a seqlet picked in the table
@@ -157,7 +157,7 @@ def draw_boxes(fig, s: Seqlets | None, values: np.ndarray, lo: int | None = None
     idx = np.arange(len(s.start)) if lo is None else s.overlapping(lo, hi)
     if not idx.size:
         return
-    figures.add_seqlets(fig, s.start[idx], s.end[idx], [s.labels[i] for i in idx],
+    plot.add_seqlets(fig, s.start[idx], s.end[idx], [s.labels[i] for i in idx],
                         np.asarray(s.table.sign)[idx], values, [s.hover[i] for i in idx])
 
 
@@ -232,8 +232,8 @@ def fimo_section(ctx: Ctx, db: MotifDatabase | None) -> None:
     starts, ends = x0 + np.asarray(r["start"]), x0 + np.asarray(r["end"])
     hover = [f"{names[int(k)]} {s:,}-{e:,} ({st_}) score {sc:.3g} p={p:.2g}"
              for k, s, e, st_, sc, p in zip(r["motif"], starts, ends, r["strand"], r["score"], r["p_value"])]
-    fig = figures.motif_hits_figure(names, np.asarray(r["motif"]), starts, ends, [str(v) for v in r["strand"]], hover,
-                                    (x0, x0 + ctx.L), title=f"FIMO hits (p < {r.meta.get('threshold', 0):g})")
-    fig.add_vrect(x0=ctx.rng[0], x1=ctx.rng[1], fillcolor=figures.SELECT_COLOR, line_width=0, layer="below")
+    fig = plot.motif_hits_figure(names, np.asarray(r["motif"]), starts, ends, [str(v) for v in r["strand"]], hover,
+                                 (x0, x0 + ctx.L), title=f"FIMO hits (p < {r.meta.get('threshold', 0):g})")
+    plot.shade_range(fig, ctx.rng)
     st.plotly_chart(fig, key="fimo", config=PLOTLY_CONFIG)
     st.caption(f"{len(hover)} hit(s) of {len(names)} motif(s) in the window.")

@@ -1,5 +1,5 @@
 """Test-set page: pick a test set found under the model roots, evaluate the model on it with
-progress (seqnn_engine.predict_file.evaluate), per-target table and predicted-vs-observed scatter."""
+progress (seqnn_engine.analysis.predict_file.evaluate), per-target table and predicted-vs-observed scatter."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from app import downloads, figures, state
+from app import downloads, state
 from app.state import PLOTLY_CONFIG
-from seqnn_engine import InputError
+from seqnn_engine import InputError, plot
 
 SCATTER_POSITIONS = 50_000   # predicted/observed values kept per target for the scatter
 from seqnn_engine.session import EVAL_METRICS as METRICS  # noqa: E402
@@ -17,8 +17,8 @@ from seqnn_engine.session import EVAL_METRICS as METRICS  # noqa: E402
 
 @st.cache_data(ttl=60, show_spinner=False)
 def find_datasets(roots: tuple, max_depth: int = 4) -> list[tuple[str, str]]:
-    """Test sets under the roots (seqnn_engine.datasets.find_datasets), cached for a minute."""
-    from seqnn_engine.datasets import find_datasets as engine_find
+    """Test sets under the roots (seqnn_engine.analysis.datasets.find_datasets), cached for a minute."""
+    from seqnn_engine.analysis.datasets import find_datasets as engine_find
     return engine_find(roots, max_depth)
 
 
@@ -47,7 +47,7 @@ def render(ses) -> None:
     limit = c3.number_input("Sequences (0 = all)", min_value=0, step=1, key="eval_limit")
     rc = c4.checkbox("+ reverse complement", key="eval_rc")
     try:
-        from seqnn_engine.datasets import open_dataset
+        from seqnn_engine.analysis.datasets import open_dataset
         ts = open_dataset(path, split=split)
         ts = ts.head(int(limit)) if limit else ts
     except InputError as e:
@@ -82,8 +82,8 @@ def render(ses) -> None:
         st.session_state["eval_target"] = 0
     t = st.selectbox("Target for the scatter", list(range(len(ids))), key="eval_target",
                      format_func=lambda i: f"{ids[i]} - {descs[i]}")
-    fig = figures.scatter_figure(res["sample_pred"][:, t], res["sample_obs"][:, t],
-                                 title=f"Predicted vs observed: {ids[t]} (r = {float(res['pearsonr'][t]):.3f})")
+    fig = plot.scatter_figure(res["sample_pred"][:, t], res["sample_obs"][:, t],
+                              title=f"Predicted vs observed: {ids[t]} (r = {float(res['pearsonr'][t]):.3f})")
     st.plotly_chart(fig, key="eval_scatter", config=PLOTLY_CONFIG)
     with st.expander("Download accuracy", expanded=False):
         downloads.render(downloads.ViewData(

@@ -6,8 +6,9 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from app import downloads, figures
+from app import downloads
 from app.state import PLOTLY_CONFIG, Ctx
+from seqnn_engine import plot
 
 
 def _variant_inputs(ctx: Ctx) -> tuple[int, str] | None:
@@ -51,11 +52,11 @@ def render(ctx: Ctx) -> None:
     scores = {k: np.asarray(res[k]) for k in stats}
     st.caption(f"Scored on the {ctx.L:,} bp window centred on the variant ({start:,}-{start + ctx.L:,}), "
                "each shift predicted separately, as the CLI's variants command.")
-    fig = figures.variant_figure(x, ref_p, alt_p, names, variant_x=pos,
-                                 title=f"{res.meta['ref']}>{alt} at {pos:,}")
+    fig = plot.variant_figure(x, ref_p, alt_p, names, variant_x=pos,
+                              title=f"{res.meta['ref']}>{alt} at {pos:,}")
     st.plotly_chart(fig, key="variant_tracks", config=PLOTLY_CONFIG)
     st.dataframe({"target": names, **{k: np.round(v, 6) for k, v in scores.items()}}, hide_index=True)
-    st.plotly_chart(figures.bar_figure(names, scores, title="Variant scores per target"), key="variant_bars",
+    st.plotly_chart(plot.bar_figure(names, scores, title="Variant scores per target"), key="variant_bars",
                     config=PLOTLY_CONFIG)
     arrays = {"ref_preds": ref_p, "alt_preds": alt_p, "ref_shifts": np.asarray(res["ref"]),
               "alt_shifts": np.asarray(res["alt"]), "target_index": np.asarray(tidx, np.int64),

@@ -53,7 +53,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from .. import ensemble as ens
+from ..model import ensemble as ens
 from ..errors import InputError
 from ..model.layers import Activate, CenterSlice, NarrowConv1D, Scale, apply_activation
 from . import graph
@@ -360,7 +360,7 @@ def deep_lift_shap(model, x: np.ndarray, obj: Objective, members, references: np
                    batch_size: int = 4, keep_members: bool = False,
                    progress: Optional[Callable[[int, int], None]] = None) -> DeepLiftShap:
     """DeepLIFT/SHAP of objective ``obj`` (rows of its bin mask = sequences of x) on x (S, L, 4)
-    against ``references`` (S, K, L, 4), over ensemble ``members`` (seqnn_engine.ensemble).
+    against ``references`` (S, K, L, 4), over ensemble ``members`` (seqnn_engine.model.ensemble).
 
     batch_size: references per model call (their inputs are added to the call).
     """

@@ -42,7 +42,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from .. import ensemble as ens
+from ..model import ensemble as ens
 from . import graph
 from ..model.layers import Activate, CenterSlice, MultiheadAttention, NarrowConv1D, Scale
 from .objective import objective_tf, untransform_tf

@@ -13,7 +13,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from .. import ensemble as ens
+from ..model import ensemble as ens
 from .. import memory as _memory
 from ..errors import InputError
 from . import deeplift as _dls

@@ -23,7 +23,7 @@ from typing import Callable, Optional
 import numpy as np
 import tensorflow as tf
 
-from .. import ensemble as ens
+from ..model import ensemble as ens
 from .. import limits as _limits
 from .. import memory as _memory
 from ..errors import InputError

@@ -15,7 +15,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from .. import ensemble as ens
+from ..model import ensemble as ens
 from ..model.build import _Context, _walk
 from ..model.layers import Activate, MCDropout, Scale
 from .objective import objective_of_predictions

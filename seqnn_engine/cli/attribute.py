@@ -19,8 +19,7 @@ import numpy as np
 
 from ..errors import InputError
 from . import options as opt
-from .inputs import (check_one_input, chrom_static, collect_windows, job_fingerprint, run_to_file,
-                     summary_line, target_static)
+from .inputs import check_one_input, chrom_static, collect_windows, job_fingerprint, run_to_file, summary_line, target_static
 
 METHODS = ("saliency", "grad_x_input", "smoothgrad", "integrated_gradients", "ism", "deep_lift_shap")
 ISM_ENGINES = ("auto", "incremental", "subwindow", "hybrid", "full")   # = attribution.ism.ISM_ENGINES
@@ -138,7 +137,7 @@ def run_attribution(args, method: str, command: str) -> int:
 
 
 def write_objective_tsv(path, tsv) -> None:
-    from ..export import read_scores
+    from ..io.export import read_scores
     from .tracks import write_tsv
 
     d = read_scores(path)

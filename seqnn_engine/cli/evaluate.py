@@ -6,7 +6,7 @@
 
 Columns: index, identifier, description, pearsonr, r2, var_explained, spearmanr, poisson
 (pearsonr and r2 over all positions of all sequences, no log: the reference's evaluation; see
-:mod:`seqnn_engine.metrics`). Progress goes to stderr.
+:mod:`seqnn_engine.analysis.metrics`). Progress goes to stderr.
 """
 from __future__ import annotations
 
@@ -86,7 +86,7 @@ def _load_model(args, default_targets: Path | None):
 
 
 def _load_model_raw(args, default_targets: Path | None):
-    from ..jobs import ModelSource
+    from ..batch.jobs import ModelSource
 
     extra = {"precision": getattr(args, "precision", "float32"),
              "random_weights": bool(getattr(args, "random_weights", False)), "seed": getattr(args, "seed", None)}
@@ -100,7 +100,7 @@ def _load_model_raw(args, default_targets: Path | None):
         if args.targets and not Path(args.targets).is_file():
             raise InputError(f"--targets file not found: {args.targets}")
         if not extra["random_weights"]:
-            from ..modeldir import read_model_dir
+            from ..model.modeldir import read_model_dir
             n = len(read_model_dir(mdir).weights)
             if n > 1:
                 raise InputError(f"model directory {mdir} holds {n} weight files: pick one with --params and "
@@ -121,9 +121,9 @@ def _load_model_raw(args, default_targets: Path | None):
 
 def run(args) -> int:
     from . import import_tensorflow_quietly
-    from ..datasets import open_dataset
-    from ..metrics import DEFAULT_SPEARMAN_BUDGET, write_accuracy_tsv
-    from ..predict_file import check_geometry, evaluate
+    from ..analysis.datasets import open_dataset
+    from ..analysis.metrics import DEFAULT_SPEARMAN_BUDGET, write_accuracy_tsv
+    from ..analysis.predict_file import check_geometry, evaluate
 
     shifts = parse_shifts(args.shifts)
     if args.batch_size < 1:

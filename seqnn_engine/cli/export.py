@@ -131,8 +131,8 @@ def attribution_bigwig(path, out, rows=None, dataset="auto", reduce="auto") -> P
 
 
 def run(args) -> int:
-    from ..atomic import write_text_atomic
-    from ..export import top_positions_bed, write_modisco_npz
+    from ..io.atomic import write_text_atomic
+    from ..io.export import top_positions_bed, write_modisco_npz
 
     if not (args.bigwig_out or args.bed_out or args.modisco_out):
         raise InputError("nothing to export: give --bigwig-out, --bed-out and/or --modisco-out")

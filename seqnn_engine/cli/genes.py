@@ -3,8 +3,8 @@
     python -m seqnn_engine genes --model DIR --gtf genes.gtf --genome G.fa --all-genes \\
         --tss-radius 1 --out genes.h5 --tsv-out genes.tsv
 
-For each gene: the window of :func:`~seqnn_engine.genes.gene_window`, the ensemble
-prediction, then :func:`~seqnn_engine.genes.gene_values`: the sum over every TSS of the
+For each gene: the window of :func:`~seqnn_engine.genomics.genes.gene_window`, the ensemble
+prediction, then :func:`~seqnn_engine.genomics.genes.gene_values`: the sum over every TSS of the
 gene inside the output of the bins ``[b - r, b + r]`` around its bin. Targets on the strand
 opposite to the gene get NaN (``--no-strand-mask`` keeps them). Output: ``gene_values``
 (R, T') float32, ``n_tss`` (R,) TSSs counted, optional ``preds`` (``--save-preds``),
@@ -20,7 +20,7 @@ import numpy as np
 from ..errors import InputError
 from . import options as opt
 from .inputs import chrom_static, collect_windows, job_fingerprint, run_to_file, summary_line, target_static
-from ..genes import TSS_RADIUS
+from ..genomics.genes import TSS_RADIUS
 from .predict import prediction_options, store_key_fn
 
 
@@ -73,7 +73,7 @@ def run(args) -> int:
             vals = np.zeros((i1 - i0, len(tidx)), np.float32)
             n_tss = np.zeros(i1 - i0, np.int64)
             for j, gw in enumerate(gws[i0:i1]):
-                from ..genes import gene_values
+                from ..genomics.genes import gene_values
                 vals[j] = gene_values(preds[j], gw.tss_bins, args.tss_radius, target_strands=strands,
                                       gene_strand=gw.strand if strands is not None else None)
                 n_tss[j] = len(gw.tss_bins)
@@ -106,7 +106,7 @@ def run(args) -> int:
 
 
 def write_gene_tsv(path, tsv) -> None:
-    from ..export import read_scores
+    from ..io.export import read_scores
     from .tracks import write_tsv
 
     d = read_scores(path)

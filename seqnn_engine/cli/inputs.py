@@ -4,14 +4,14 @@ shared driver that runs a window job into a scores HDF5.
 Rows and their coordinates (0-based half-open, stored as ``chr``/``start``/``end``/``gene``/
 ``strand`` in the output):
 
-* FASTA: each record is fitted to the model with :func:`~seqnn_engine.sequences.fit_sequence`
+* FASTA: each record is fitted to the model with :func:`~seqnn_engine.genomics.sequences.fit_sequence`
   (shorter: centred and padded with N; longer: centre window, or tiles with ``--fit tile``).
   ``chr`` is the record name, ``start`` the record coordinate of window position 0 (negative
   when padded: the fit offset), ``gene`` the record name, ``strand`` '+'.
 * BED: a window of the model's length centred on each interval's midpoint
   (``mid - seq_length // 2``), with genome context instead of padding; with ``--fit tile`` an
   interval longer than the model is tiled. ``gene`` is the BED name, ``strand`` its strand.
-* GTF: a window centred on each gene's primary TSS (:func:`~seqnn_engine.genes.gene_window`);
+* GTF: a window centred on each gene's primary TSS (:func:`~seqnn_engine.genomics.genes.gene_window`);
   ``gene`` is the gene id.
 
 The output also holds ``chrom_names``/``chrom_lengths`` (the genome's chromosomes, or the
@@ -28,7 +28,7 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
-from ..bed import read_bed
+from ..io.bed import read_bed
 from ..errors import InputError
 
 
@@ -59,7 +59,7 @@ class Windows:
 
 
 def _genome(args, info):
-    from ..genome import Genome
+    from ..genomics.genome import Genome
 
     path = getattr(args, "genome", None) or (info.genome if info is not None else None)
     if not path:
@@ -98,9 +98,9 @@ def select_genes(args, geneset) -> list:
 
 def read_genes_input(args, info):
     """The genes of --genes / --all-genes. A bgzipped, tabix-indexed annotation is read by name
-    (name index + region reads, see seqnn_engine.gene_index); --all-genes reads the whole file."""
-    from ..gene_index import open_genes
-    from ..genes import GeneSet
+    (name index + region reads, see seqnn_engine.genomics.gene_index); --all-genes reads the whole file."""
+    from ..genomics.gene_index import open_genes
+    from ..genomics.genes import GeneSet
 
     gtf = getattr(args, "gtf", None) or (info.genes if info is not None else None)
     if not gtf:
@@ -124,7 +124,7 @@ def collect_windows(args, info, kind: str) -> Windows:
         coords["strand"].append(strand)
 
     if kind == "fasta":
-        from ..sequences import fit_sequence, read_fasta
+        from ..genomics.sequences import fit_sequence, read_fasta
 
         records = read_fasta(args.fasta)
         sizes = {}
@@ -137,8 +137,8 @@ def collect_windows(args, info, kind: str) -> Windows:
 
     notes: list[str] = []
     if kind == "bed":
-        from ..sequences import fit_sequence
-        from ..windows import interval_window_sequence
+        from ..genomics.sequences import fit_sequence
+        from ..genomics.windows import interval_window_sequence
 
         regions = read_bed(args.bed)
         genome = _genome(args, info)
@@ -156,7 +156,7 @@ def collect_windows(args, info, kind: str) -> Windows:
         return Windows(seqs, coords, sizes, notes=notes)
 
     if kind == "gtf":
-        from ..windows import gene_window_sequence
+        from ..genomics.windows import gene_window_sequence
 
         genes = read_genes_input(args, info)
         genome = _genome(args, info)
@@ -200,7 +200,7 @@ def chrom_static(sizes: dict) -> dict[str, np.ndarray]:
 
 
 def seqs_onehot(seqs, n_value: float = 0.0) -> np.ndarray:
-    from ..onehot import encode_batch
+    from ..genomics.onehot import encode_batch
 
     return encode_batch(list(seqs), n_value=n_value)
 
@@ -214,8 +214,8 @@ def run_to_file(args, executor, *, rows, kind: str, options: dict, datasets: dic
     Returns (path, JobReport). With ``include_seqs`` the one-hot of ``seqs[i]`` fills
     ``seqs`` (after ``finalize``).
     """
-    from ..export import ScoresWriter
-    from ..jobs import run_job
+    from ..io.export import ScoresWriter
+    from ..batch.jobs import run_job
     from .options import Progress
 
     out = Path(args.out)
@@ -259,7 +259,7 @@ def summary_line(out, report, rows: int) -> str:
 
 def job_fingerprint(command: str, info, windows_digest: str, options: dict, extra: dict | None = None) -> dict:
     """What a resumed run must share with the interrupted one."""
-    from ..store import canonical_json
+    from ..batch.store import canonical_json
     import json
 
     fp: dict[str, Any] = {"command": command, "model": info.digest, "inputs_sha256": windows_digest,

@@ -52,7 +52,7 @@ def _layers(text: str) -> list:
 
 
 def run(args) -> int:
-    from ..atomic import atomic_path
+    from ..io.atomic import atomic_path
     from ..session import Session
     from . import import_tensorflow_quietly
 
@@ -70,7 +70,7 @@ def run(args) -> int:
     tidx = sorted(int(t) for t in model.check_targets(targets))
     if args.mc and not model.has_dropout:
         raise InputError("MC dropout needs dropout layers, and this model has none: drop --mc")
-    from ..jobs import ModelInfo
+    from ..batch.jobs import ModelInfo
     win = collect_windows(args, ModelInfo.from_model(model), kind)
     for note in win.notes:
         print(note, file=sys.stderr)

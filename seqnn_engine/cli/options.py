@@ -141,7 +141,7 @@ def add_precision_options(group) -> None:
 
 
 def model_source(args):
-    from ..jobs import ModelSource
+    from ..batch.jobs import ModelSource
 
     return ModelSource(model_dir=args.model, params=args.params, weights=args.weights, head=args.head,
                        targets=args.targets_file, replicate=args.replicate, precision=args.precision,
@@ -217,14 +217,14 @@ def open_store(args):
                          "so they are not cached")
     if args.store_max_gb <= 0:
         raise InputError(f"--store-max-gb must be positive, got {args.store_max_gb}")
-    from ..store import ResultStore
+    from ..batch.store import ResultStore
 
     return ResultStore(args.store, max_bytes=int(args.store_max_gb * (1 << 30)))
 
 
 def open_executor(args, source, quiet: bool = False):
     """Load the model into this process (local) or into Ray actors."""
-    from ..jobs import make_executor
+    from ..batch.jobs import make_executor
     from . import import_tensorflow_quietly
 
     if args.executor == "local":

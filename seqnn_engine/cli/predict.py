@@ -17,8 +17,7 @@ import sys
 import numpy as np
 
 from . import options as opt
-from .inputs import (check_one_input, chrom_static, collect_windows, job_fingerprint, run_to_file,
-                     summary_line, target_static)
+from .inputs import check_one_input, chrom_static, collect_windows, job_fingerprint, run_to_file, summary_line, target_static
 
 
 def add_parser(sub) -> None:
@@ -79,7 +78,7 @@ def run(args) -> int:
 
 
 def write_extra_outputs(path, args, info) -> None:
-    from ..export import read_scores
+    from ..io.export import read_scores
     from .tracks import prediction_bigwigs, write_tsv
 
     data = read_scores(path)

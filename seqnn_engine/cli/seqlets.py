@@ -82,7 +82,7 @@ def load_motif_db(args):
 
 
 def run(args) -> int:
-    from ..atomic import write_text_atomic
+    from ..io.atomic import write_text_atomic
     from ..motifs.seqlets import call_seqlets
     from .export import AttributionFile
 

@@ -13,7 +13,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from ..atomic import atomic_path
+from ..io.atomic import atomic_path
 from ..errors import InputError
 
 
@@ -79,7 +79,7 @@ def merge_tracks(chroms: Sequence[str], starts: Sequence[int], values: np.ndarra
 
 
 def write_track_bigwig(path, chroms, starts, values, step, chrom_sizes) -> Path:
-    from ..export import write_bigwig
+    from ..io.export import write_bigwig
 
     return write_bigwig(path, chrom_sizes, merge_tracks(chroms, starts, values, step, chrom_sizes))
 

@@ -3,7 +3,7 @@
     python -m seqnn_engine variants --model DIR --vcf V.vcf --genome G.fa --stats SUM,logSUM,D2 \\
         --targets 0-3 --rc --shifts -1,0,1 --out scores.h5 --tsv-out scores.tsv
 
-Windows, flipped alleles and the statistics are those of :mod:`seqnn_engine.variants` (the
+Windows, flipped alleles and the statistics are those of :mod:`seqnn_engine.analysis.variants` (the
 reference's SNP scoring: each shift predicted separately, SUM/logSUM summed over shifts and
 bins, D2 the mean over shifts of the L2 norm over bins), with the options of the engine session
 (:meth:`seqnn_engine.session.Session.variant_options`, as the dashboard's variant view); ``--mc N``
@@ -12,7 +12,7 @@ statistic (float16 clipped to its range, or ``--float32``), ``chr``/``start``/``
 window), ``snp``, ``pos`` (1-based), ``ref_allele``, ``alt_allele``, ``flipped``,
 ``target_ids``/``target_labels``; ``--save-preds`` adds ``REF``/``ALT`` (V, H, P, T').
 
-The VCF is read by :mod:`seqnn_engine.vcf` (htslib through pysam: VCF, bgzipped VCF, BCF).
+The VCF is read by :mod:`seqnn_engine.io.vcf` (htslib through pysam: VCF, bgzipped VCF, BCF).
 Records whose FILTER is not PASS or '.' are skipped unless ``--keep-filtered``; ``--region
 CHR:START-END`` (0-based half-open) reads only the records overlapping it, through the
 file's .tbi/.csi index.
@@ -29,7 +29,7 @@ from .inputs import _genome, job_fingerprint, run_to_file, summary_line, target_
 
 
 def add_parser(sub) -> None:
-    from ..variants import SCORE_STATS
+    from ..analysis.variants import SCORE_STATS
 
     p = sub.add_parser("variants", help="variant effect scores (SUM, logSUM, D2, ...) for a VCF",
                        description="Score each variant of a VCF by comparing REF and ALT predictions.")
@@ -56,7 +56,7 @@ def add_parser(sub) -> None:
 
 
 def parse_stats(text: str) -> list[str]:
-    from ..variants import SCORE_STATS
+    from ..analysis.variants import SCORE_STATS
 
     stats = [s.strip() for s in text.split(",") if s.strip()]
     if not stats:
@@ -70,9 +70,9 @@ def parse_stats(text: str) -> list[str]:
 
 
 def run(args) -> int:
-    from ..variants import check_substitutions, clip_float16, variant_window
-    from ..genome import parse_interval
-    from ..vcf import read_vcf
+    from ..analysis.variants import check_substitutions, clip_float16, variant_window
+    from ..genomics.genome import parse_interval
+    from ..io.vcf import read_vcf
 
     opt.check_job_args(args)
     opt.out_path(args.out)
@@ -149,7 +149,7 @@ def run(args) -> int:
 
 
 def write_variant_tsv(path, tsv, stats) -> None:
-    from ..export import read_scores
+    from ..io.export import read_scores
     from .tracks import write_tsv
 
     d = read_scores(path)

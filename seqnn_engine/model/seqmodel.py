@@ -15,7 +15,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from .. import ensemble as ens
+from . import ensemble as ens
 from ..errors import InputError
 from .build import Network, Tap, build_mc_graph, build_network
 from .head import HeadGather, member_columns, union_columns
@@ -49,7 +49,7 @@ class SeqModel:
     Attributes: seq_length, num_targets, target_length, stride, crop (ints);
     strand_pair (T,) permutation or None; taps: tappable layers (index 0 = input);
     targets: parsed targets.txt or None; n_params; digest (the model's identity: params,
-    weights or random seed, targets.txt, head, precision; see seqnn_engine.store.model_digest);
+    weights or random seed, targets.txt, head, precision; see seqnn_engine.batch.store.model_digest);
     precision ('float32' | 'bfloat16'); seed (of random weights, or None).
     The underlying Keras model is never switched to training mode.
     """
@@ -113,7 +113,7 @@ class SeqModel:
             raise InputError(f"expected one-hot input of shape (S, {self.seq_length}, 4), got {x.shape}")
         if x.shape[1] != self.seq_length:
             raise InputError(f"sequences are {x.shape[1]} bp but the model takes {self.seq_length} bp: "
-                             "pad or crop them (seqnn_engine.sequences fits sequences to the model)")
+                             "pad or crop them (seqnn_engine.genomics.sequences fits sequences to the model)")
         if x.shape[0] == 0:
             raise InputError("no sequences given")
         x = x.astype(np.float32, copy=False)
@@ -351,9 +351,9 @@ def load_model(params_path, weights_path, head=0, targets_path=None, name: str =
     trained weights are not at hand. precision: 'float32' (default) or 'bfloat16' (see
     :mod:`seqnn_engine.model.precision`; outputs stay float32). ``model.digest`` covers
     params, weights (or the seed), targets.txt, head and precision
-    (:func:`seqnn_engine.store.model_digest`). Raises InputError with what to fix on any problem.
+    (:func:`seqnn_engine.batch.store.model_digest`). Raises InputError with what to fix on any problem.
     """
-    from ..store import model_digest
+    from ..batch.store import model_digest
     from .precision import check_precision
 
     precision = check_precision(precision)
@@ -371,7 +371,7 @@ def load_model(params_path, weights_path, head=0, targets_path=None, name: str =
         load_weights(net.layers, weights_path)
     targets = None
     if targets_path is not None:
-        from ..targets import read_targets
+        from .targets import read_targets
         targets = read_targets(targets_path)
         if len(targets) != net.num_targets:
             raise InputError(f"targets file {Path(targets_path).name} lists {len(targets)} targets but head "

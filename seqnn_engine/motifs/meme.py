@@ -256,7 +256,7 @@ def meme_text(motifs: MotifSet, nsites: Optional[Sequence[int]] = None) -> str:
 
 def write_meme(path, motifs: MotifSet, nsites: Optional[Sequence[int]] = None) -> Path:
     """Write ``motifs`` to ``path`` as MEME text (atomically)."""
-    from ..atomic import write_text_atomic
+    from ..io.atomic import write_text_atomic
 
     write_text_atomic(path, meme_text(motifs, nsites))
     return Path(path)

@@ -92,7 +92,7 @@ def run_modisco(onehot: np.ndarray, hypothetical: np.ndarray, out_h5, *, max_seq
     window sizes (``trim_to_window_size`` 20, ``initial_flank_to_add`` 5: motifs of 6-21 bp).
     Returns the path."""
     import modiscolite
-    from ..atomic import atomic_path
+    from ..io.atomic import atomic_path
 
     x = np.asarray(onehot, dtype=np.float32)
     h = np.asarray(hypothetical, dtype=np.float32)
@@ -263,7 +263,7 @@ def write_outputs(out_dir, patterns: Sequence[Pattern], motifs: Optional[MotifSe
     """Write ``motifs.meme`` (trimmed probability matrices, ids = pattern short names),
     ``matches.tsv``, ``seqlets.bed`` and ``report.html`` into ``out_dir`` (``modisco.h5`` is written
     by :func:`run_modisco`)."""
-    from ..atomic import write_text_atomic
+    from ..io.atomic import write_text_atomic
     from .meme import MotifSet as _MS, write_meme
 
     d = Path(out_dir)

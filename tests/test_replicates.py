@@ -1,0 +1,101 @@
+"""Replicate ensembles (seqnn_engine.model.replicates) on a 3-replicate copy of the demo model.
+
+The replicates are the shipped demo weights and two seeded random re-initialisations of the
+same architecture. Truth: each replicate loaded on its own with load_model_dir(replicate=r)
+and combined here with numpy.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from seqnn_engine.errors import InputError
+from seqnn_engine.genomics.onehot import encode
+from seqnn_engine.model.modeldir import load_model_dir
+from seqnn_engine.model.replicates import Replicates, parse_replicates
+
+DEMO = Path(__file__).resolve().parents[1] / "assets" / "demo"
+
+
+@pytest.fixture(scope="module")
+def rep_dir(tmp_path_factory):
+    from seqnn_engine.model import load_model
+    from seqnn_engine.model.weights import save_weights
+
+    d = tmp_path_factory.mktemp("reps")
+    for name in ("params.json", "targets.txt", "model.weights.h5"):
+        shutil.copy(DEMO / name, d / name)
+    for k in (1, 2):
+        m = load_model(d / "params.json", None, seed=k)
+        save_weights(m.net.layers, d / f"rep{k}.weights.h5")
+    (d / "manifest.json").write_text(json.dumps({"name": "demo x3", "params": "params.json", "targets": "targets.txt",
+                                                 "weights": ["model.weights.h5", "rep1.weights.h5",
+                                                             "rep2.weights.h5"]}))
+    return d
+
+
+@pytest.fixture(scope="module")
+def x():
+    rng = np.random.default_rng(0)
+    seq = "".join(rng.choice(list("ACGT"), 4096))
+    return encode(seq)[None]
+
+
+def test_parse_replicates():
+    assert parse_replicates("all", 4) == [0, 1, 2, 3]
+    assert parse_replicates("2,0", 4) == [0, 2]
+    assert parse_replicates(1, 4) == [1]
+    with pytest.raises(InputError, match="out of range.*4 weights"):
+        parse_replicates("0,4", 4)
+    with pytest.raises(InputError, match="'all' or comma-separated"):
+        parse_replicates("first", 4)
+
+
+def test_predictions_combine_independently_loaded_replicates(rep_dir, x):
+    reps = Replicates(rep_dir, "all", max_resident=1)
+    kw = dict(rc=True, shifts=(0, 1), target_indexes=[0, 3, 6])
+    got = reps.predict(x, **kw)
+    singles = [load_model_dir(rep_dir, replicate=r).predict(x, return_all=True, **kw) for r in range(3)]
+    means = np.stack([p.mean for p in singles])
+    np.testing.assert_allclose(got.per_replicate, means, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(got.mean, means.mean(0), rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(got.replicate_std, means.std(0, ddof=1), rtol=1e-5, atol=1e-7)
+    # every member of every replicate: the member variance over all 3 x 4 members
+    all_members = np.concatenate([p.members for p in singles], axis=-1)
+    assert all_members.shape[-1] == 12 and len(got.member_labels) == 12
+    np.testing.assert_allclose(got.member_var, all_members.var(-1, ddof=1), rtol=1e-4, atol=1e-8)
+    np.testing.assert_allclose(got.mean, all_members.mean(-1), rtol=1e-5, atol=1e-7)
+    assert got.replicate_std.max() > 0          # the replicates really differ
+
+
+def test_attributions_average_over_replicates_with_spread(rep_dir, x):
+    reps = Replicates(rep_dir, "0,2", max_resident=2)
+    kw = dict(targets=[0], positions=[60, 61, 62, 63])
+    got = reps.attribute(x, "saliency", **kw)
+    singles = [load_model_dir(rep_dir, replicate=r).attribute(x, "saliency", **kw) for r in (0, 2)]
+    s = np.stack([a.scores for a in singles])
+    np.testing.assert_allclose(got.scores, s.mean(0), rtol=1e-5, atol=1e-9)
+    np.testing.assert_allclose(got.scores_std, s.std(0, ddof=1), rtol=1e-4, atol=1e-9)
+    np.testing.assert_allclose(got.objective_per_replicate, np.stack([a.objective for a in singles]), rtol=1e-6)
+    assert list(got.replicates) == [0, 2]
+
+
+def test_lazy_loading_keeps_at_most_max_resident(rep_dir, x):
+    reps = Replicates(rep_dir, "all", max_resident=1)
+    assert reps.resident() == [] and reps.loads == 0      # nothing loaded before the first request
+    reps.predict(x, target_indexes=[0])
+    assert reps.resident() == [2] and reps.loads == 3
+    reps2 = Replicates(rep_dir, "all", max_resident=3)
+    reps2.predict(x, target_indexes=[0])
+    reps2.predict(x, target_indexes=[1])
+    assert reps2.resident() == [0, 1, 2] and reps2.loads == 3   # kept: no reload
+
+
+def test_digest_changes_with_the_selection(rep_dir):
+    a = Replicates(rep_dir, "all", max_resident=3).digest
+    b = Replicates(rep_dir, "0,1", max_resident=3).digest
+    assert a != b and len(a) == 16
