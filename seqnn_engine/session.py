@@ -99,7 +99,7 @@ class Ensemble:
 class Request:
     """What to compute on one window.
 
-    sequence: exactly ``seq_length`` bases (an :class:`~seqnn_engine.windows.InputWindow`'s
+    sequence: exactly ``seq_length`` bases (an :class:`~seqnn_engine.genomics.windows.InputWindow`'s
         ``sequence``). ensemble: :class:`Ensemble`. targets: chosen output indexes (() = all).
     positions: objective bins: None (all), 'center', or bin indexes. statistic: 'sum' | 'log' |
         'mean' (input attributions). method: attribution method. mean_center: ACGT-centred scores.
@@ -214,7 +214,7 @@ class GeneValues(Result):
 
 
 class VariantEffect(Result):
-    """One substitution scored on the window centred on it (seqnn_engine.variants): ``ref``,
+    """One substitution scored on the window centred on it (seqnn_engine.analysis.variants): ``ref``,
     ``alt`` (H, P, T') predictions per shift, one (T',) array per statistic, ``target_index``;
     meta chrom, window_start, position (display coordinate), ref, alt, flipped."""
 
@@ -373,7 +373,7 @@ class Session:
 
     @property
     def genome(self):
-        """The model directory's genome (seqnn_engine.genome.Genome), or None."""
+        """The model directory's genome (seqnn_engine.genomics.genome.Genome), or None."""
         if self._genome is None and self.has_genome:
             with self._lock:
                 if self._genome is None:
@@ -405,7 +405,7 @@ class Session:
         return [(md.name, str(md.path), len(md.weights)) for md in find_model_dirs([Path(r) for r in roots])]
 
     def target_catalog(self):
-        """The model's :class:`~seqnn_engine.target_catalog.TargetCatalog` (built once)."""
+        """The model's :class:`~seqnn_engine.model.target_catalog.TargetCatalog` (built once)."""
         if getattr(self, "_catalog", None) is None:
             from .model.target_catalog import TargetCatalog
             self._catalog = TargetCatalog.for_model(self.model)
@@ -449,7 +449,7 @@ class Session:
         return interval_input(self.genome, self.genes, text, self.geometry)
 
     def fasta_input(self, record):
-        """The window of a FASTA record (seqnn_engine.sequences.FastaRecord)."""
+        """The window of a FASTA record (seqnn_engine.genomics.sequences.FastaRecord)."""
         from .genomics.windows import fasta_input
         return fasta_input(record, self.geometry)
 
@@ -718,7 +718,7 @@ class Session:
                     progress: Progress = None) -> GeneValues:
         """Per-target gene value of ``gene`` (Gene or name/id): the prediction of its TSS-centred
         window (:meth:`gene_input`), summed over ``[b - r, b + r]`` around every TSS bin
-        (:func:`seqnn_engine.genes.gene_values`); NaN for targets on the opposite strand when
+        (:func:`seqnn_engine.genomics.genes.gene_values`); NaN for targets on the opposite strand when
         targets.txt marks strands (``strand_mask``). ``req.sequence`` is ignored."""
         from .genomics.genes import gene_values
         from .genomics.windows import gene_window_sequence
@@ -743,7 +743,7 @@ class Session:
     @staticmethod
     def variant_options(req: Request, stats=VARIANT_STATS, batch_size: int = 4, untransform: bool = False,
                         keep_preds: bool = True) -> dict:
-        """Options of :func:`seqnn_engine.variants.score_windows` for ``req`` (the CLI's too)."""
+        """Options of :func:`seqnn_engine.analysis.variants.score_windows` for ``req`` (the CLI's too)."""
         ens = req.ensemble
         return {"stats": list(stats), "rc": bool(ens.rc), "shifts": [int(s) for s in ens.shifts],
                 "mc_n": int(ens.mc_n), "mc_seed": int(ens.mc_seed),

@@ -3,13 +3,13 @@
 One function per kind of input, used by every surface (dashboard, CLI, notebooks), so a gene
 gives the same window everywhere:
 
-* gene: the window centred on its primary TSS (:func:`~seqnn_engine.genes.gene_window`),
+* gene: the window centred on its primary TSS (:func:`~seqnn_engine.genomics.genes.gene_window`),
   fetched from the genome (N past the chromosome ends): :func:`gene_window_sequence`;
 * interval ``chrom:start-end``: the window centred on its midpoint ``(start + end) // 2``
-  (:meth:`~seqnn_engine.genome.Genome.window`): :func:`interval_window_sequence`;
+  (:meth:`~seqnn_engine.genomics.genome.Genome.window`): :func:`interval_window_sequence`;
 * FASTA record: centred and padded with N when shorter, its central window when longer
-  (:func:`~seqnn_engine.sequences.fit_sequence`);
-* variant: the window of :func:`seqnn_engine.variants.variant_window` (its first REF base at
+  (:func:`~seqnn_engine.genomics.sequences.fit_sequence`);
+* variant: the window of :func:`seqnn_engine.analysis.variants.variant_window` (its first REF base at
   window position ``seq_length // 2 - 1``), on the genome or on the user's record
   (:class:`RecordSource`).
 
