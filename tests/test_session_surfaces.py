@@ -233,3 +233,26 @@ def test_cli_session_and_dashboard_agree(env, tmp_path):
 def _ok(at) -> None:
     assert not at.exception, [e.value for e in at.exception]
     assert not at.error, [e.value for e in at.error]
+
+
+def test_cli_variants_honour_mc_dropout_like_the_session(env, tmp_path):
+    """``variants --mc N --mc-seed S`` scores with N MC-dropout samples per shift, as the session does for
+    the same ensemble; the samples change the scores (the tiny model's dropout is active)."""
+    from seqnn_engine.session import Ensemble, Request, Session
+    ses = Session(env["model_dir"])
+    inp = ses.gene_input(DEFAULT_GENE)
+    pos = inp.start + VAR_OFFSET
+    ref = inp.sequence[VAR_OFFSET]
+    alt = next(b for b in "ACGT" if b != ref)
+    (tmp_path / "v.vcf").write_text("##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n"
+                                    f"{inp.chrom}\t{pos + 1}\tv1\t{ref}\t{alt}\t.\tPASS\t.\n")
+    cli("variants", "--model", env["model_dir"], "--float32", "--quiet", "--vcf", tmp_path / "v.vcf",
+        "--genome", DEMO / "genome.fa.gz", "--targets", "0,6", "--stats", "SUM,D2", "--mc", 2, "--mc-seed", 3,
+        "--out", tmp_path / "mc.h5")
+    got = read(tmp_path / "mc.h5")
+    req = Request(inp.sequence, Ensemble(mc_n=2, mc_seed=3), TARGETS)
+    want = ses.variant(inp, pos, alt, req, stats=("SUM", "D2"))
+    plain = ses.variant(inp, pos, alt, req.with_(ensemble=Ensemble()), stats=("SUM", "D2"))
+    for k in ("SUM", "D2"):
+        np.testing.assert_array_equal(got[k][0], want[k])
+    assert not np.array_equal(want["D2"], plain["D2"])
