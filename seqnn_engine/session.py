@@ -564,16 +564,17 @@ class Session:
         hit = self._peek_prediction(req)
         if hit is not None:
             return hit
+        complete = lambda r: self._complete(r, req.ensemble)  # noqa: E731
         tsel = self.predicted_targets(req.targets)
         if tsel is None:
             key = self.prediction_key(req)
-            self.cache.forget(key)   # an incomplete (CLI, one-array) entry is replaced
 
             def run():
                 p, sd, tidx = self._run_predict([req.sequence], req, None, progress)
                 return ({"preds": p.mean[0], "sd": sd[0], "members": p.members[0], "target_index": tidx},
                         {"member_labels": list(p.member_labels)})
-            return self._with_defaults(self.cache.get_or_compute(key, run), None)
+            # an incomplete entry (the CLI stores only the mean) is recomputed and replaced
+            return self._with_defaults(self.cache.get_or_compute(key, run, accept=complete), None)
         blocks = self._blocks(tsel)
         parts = self._block_hits(req, blocks)
         missing = [b for b in blocks if b not in parts]
@@ -585,9 +586,9 @@ class Session:
             sub = {"preds": p.mean[0][:, off:off + n], "sd": sd[0][:, off:off + n],
                    "members": p.members[0][:, off:off + n], "target_index": np.arange(*b, dtype=np.int64)}
             key = self.prediction_key(req, list(range(*b)))
-            self.cache.forget(key)
             parts[b] = self.cache.get_or_compute(key, lambda sub=sub: ({k: np.ascontiguousarray(v) for k, v in sub.items()},
-                                                                {"member_labels": list(p.member_labels)}))
+                                                                       {"member_labels": list(p.member_labels)}),
+                                                 accept=complete)
             off += n
         return self._assemble(req, tsel, parts, "computed")
 

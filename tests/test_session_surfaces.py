@@ -256,3 +256,26 @@ def test_cli_variants_honour_mc_dropout_like_the_session(env, tmp_path):
     for k in ("SUM", "D2"):
         np.testing.assert_array_equal(got[k][0], want[k])
     assert not np.array_equal(want["D2"], plain["D2"])
+
+
+def test_cli_store_entry_of_an_ensemble_is_completed_by_the_session(env, tmp_path):
+    """The CLI stores only the ensemble mean; a session asking the same key for its members recomputes
+    them (not one fake member from the mean) and replaces the entry, whose mean is the CLI's."""
+    from seqnn_engine.batch.store import ResultStore
+    from seqnn_engine.genomics.onehot import encode
+    from seqnn_engine.session import Ensemble, Request, Session
+    ses = Session(env["model_dir"], store=ResultStore(tmp_path / "store"))
+    seq = ses.gene_input(DEFAULT_GENE).sequence
+    (tmp_path / "g.fa").write_text(f">g\n{seq}\n")
+    cli("predict", "--model", env["model_dir"], "--float32", "--quiet", "--fasta", tmp_path / "g.fa", "--rc",
+        "--store", tmp_path / "store", "--out", tmp_path / "p.h5")
+    req = Request(seq, Ensemble(rc=True))
+    stored = ResultStore(tmp_path / "store").get(ses.prediction_key(req))
+    assert stored is not None and set(stored.arrays) == {"preds"}
+    r = ses.predict(req)
+    assert r.source == "computed" and r["members"].shape[-1] == 2
+    want = ses.model.predict(encode(seq)[None], rc=True, return_all=True)
+    np.testing.assert_array_equal(r["members"], want.members[0])
+    np.testing.assert_array_equal(r["preds"], read(tmp_path / "p.h5")["preds"][0])
+    again = Session(env["model_dir"], store=ResultStore(tmp_path / "store")).predict(req)
+    assert again.source == "store" and again["members"].shape[-1] == 2

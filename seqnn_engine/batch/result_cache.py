@@ -105,9 +105,12 @@ class ResultCache:
                 return r
         return None
 
-    def get_or_compute(self, key: str, compute: Callable[[], tuple], persist: bool = True) -> Result:
+    def get_or_compute(self, key: str, compute: Callable[[], tuple], persist: bool = True,
+                       accept: Callable[[Result], bool] | None = None) -> Result:
+        """The cached result of ``key``, else ``compute()`` -> (arrays, meta) stored at both levels.
+        ``accept(hit)`` False makes a cached entry count as a miss (it is recomputed and replaced)."""
         hit = self.peek(key)
-        if hit is not None:
+        if hit is not None and (accept is None or accept(hit)):
             return hit
         arrays, meta = compute()
         r = Result(key, _freeze(arrays), dict(meta or {}), "computed")
