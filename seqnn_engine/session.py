@@ -752,13 +752,13 @@ class Session:
                 "n_value": float(ens.n_value), "batch_size": int(batch_size), "untransform": bool(untransform),
                 "keep_preds": bool(keep_preds)}
 
-    def variant(self, inp, position: int, alt: str, req: Request, stats=VARIANT_STATS) -> VariantEffect:
-        """One substitution at display coordinate ``position`` of input ``inp`` (an InputWindow)
-        to base ``alt``, scored on the window centred on it (as the CLI's ``variants``): the genome
-        window for genome inputs, the user's record (N outside it) for FASTA inputs."""
+    def variant_job(self, inp, position: int, alt: str, req: Request, stats=VARIANT_STATS) -> Job:
+        """The :class:`Job` of one substitution at display coordinate ``position`` of input ``inp`` (an
+        InputWindow) to base ``alt``, scored on the window centred on it (as the CLI's ``variants``):
+        the genome window for genome inputs, the user's record (N outside it) for FASTA inputs."""
         from .analysis.variants import score_windows, variant_window
-        from .io.vcf import Variant
         from .genomics.windows import variant_position_check, variant_source
+        from .io.vcf import Variant
         alt = (alt or "").upper()
         if alt not in ("A", "C", "G", "T"):
             raise InputError(f"alternative base must be A, C, G or T, got {alt!r}")
@@ -771,15 +771,22 @@ class Session:
         key = cache_keys.variant_key(self.model, vw.ref_seq, vw.alt_seq, {k: v for k, v in opts.items()
                                                                           if k != "batch_size"})
 
-        def run():
-            out = score_windows(self.model, [vw.ref_seq], [vw.alt_seq], opts)
+        def run(progress):
+            out = score_windows(self.model, [vw.ref_seq], [vw.alt_seq], opts, progress=progress)
             arrays = {k: np.asarray(val[0]) for k, val in out.items() if k not in ("REF", "ALT")}
             arrays["ref"] = np.asarray(out["REF"][0], np.float32)
             arrays["alt"] = np.asarray(out["ALT"][0], np.float32)
             arrays["target_index"] = np.asarray(self.model.check_targets(opts["targets"]), np.int64)
             return arrays, {"chrom": vw.chrom, "window_start": int(vw.start), "position": int(position),
                             "ref": ref, "alt": alt, "flipped": bool(vw.flipped), "stats": list(stats)}
-        return self._typed(self.cache.get_or_compute(key, run), VariantEffect)
+        return Job(key, lambda: self._typed(self.cache.peek(key), VariantEffect),
+                   lambda cb: self._typed(self.cache.get_or_compute(key, lambda: run(cb)), VariantEffect),
+                   req.ensemble.n_members)
+
+    def variant(self, inp, position: int, alt: str, req: Request, stats=VARIANT_STATS,
+                progress: Progress = None) -> VariantEffect:
+        """One substitution scored on the window centred on it (see :meth:`variant_job`)."""
+        return self.variant_job(inp, position, alt, req, stats).run(progress)
 
     # ------------------------------------------------------------------ motifs
     def seqlets(self, attr: Attribution, req: Request, db: MotifDatabase, targets_label: str = "",

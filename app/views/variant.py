@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from app import downloads
+from app import downloads, state
 from app.state import PLOTLY_CONFIG, Ctx
 from seqnn_engine import plot
 
@@ -40,8 +40,10 @@ def render(ctx: Ctx) -> None:
         return
     pos, alt = v
     inp = ctx.inp
-    with st.spinner("Predicting the reference and alternative alleles"):
-        res = ctx.session.variant(inp, pos, alt, ctx.request(positions=None))
+    res = state.result(ctx.session.variant_job(inp, pos, alt, ctx.request(positions=None)),
+                       "Predicting the reference and alternative alleles", again="Predict the variant again")
+    if res is None:
+        return
     tidx = [int(t) for t in res["target_index"]]
     names = [ctx.short[t] for t in tidx]
     ref_p = np.asarray(res["ref"]).mean(0)       # (P, T): mean over shifts
