@@ -279,3 +279,18 @@ def test_cli_store_entry_of_an_ensemble_is_completed_by_the_session(env, tmp_pat
     np.testing.assert_array_equal(r["preds"], read(tmp_path / "p.h5")["preds"][0])
     again = Session(env["model_dir"], store=ResultStore(tmp_path / "store")).predict(req)
     assert again.source == "store" and again["members"].shape[-1] == 2
+
+
+def test_dashboard_ism_limit_is_the_engines(env, monkeypatch):
+    """The ISM button offers at most SEQNN_MAX_ISM_BP positions (the engine's limit, not a page constant):
+    a 200 bp selection under a 50 bp limit is cut to its central 50 bp."""
+    monkeypatch.setenv("SEQNN_MAX_ISM_BP", "50")
+    at = AppTest.from_file(MAIN, default_timeout=300)
+    at.session_state["model_path"] = str(env["model_dir"])
+    at.run()
+    _ok(at)
+    lo, hi = at.slider(key="range_slider").value
+    assert hi - lo == 200
+    label = at.button(key="ism_run").label
+    c = (lo + hi) // 2
+    assert f"Run ISM on {c - 25:,}-{c + 25:,} (the central 50 bp of the selection): 150 mutants" in label, label
