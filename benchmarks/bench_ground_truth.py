@@ -435,14 +435,16 @@ MOTIF_GOALS = {"recall": 0.9, "precision": 0.8, "id_top3_rate": 0.9}
 
 SEQLET_PLACES = ("own", "other_driver", "decoy", "flank", "background")
 FLANK_BP = 10
-SENSITIVITY = {"alpha 0.5": {"alpha": 0.5}, "alpha 0.001": {"alpha": 1e-3}, "positive seqlets only": {"signs": (1,)}}
+SENSITIVITY = {"no joining (merge_gap None)": {"merge_gap": None}, "alpha 0.5": {"alpha": 0.5},
+               "alpha 0.001": {"alpha": 1e-3}, "positive seqlets only": {"signs": (1,)}}
+KNOCKOUT_SEED = 0
 
 
-def _seqlet_categories(table, windows, sites, motif: str) -> dict:
-    """Where the seqlets fall: counts of seqlets overlapping an own-motif site, another driver's site, a decoy
-    site, within FLANK_BP of an own-motif site, or none of these (first that applies), by sign (pos_/neg_)."""
+def _seqlet_places(table, windows, sites, motif: str) -> list:
+    """Where each seqlet falls (one of SEQLET_PLACES, first that applies: overlaps an own-motif site, another
+    driver's site, a decoy site, lies within FLANK_BP of an own-motif site, else background)."""
     from tools.demo.motifs import DECOYS
-    out = {f"{sg}_{k}": 0 for sg in ("pos", "neg") for k in SEQLET_PLACES}
+    out = []
     for i in range(len(table)):
         st = sites.get(str(windows.chrom[int(table.seq[i])]))
         w0 = int(windows.start[int(table.seq[i])])
@@ -459,7 +461,37 @@ def _seqlet_categories(table, windows, sites, motif: str) -> dict:
             k = "flank"
         else:
             k = "background"
-        out[f"{'pos' if table.sign[i] > 0 else 'neg'}_{k}"] += 1
+        out.append(k)
+    return out
+
+
+def _seqlet_categories(table, places: list) -> dict:
+    """Counts of :func:`_seqlet_places` by sign (pos_/neg_)."""
+    out = {f"{sg}_{k}": 0 for sg in ("pos", "neg") for k in SEQLET_PLACES}
+    for sg, k in zip(table.sign, places):
+        out[f"{'pos' if sg > 0 else 'neg'}_{k}"] += 1
+    return out
+
+
+def _knockouts(model, target: int, x: np.ndarray, table, batch_size: int) -> np.ndarray:
+    """(N,) change of the objective (the target summed over all output bins) when each seqlet's span is
+    replaced by random bases (seeded): f(knocked out) - f(window). What the model's prediction really owes
+    the seqlet, beside what the attribution says (its summed contribution)."""
+    rng = np.random.default_rng(KNOCKOUT_SEED)
+    eye = np.eye(4, dtype=np.float32)
+
+    def objective(xs):
+        return np.concatenate([model.predict(xs[c0:c0 + CHUNK], target_indexes=[target], batch_size=batch_size)
+                               .mean.sum(axis=(1, 2)) for c0 in range(0, len(xs), CHUNK)])
+    base = objective(x)
+    out = np.zeros(len(table))
+    for c0 in range(0, len(table), CHUNK):
+        rows = range(c0, min(len(table), c0 + CHUNK))
+        xs = np.stack([x[int(table.seq[i])] for i in rows]).copy()
+        for j, i in enumerate(rows):
+            a, b = int(table.start[i]), int(table.end[i])
+            xs[j, a:b] = eye[rng.integers(0, 4, b - a)]
+        out[c0:c0 + len(xs)] = objective(xs) - base[table.seq[c0:c0 + len(xs)]]
     return out
 
 
@@ -515,7 +547,8 @@ def run_motifs(args) -> dict:
         rec = mt.seqlet_recovery(table, W, sites, motif, ids[motif])
         best = [str(table.matches.ids[i, 0]) for i in range(len(table))]
         top3 = [{str(v) for v in table.matches.ids[i, :3] if v} for i in range(len(table))]
-        row = dict(rec.summary(), **_seqlet_categories(table, W, sites, motif),
+        places = _seqlet_places(table, W, sites, motif)
+        row = dict(rec.summary(), **_seqlet_categories(table, places),
                    named_decoy_best=int(sum(b in decoy_ids for b in best)),
                    named_decoy_top3=int(sum(bool(t & decoy_ids) for t in top3)),
                    settings={k: v for k, v in table.settings.items() if k != "seq_length"},
@@ -523,6 +556,16 @@ def run_motifs(args) -> dict:
         log(f"{motif}: recall {rec.recall:.3f} precision {rec.precision:.3f} ID top-3 {rec.id_top3_rate:.3f}; "
             f"{len(table)} seqlets in {t2 - t1:.0f} s")
         row["peak_ratio"] = _peak_ratios(table, W, sites, motif, (hyp * W.x).sum(-1))
+        t_ko = time.perf_counter()
+        delta = _knockouts(model, tix[motif], W.x, table, args.batch_size)
+        row["knockout"] = {f"{'pos' if sg > 0 else 'neg'}_{k}": [float(v) for v, s_, k_ in zip(delta, table.sign, places)
+                                                                  if k_ == k and (s_ > 0) == (sg > 0)]
+                           for sg in (1, -1) for k in SEQLET_PLACES}
+        row["knockout_score"] = {f"{'pos' if sg > 0 else 'neg'}_{k}": [float(v) for v, s_, k_ in
+                                                                        zip(table.score, table.sign, places)
+                                                                        if k_ == k and (s_ > 0) == (sg > 0)]
+                                 for sg in (1, -1) for k in SEQLET_PLACES}
+        row["seconds_knockout"] = time.perf_counter() - t_ko
         row["sensitivity"] = {}
         for name, kw in SENSITIVITY.items():   # how far the caller's own settings move recall and precision
             alt = mt.seqlet_recovery(call_seqlets(hyp, onehot=W.x, **kw), W, sites, motif, ids[motif])
@@ -537,8 +580,9 @@ def run_motifs(args) -> dict:
                 pats, err = [], f"{type(e).__name__}: {e}"
             row["modisco_seconds"] = time.perf_counter() - t3
         row["modisco_error"] = err
-        row["patterns"] = [dict(name=p.name, n_seqlets=p.n_seqlets,
+        row["patterns"] = [dict(name=p.name, n_seqlets=p.n_seqlets, trim=[int(v) for v in p.trim], width=len(p.ppm),
                                 ids=[str(v) for v in p.matches.ids[0] if v], names=[str(v) for v in p.matches.names[0] if v],
+                                p=[float(v) for v, i in zip(p.matches.p_value[0], p.matches.ids[0]) if i],
                                 q=[float(v) for v, i in zip(p.matches.q_value[0], p.matches.ids[0]) if i])
                            for p in pats]
         hits = [p for p in row["patterns"] if ids[motif] in p["ids"][:3]]
@@ -572,9 +616,11 @@ def motifs_report(st) -> str:
         "ground truth's windows); model: the shipped demo model. Attribution: saliency (centred gradient, forward "
         "only) of each driver track summed over all output bins. Seqlets: `seqnn_engine.motifs.seqlets.call_seqlets` "
         f"on the contribution of the present base, engine defaults (alpha {s0['alpha']}, lengths "
-        f"{s0['min_len']}-{s0['max_len']} bp, null '{s0['null']}', both signs); names: TOMTOM (memelite) of each "
-        "seqlet's contribution matrix against the bundled JASPAR 2024 CORE vertebrates non-redundant set (879 "
-        "matrices), q <= 0.5. Scoring: `benchmarks/motif_truth.py` (`seqlet_recovery`).",
+        f"{s0['min_len']}-{s0['max_len']} bp, null '{s0['null']}', both signs, opposite-sign neighbours within "
+        f"{s0.get('merge_gap')} bp joined when the joined span is significant); names: TOMTOM (memelite) of each "
+        "seqlet's contribution matrix (its core window) against the bundled JASPAR 2024 CORE vertebrates "
+        "non-redundant set (879 matrices), ranked by p-value, q <= 0.5. Scoring: `benchmarks/motif_truth.py` "
+        "(`seqlet_recovery`).",
         "",
         "- **recall**: planted sites of the track's own motif centred in the output span "
         f"[{st['crop_bp']}, {st['length'] - st['crop_bp']}) overlapped by a seqlet (goal >= 0.9);",
@@ -617,6 +663,16 @@ def motifs_report(st) -> str:
         npos = sum(r[f"pos_{k}"] for k in SEQLET_PLACES)
         lines.append(f"| {m} | " + " | ".join(str(r[f"{sg}_{k}"]) for sg in ("pos", "neg") for k in SEQLET_PLACES)
                      + f" | {div(r['pos_own'], npos):.3f} |")
+    lines += ["", "**What the model owes each kind of seqlet** (knock-out: the seqlet's span replaced by random "
+              "bases, change of the objective, median over the seqlets; beside it the median summed saliency "
+              "contribution of the same seqlets; n):", "",
+              "| track | " + " | ".join(f"+ {p}" for p in places) + " | " + " | ".join(f"- {p}" for p in places)
+              + " |", "|" + "---|" * (2 * len(places) + 1)]
+    for m in D:
+        ko, sc = tk[m].get("knockout", {}), tk[m].get("knockout_score", {})
+        cell = lambda k: (f"{np.median(ko[k]):+.2f} ({np.median(sc[k]):+.2f}; {len(ko[k])})"  # noqa: E731
+                          if ko.get(k) else "-")
+        lines.append(f"| {m} | " + " | ".join(cell(f"{sg}_{k}") for sg in ("pos", "neg") for k in SEQLET_PLACES) + " |")
     lines += ["", "**Recovered and missed sites**: the site's largest per-base contribution over the largest of its "
               "window (median; share below 0.5):", "", "| track | recovered | missed |", "|---|---|---|"]
     for m in D:
@@ -647,21 +703,48 @@ def motifs_report(st) -> str:
     lines.append(f"- {tot['negative']} of the {tot['n_seqlets']} seqlets are negative runs; {neg_flank} of them lie on "
                  f"another driver's site or within {FLANK_BP} bp of an own-motif site. Counting the positive seqlets "
                  f"only, precision is {min(pos_prec):.3f} to {max(pos_prec):.3f} per track.")
+    nj = [tk[m]["sensitivity"].get("no joining (merge_gap None)") for m in D]
+    if all(nj):
+        lines.append(f"- Joining opposite-sign neighbours removes {sum(v['n_seqlets'] for v in nj) - tot['n_seqlets']} "
+                     f"seqlets (mostly flank runs beside a motif): precision {min(v['precision'] for v in nj):.3f}-"
+                     f"{max(v['precision'] for v in nj):.3f} without it, "
+                     f"{min(tk[m]['precision'] for m in D):.3f}-{max(tk[m]['precision'] for m in D):.3f} with it, "
+                     "recall unchanged.")
+    if all("knockout" in tk[m] for m in D):
+        own = np.concatenate([tk[m]["knockout"]["pos_own"] for m in D])
+        neg = np.concatenate([tk[m]["knockout"][f"neg_{k}"] for m in D for k in SEQLET_PLACES])
+        negs = np.concatenate([tk[m]["knockout_score"][f"neg_{k}"] for m in D for k in SEQLET_PLACES])
+        pos_own_s = np.concatenate([tk[m]["knockout_score"]["pos_own"] for m in D])
+        lines.append(f"- Why precision over all seqlets stays below 0.8: the negative seqlets are real runs of the "
+                     f"saliency map (median summed contribution {np.median(negs):+.2f}, against "
+                     f"{np.median(pos_own_s):+.2f} for positive seqlets on own sites) but the model's prediction "
+                     f"hardly depends on them: knocking one out changes the objective by a median {np.median(neg):+.2f} "
+                     f"(|change| {np.median(np.abs(neg)):.2f}), against {np.median(own):+.2f} for a positive seqlet on "
+                     "an own site. The demo tracks have no repressor, and saliency (a local gradient) gives "
+                     "strong negative values that the prediction does not carry; a caller that reads only the "
+                     "attribution cannot tell them from real negative features.")
     lines.append(f"- Decoys: {_pct(tot['decoy_called'], tot['n_decoy_sites'])} of the decoy sites in the output spans "
                  f"overlap a seqlet; {tot['named_decoy_best']} of {tot['n_seqlets']} seqlets have a decoy's JASPAR ID "
                  "as their best match.")
     lines += ["", f"**TF-MoDISco** (modisco-lite via `seqnn_engine.motifs.modisco.run_modisco`, the same windows and "
               f"saliency hypothetical scores, at most {st['modisco_seqlets']} seqlets per metacluster; patterns "
-              "named by TOMTOM of their trimmed probability matrix, q <= 0.5):", "",
+              "trimmed to the positions that are informative (>= 0.2 bits) or contribute (>= 0.3 of the largest "
+              "|CWM|), named by TOMTOM of the trimmed probability matrix, ranked by p-value, q <= 0.5):", "",
               "| track | patterns | pattern(s) matched to the planted ID (top 3) | seqlets | matched pattern's "
-              "matches (q; without one: the largest positive pattern's) | seconds |", "|---|---|---|---|---|---|"]
+              "trimmed span and matches (p, q; without one: the largest positive pattern's) | seconds |",
+              "|---|---|---|---|---|---|"]
     for m in D:
         r = tk[m]
         found = [p for p in r["patterns"] if p["name"] in r["modisco_found"]]
         # the matched pattern, else the largest positive one (what it was named instead)
         first = found[0] if found else next((p for p in r["patterns"] if p["name"].startswith("pos")), None)
-        desc = (", ".join(f"{n} {i} ({q:.1e})" for n, i, q in zip(first["names"], first["ids"], first["q"]))
-                if first else (r["modisco_error"] or "no pattern"))
+        if first and "p" in first:
+            desc = (f"[{first['trim'][0]}, {first['trim'][1]}) of {first['width']}: "
+                    + ", ".join(f"{n} {i} ({p:.1e}, {q:.1e})" for n, i, p, q in
+                                zip(first["names"], first["ids"], first["p"], first["q"])))
+        else:
+            desc = (", ".join(f"{n} {i} ({q:.1e})" for n, i, q in zip(first["names"], first["ids"], first["q"]))
+                    if first else (r["modisco_error"] or "no pattern"))
         if first is not None and not found:
             desc = f"{first['name']} ({first['n_seqlets']} seqlets): {desc}"
         lines.append(f"| {m} | {len(r['patterns'])} | {', '.join(r['modisco_found']) or '**none**'} | "

@@ -157,7 +157,7 @@ def run(args) -> dict:
         hyp = np.concatenate(hyp)
         t1 = time.perf_counter()
         table = call_seqlets(hyp, onehot=W.x, alpha=args.alpha, min_len=args.min_len, max_len=args.max_len,
-                             null=args.null, clip=args.clip, targets=motif, objective="sum over all output bins", method="saliency")
+                             null=args.null, clip=args.clip, merge_gap=None if args.merge_gap < 0 else args.merge_gap, targets=motif, objective="sum over all output bins", method="saliency")
         t2 = time.perf_counter()
         t_seq = t2 - t1
         for query in args.query.split(","):
@@ -196,6 +196,7 @@ def main(argv=None) -> int:
     ap.add_argument("--max-len", type=int, default=30)
     ap.add_argument("--null", default="pooled")
     ap.add_argument("--clip", type=float, default=1e-3)
+    ap.add_argument("--merge-gap", type=int, default=5, help="join opposite-sign neighbours within N bp (-1: never)")
     ap.add_argument("--query", default="contribution",
                     help="TOMTOM query matrix, or several separated by commas (the first is pooled)")
     ap.add_argument("--max-q", type=float, default=0.5)

@@ -56,7 +56,7 @@ ALL_TARGETS_LIMIT = 512
 TARGET_BLOCK = 128
 
 #: options of seqlet calls (seqnn_engine.motifs.seqlets.call_seqlets / annotate)
-SEQLET_OPTIONS = {"alpha": 0.05, "min_len": 4, "max_len": 30, "flank": 0, "n_matches": 3}
+SEQLET_OPTIONS = {"alpha": 0.05, "min_len": 4, "max_len": 30, "flank": 0, "merge_gap": 5, "n_matches": 3}
 MATCH_K = 3
 FIMO_THRESHOLD = 1e-4
 VARIANT_STATS = ("SUM", "logSUM", "D2")
@@ -807,7 +807,8 @@ class Session:
             contrib = position_contributions(scores, None if method in ("grad_x_input", "integrated_gradients")
                                              else x)                                                  # (1, L)
             tab = call_seqlets(contrib, alpha=opts["alpha"], min_len=opts["min_len"], max_len=opts["max_len"],
-                               flank=opts["flank"], targets=targets_label, objective=objective_label, method=method)
+                               flank=opts["flank"], merge_gap=opts["merge_gap"], targets=targets_label,
+                               objective=objective_label, method=method)
             tab = annotate.annotate_seqlets(tab, x, hypothetical=hyp, contributions=contrib, motifs=db.motifs,
                                             top=opts["n_matches"])
             return seqlet_arrays(tab), {"settings": tab.settings, "database": db.label, "targets": targets_label,

@@ -64,7 +64,7 @@ def test_seqlet_result_cached_by_digest_and_equal_to_engine_table(planted, tmp_p
     # the placed table read back from the store equals the engine's own calls on the same arrays
     tab = seqlet_table(again, "chrT", 1000, {"chrT": 5000})
     ref = call_seqlets(hyp[None], onehot=x[None], **{k: SEQLET_OPTIONS[k]
-                                                     for k in ("alpha", "min_len", "max_len", "flank")})
+                                                     for k in ("alpha", "min_len", "max_len", "flank", "merge_gap")})
     ref = annotate_seqlets(ref, x[None], hypothetical=hyp[None], motifs=db.motifs, top=3).place(["chrT"], [1000])
     assert tab.to_bed() == ref.to_bed()
     assert len(tab) >= 1

@@ -95,3 +95,57 @@ def test_fimo_finds_planted_site_at_position_and_strand():
         fimo_scan(x, db, select=["NOT_A_MOTIF"])
     with pytest.raises(InputError):
         fimo_scan(x, db, threshold=2)
+
+
+def test_matches_ranked_by_p_value_then_q_then_overlap():
+    from seqnn_engine.motifs.annotate import _bh_rows, _rank_rows
+    p = np.array([[9e-4, 2e-5, 2e-5, 2.9e-5, 0.2]])
+    q = _bh_rows(p)
+    assert q[0, 1] == q[0, 2] == q[0, 3]                # BH ties: q alone cannot order these
+    order = _rank_rows(p, q, np.array([[5, 8, 12, 9, 3]]))[0]
+    assert list(order) == [2, 1, 3, 0, 4]                # p first; equal p: the longer alignment
+
+
+def test_join_keeps_the_name_of_the_core():
+    """A motif with a negative shoulder: the joined seqlet is still named by its core window."""
+    db = jaspar()
+    rng = np.random.default_rng(7)
+    p = db.probs[db.ids.index("MA0139.2")]              # CTCF
+    w, L = p.shape[0], 900
+    idx = rng.integers(0, 4, (1, L))
+    idx[0, 400:400 + w] = p.argmax(1)
+    x = np.eye(4)[idx]
+    hyp = rng.normal(0, 0.02, (1, L, 4))
+    hyp[0, 400:400 + w] = 3 * p
+    d0 = 400 + w + 2                                     # a 20 bp shoulder 2 bp after the motif
+    hyp[0, d0:d0 + 20] -= 0.6 * x[0, d0:d0 + 20]
+    apart = annotate_seqlets(call_seqlets(hyp, onehot=x, merge_gap=None), x, hypothetical=hyp)
+    assert (apart.sign < 0).any()                       # without joining the shoulder is a seqlet
+    t = annotate_seqlets(call_seqlets(hyp, onehot=x), x, hypothetical=hyp)
+    r = np.flatnonzero((t.start < d0 + 20) & (t.end > 400))
+    assert len(r) == 1 and t.sign[r[0]] == 1 and t.end[r[0]] >= d0 + 19     # joined
+    assert t.core_end[r[0]] <= d0 and "MA0139.2" in list(t.matches.ids[r[0]])
+
+
+def test_pattern_trimming_keeps_specified_flanks():
+    """Information-content trimming of a CEBPB-like pattern: the flanking A and T of JASPAR's
+    ATTGCGCAAT (about 0.2-0.35 bits) stay; uniform columns go; TOMTOM then lists CEBPB."""
+    from seqnn_engine.motifs.modisco import trim_span
+    db = jaspar()
+    core = db.probs[db.ids.index("MA0466.4")]           # CEBPB, 10 bp
+    flank_a = np.array([0.49, 0.14, 0.23, 0.14])        # IC = 0.214 bits (hand-computed)
+    flank_t = np.array([0.11, 0.21, 0.12, 0.56])        # IC = 0.29 bits
+    uni = np.full((6, 4), 0.25)
+    mid = 0.85 * core[1:9] + 0.15 * 0.25
+    ppm = np.vstack([uni, flank_a, mid, flank_t, uni])
+    assert trim_span(ppm) == (6, 16)
+    assert trim_span(ppm, min_bits=0.3) == (7, 16)
+    assert trim_span(np.full((5, 4), 0.25)) == (0, 5)  # nothing informative: keep all
+    # a fuzzy but contributing end (low information, large |CWM|) stays too
+    cwm = np.zeros_like(ppm)
+    cwm[8:14] = 1.0
+    cwm[16:18] = 0.4
+    assert trim_span(ppm, cwm) == (6, 18)
+    assert trim_span(ppm, cwm, min_contribution=0.5) == (6, 16)
+    m = tomtom_matches([ppm[6:16]])
+    assert "MA0466.4" in list(m.ids[0])

@@ -48,7 +48,7 @@ def test_seqlets_bed_in_genome_coordinates(scores):
     for r in rows:
         assert len(r) == 9 and r[0] == "chr3"
         s, e = int(r[1]), int(r[2])
-        assert 0 <= s < e <= N_WINDOWS * L and e - s <= 30
+        assert 0 <= s < e <= N_WINDOWS * L and e - s <= 2 * 30 + 5   # joined spans: 2 x max_len + merge_gap
         assert np.isfinite(float(r[4])) and 0 <= float(r[6]) <= 1
         ids = r[7].split(",") if r[7] != "." else []
         assert len(ids) <= 3 and (r[3] == ".") == (not ids) and (r[5] == ".") == (not ids)

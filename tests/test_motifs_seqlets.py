@@ -121,3 +121,92 @@ def test_bad_values():
         call_seqlets(np.full((1, 50), np.nan))
     with pytest.raises(InputError):
         call_seqlets(np.zeros((2, 3, 5, 4)))
+
+
+def _motif_with_dips(seed=4, S=6, L=1500):
+    """Laplace noise; row 0: a positive 14 bp motif with a negative 8 bp shoulder 2 bp after it and a
+    negative 3 bp dip inside; row 1: a strong negative block alone; row 2: a positive motif and, 40 bp
+    away, a negative block of its own."""
+    rng = np.random.default_rng(seed)
+    a = rng.laplace(0.0, 0.3, (S, L))
+    a[0, 600:614] += 2.5
+    a[0, 605:608] -= 3.0            # dip inside the motif
+    a[0, 616:624] -= 1.2            # shoulder beside it, 2 bp away
+    a[1, 300:312] -= 2.5
+    a[2, 900:912] += 2.5
+    a[2, 952:964] -= 2.0
+    return a
+
+
+def test_opposite_sign_shoulder_joins_the_motif():
+    a = _motif_with_dips()
+    apart = call_seqlets(a, merge_gap=None)
+    r0 = np.flatnonzero((apart.seq == 0) & (apart.start < 630) & (apart.end > 595))
+    assert (apart.sign[r0] < 0).any() and (apart.sign[r0] > 0).any()   # without joining: the dips are seqlets
+    t = call_seqlets(a)
+    r0 = np.flatnonzero((t.seq == 0) & (t.start < 630) & (t.end > 595))
+    assert len(r0) == 1, [(t.start[i], t.end[i], t.sign[i]) for i in r0]
+    i = int(r0[0])
+    assert t.sign[i] == 1 and t.start[i] <= 601 and t.end[i] >= 623
+    assert t.score[i] == pytest.approx(a[0, t.start[i]:t.end[i]].sum())
+    # the joined span passed its own test (exact null of its length, pooled values) ...
+    g = _grid(a, 1000, 1e-3)
+    k = g.index(a)
+    n = int(t.length[i])
+    sf, _ = _null_tails(np.bincount(k.ravel(), minlength=g.n_bins) / k.size, [n])[n]
+    assert sf[k[0, t.start[i]:t.end[i]].sum()] <= 0.05 / t.settings["tests_per_sequence"]
+    # ... and the seqlet keeps its core window's p-value and coordinates (the window it grew from)
+    core = np.flatnonzero((apart.seq == 0) & (apart.sign > 0) & (apart.start == t.core_start[i]))
+    assert len(core) == 1 and apart.end[core[0]] == t.core_end[i] and apart.p_value[core[0]] == t.p_value[i]
+    assert t.core_start[i] >= t.start[i] and t.core_end[i] <= t.end[i] and t.length[i] > t.core_end[i] - t.core_start[i]
+    assert t.p_adj[i] <= 0.05 and t.settings["merge_gap"] == 5
+
+
+def test_negative_blocks_stay_seqlets():
+    a = _motif_with_dips()
+    t = call_seqlets(a)
+    lone = np.flatnonzero((t.seq == 1) & (t.start < 312) & (t.end > 300))
+    assert len(lone) == 1 and t.sign[lone[0]] == -1
+    far = np.flatnonzero((t.seq == 2) & (t.start < 964) & (t.end > 952))   # 40 bp from the motif: its own
+    near = np.flatnonzero((t.seq == 2) & (t.start < 912) & (t.end > 900))
+    assert len(far) == 1 and t.sign[far[0]] == -1 and len(near) == 1 and t.sign[near[0]] == 1
+    # a weak positive beside a STRONGER negative joins the negative one, not the other way round
+    b = -a
+    tb = call_seqlets(b)
+    r0 = np.flatnonzero((tb.seq == 0) & (tb.start < 630) & (tb.end > 595))
+    assert len(r0) == 1 and tb.sign[r0[0]] == -1
+
+
+def test_joining_keeps_noise_calls_rare():
+    rng = np.random.default_rng(5)
+    n = sum(len(call_seqlets(a)) for a in (rng.laplace(0, 1, (40, 2000)), rng.standard_t(3, (40, 2000))))
+    assert n <= 3     # joining only removes seqlets: alpha still bounds the false ones per sequence
+
+
+def test_bad_merge_gap():
+    with pytest.raises(InputError):
+        call_seqlets(np.zeros((2, 100)) + np.arange(100), merge_gap=-1)
+
+
+def test_fft_law_agrees_with_the_exact_chain():
+    from seqnn_engine.motifs.seqlets import _SumLaw
+    rng = np.random.default_rng(6)
+    v = rng.laplace(0, 1, 5000)
+    g = _grid(v, 500)
+    law = _SumLaw(np.bincount(g.index(v), minlength=g.n_bins).astype(float))
+    for l in (7, 45):
+        sf, cdf = law.tails(l)
+        sf2, cdf2 = law.tails_fft(l)
+        assert sf.shape == sf2.shape
+        np.testing.assert_allclose(sf2, sf, rtol=1e-6, atol=1e-12)
+        np.testing.assert_allclose(cdf2, cdf, rtol=1e-6, atol=1e-12)
+
+
+def test_joining_under_the_per_sequence_null():
+    a = _motif_with_dips()
+    t = call_seqlets(a, null="sequence")     # the row's own values hold its motif: the joined span fails
+    assert ((t.seq == 0) & (t.sign < 0) & (t.start >= 614) & (t.end <= 630)).sum() == 1
+    a[0, 600:614] += 1.5                       # a stronger motif carries its shoulder under that null too
+    t = call_seqlets(a, null="sequence")
+    r0 = np.flatnonzero((t.seq == 0) & (t.start < 630) & (t.end > 595))
+    assert len(r0) == 1 and t.sign[r0[0]] == 1 and t.end[r0[0]] >= 623

@@ -42,6 +42,9 @@ def add_parser(sub) -> None:
     s.add_argument("--min-len", type=int, default=4, help="shortest window tested (default 4)")
     s.add_argument("--max-len", type=int, default=30, help="longest window tested (default 30)")
     s.add_argument("--flank", type=int, default=0, help="bases added on each side of a seqlet (default 0)")
+    s.add_argument("--merge-gap", type=int, default=5,
+                   help="a weaker opposite-sign seqlet within this many bases joins the stronger one when the "
+                        "joined span is significant (default 5; -1: never join)")
     s.add_argument("--sign", choices=("both", "positive", "negative"), default="both",
                    help="contributions to call (default both)")
     s.add_argument("--null", choices=("pooled", "sequence", "both"), default="pooled",
@@ -100,6 +103,7 @@ def run(args) -> int:
     contrib = af.track("auto", "auto").astype(np.float64)
     signs = {"both": (1, -1), "positive": (1,), "negative": (-1,)}[args.sign]
     table = call_seqlets(contrib, alpha=args.alpha, min_len=args.min_len, max_len=args.max_len, flank=args.flank,
+                         merge_gap=None if args.merge_gap == -1 else args.merge_gap,
                          null=args.null, clip=args.clip, signs=signs, **desc)
     if db is not None and len(table):
         from ..motifs.annotate import annotate_seqlets

@@ -15,9 +15,12 @@ the 3 best matches of 97% of recovered sites with contribution queries, 96% with
 (82% first, against 71%) and 17% with hypothetical queries of the centred gradient.
 
 :func:`tomtom_matches` compares every query with every motif of a :class:`~.meme.MotifSet` on both
-strands (memelite's TOMTOM, complete scores) and keeps the ``top`` best by p-value. q-values are
-Benjamini-Hochberg over all motifs of the database for each query (the false discovery rate among
-that query's matches); a match is kept only when its q-value is at most ``max_q``.
+strands (memelite's TOMTOM, complete scores) and keeps the ``top`` best, ranked by p-value (ties:
+by q-value, then the longer alignment, then database order). q-values are Benjamini-Hochberg over
+all motifs of the database for each query (the false discovery rate among that query's matches), so
+several matches often share one q-value: the p-value is what orders them. A match is kept only when
+its q-value is at most ``max_q``. The same ranking names seqlets (:func:`annotate_seqlets`: the
+table's ``name``, ``motif_ids`` and strand) and TF-MoDISco patterns (:func:`~.modisco.match_patterns`).
 """
 from __future__ import annotations
 
@@ -43,6 +46,16 @@ def _bh_rows(p: np.ndarray) -> np.ndarray:
     q = np.minimum.accumulate(q[:, ::-1], axis=1)[:, ::-1]
     out = np.empty_like(q)
     np.put_along_axis(out, order, np.minimum(q, 1.0), axis=1)
+    return out
+
+
+def _rank_rows(p: np.ndarray, q: np.ndarray, overlap: np.ndarray) -> np.ndarray:
+    """(Q, T) column order of each row: smallest p-value first, then smallest q-value, then the
+    longest alignment (TOMTOM's overlap), then database order."""
+    T = p.shape[1]
+    out = np.empty(p.shape, np.int64)
+    for r in range(p.shape[0]):
+        out[r] = np.lexsort((np.arange(T), -np.asarray(overlap[r], np.float64), q[r], p[r]))
     return out
 
 
@@ -87,9 +100,9 @@ def tomtom_matches(queries: Sequence[np.ndarray], motifs: Optional[MotifSet] = N
         rows = ok[c0:c0 + CHUNK]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")   # memelite warns on small databases (< 25 motifs)
-            p, _, offs, _, strands = tomtom([Qs[i] for i in rows], Ts, n_jobs=n_jobs)
+            p, _, offs, overlap, strands = tomtom([Qs[i] for i in rows], Ts, n_jobs=n_jobs)
         q = _bh_rows(p)
-        best = np.argsort(p, axis=1, kind="stable")[:, :top]
+        best = _rank_rows(p, q, overlap)[:, :top]
         for r, i in enumerate(rows):
             k = 0
             for t in best[r]:
@@ -105,7 +118,9 @@ def tomtom_matches(queries: Sequence[np.ndarray], motifs: Optional[MotifSet] = N
 
 def seqlet_queries(table: SeqletTable, onehot: np.ndarray, hypothetical: Optional[np.ndarray] = None,
                    contributions: Optional[np.ndarray] = None, kind: str = "contribution") -> list[np.ndarray]:
-    """One (W, 4) query matrix per seqlet (see the module docstring for ``kind``).
+    """One (W, 4) query matrix per seqlet (see the module docstring for ``kind``), over the seqlet's
+    core span (``table.core_start:core_end``: the significant window it grew from, without the
+    opposite-sign neighbours that joined it, whose empty columns would favour long motifs).
 
     onehot: (S, L, 4) the sequences; hypothetical: (S, L, 4) hypothetical contributions;
     contributions: (S, L) contribution of the present base (default: ``sum(hypothetical * onehot)``,
@@ -132,7 +147,7 @@ def seqlet_queries(table: SeqletTable, onehot: np.ndarray, hypothetical: Optiona
         if c.shape != x.shape[:2]:
             raise InputError(f"contributions {c.shape} must be (S, L) = {x.shape[:2]}")
     out = []
-    for s, a, b, sg in zip(table.seq, table.start, table.end, table.sign):
+    for s, a, b, sg in zip(table.seq, table.core_start, table.core_end, table.sign):
         if kind == "sequence":
             m = x[s, a:b].copy()
         elif kind == "contribution":

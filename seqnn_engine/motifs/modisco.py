@@ -8,8 +8,14 @@ probability matrix against a motif database); :func:`write_outputs` writes ``mot
 ``matches.tsv``, ``seqlets.bed`` (every pattern seqlet in genome coordinates) and ``report.html``
 (inline SVG logos of each pattern and its matches).
 
-Trimming (as modisco-lite's report): a pattern keeps the span from the first to the last position
-whose summed |contribution| is at least ``trim_threshold`` (0.3) of the largest.
+Trimming (before TOMTOM, the MEME file and the logos): a pattern keeps the span from the first to
+the last position that is informative, information content >= ``trim_bits`` (0.2 bits, uniform
+background, :func:`~.logos.information_content`), or contributes, summed |CWM| >= ``trim_contribution``
+(0.3) of the largest (modisco-lite's report trims by the latter alone). Either alone loses part of a
+motif on the demo ground truth: by contribution, the CEBPB pattern ATTGCGCAAT was cut to TTGCGCAA,
+the core every C/EBP shares, and TOMTOM ranked CEBPD, CEBPA and CEBPG above the planted CEBPB; by
+information, the fuzzier REST pattern lost its last 4 bases (benchmarks/RESULTS.md, section
+"Seqlets and TF-MoDISco").
 """
 from __future__ import annotations
 
@@ -73,12 +79,37 @@ class Pattern:
         return self.cwm[self.trim[0]:self.trim[1]]
 
 
-def trim_span(cwm: np.ndarray, threshold: float = 0.3) -> tuple[int, int]:
-    """(a, b): first and one-past-last position whose sum of |cwm| is >= threshold x the largest."""
-    score = np.abs(np.asarray(cwm)).sum(1)
-    if score.size == 0 or score.max() <= 0:
-        return 0, int(score.size)
-    keep = np.flatnonzero(score >= threshold * score.max())
+TRIM_BITS = 0.2
+TRIM_CONTRIBUTION = 0.3
+
+
+def trim_span(ppm: np.ndarray, cwm: Optional[np.ndarray] = None, min_bits: float = TRIM_BITS,
+              min_contribution: float = TRIM_CONTRIBUTION) -> tuple[int, int]:
+    """(a, b): first and one-past-last position of a pattern that is informative or contributes.
+
+    ppm: (W, 4) probability matrix; cwm: (W, 4) contribution-weight matrix or None. A position
+    counts when its information content is >= ``min_bits`` (bits, uniform background) or, with
+    ``cwm``, its summed |contribution| is >= ``min_contribution`` x the largest. The whole matrix
+    when no position counts.
+    """
+    from .logos import information_content
+
+    p = np.asarray(ppm, dtype=np.float64)
+    if p.ndim != 2 or p.shape[1] != 4:
+        raise InputError(f"a probability matrix must be (W, 4), got shape {p.shape}")
+    if p.shape[0] == 0:
+        return 0, 0
+    ok = information_content(p).sum(1) >= float(min_bits)
+    if cwm is not None:
+        c = np.abs(np.asarray(cwm, dtype=np.float64))
+        if c.shape != p.shape:
+            raise InputError(f"the CWM {c.shape} and the probability matrix {p.shape} differ in shape")
+        score = c.sum(1)
+        if score.max() > 0:
+            ok |= score >= float(min_contribution) * score.max()
+    keep = np.flatnonzero(ok)
+    if keep.size == 0:
+        return 0, int(p.shape[0])
     return int(keep[0]), int(keep[-1]) + 1
 
 
@@ -122,8 +153,9 @@ def run_modisco(onehot: np.ndarray, hypothetical: np.ndarray, out_h5, *, max_seq
     return Path(out_h5)
 
 
-def read_patterns(path, trim_threshold: float = 0.3) -> list[Pattern]:
-    """Patterns of a modisco-lite HDF5 (positive metacluster first, patterns in index order)."""
+def read_patterns(path, trim_bits: float = TRIM_BITS, trim_contribution: float = TRIM_CONTRIBUTION) -> list[Pattern]:
+    """Patterns of a modisco-lite HDF5 (positive metacluster first, patterns in index order), each
+    trimmed by :func:`trim_span` (its probability matrix and CWM)."""
     import h5py
 
     out = []
@@ -143,7 +175,7 @@ def read_patterns(path, trim_threshold: float = 0.3) -> list[Pattern]:
                     seqlet_start=sq["start"][()].astype(np.int64), seqlet_end=sq["end"][()].astype(np.int64),
                     seqlet_revcomp=sq["is_revcomp"][()].astype(bool),
                     seqlet_score=np.asarray(contrib, np.float64).sum(axis=(1, 2)) if len(contrib) else np.zeros(0),
-                    trim=trim_span(cwm, trim_threshold)))
+                    trim=trim_span(g["sequence"][()], cwm, trim_bits, trim_contribution)))
     return out
 
 

@@ -23,11 +23,38 @@ dependence between overlapping windows. (A false-discovery-rate bound over windo
 over to seqlets: each real motif passes hundreds of overlapping windows, which would let noise
 windows through.) Seqlets are extracted greedily, most significant first (smallest p-value; ties:
 larger standardized sum), each kept only when it overlaps no seqlet already kept in the same
-sequence (either sign), optionally widened by ``flank`` bases on each side (clipped to the sequence).
+sequence (either sign).
+
+Opposite-sign dips join the motif beside them (``merge_gap``, default 5 bp)
+---------------------------------------------------------------------------
+A motif's contribution often comes with short runs of the other sign inside or beside it: with the
+mean-centred gradient, the bases flanking a strong motif lean the other way, and a weak base inside
+a motif can be negative. Called alone, such a dip is a seqlet of its own (a "negative motif" that is
+only the shoulder of a positive one). The caller therefore asks whether the dip belongs to its
+neighbour's span, by the same test as every window: in rounds until nothing changes, each seqlet
+proposes to take in its nearest neighbour on either side when that neighbour (a) has the opposite
+sign, (b) has a smaller |summed contribution| over its core window (the window it was called from)
+and (c) lies at most ``merge_gap`` bases away; the
+joined span (both seqlets and the gap between them, at most ``2 * max_len + merge_gap`` bases) is
+accepted when its sum has the stronger seqlet's sign and its own p-value under the same null, for
+its length, passes the same bound ``alpha / n`` (exact for the pooled null; by FFT, to about 1e-12,
+for per-sequence nulls) (proposals granted most significant first; a seqlet
+joins at most once per round). The joined seqlet keeps the stronger one's sign and p-value (those
+of its core window, kept as ``core_start``/``core_end``, on which motif names are matched), and
+reports the joined span and its summed contribution. Joining only removes seqlets (it
+never adds a call), so the bound on false seqlets per sequence still holds; opposite-sign runs
+farther away, stronger than their neighbour, or whose joined span would not be significant stay
+seqlets of their own, so negative seqlets remain callable (``merge_gap=None`` never joins).
+Finally each seqlet is optionally widened by ``flank`` bases on each side (clipped to the sequence).
 
 On pure noise the null is the truth, so at ``alpha=0.05`` a sequence holds a (false) seqlet with
 probability at most 0.05. The null assumes positions are exchangeable; attributions that are smooth along the
 sequence (strong autocorrelation of the background) make it anti-conservative: lower ``alpha``.
+
+What joining cannot remove: on the demo's ground truth (benchmarks/RESULTS.md, section "Seqlets
+and TF-MoDISco") saliency gives strong negative runs on other factors' planted sites that the
+model's prediction does not depend on (knocking the site out barely moves the objective); they are
+faithful to the attribution, hence called.
 
 Result: :class:`SeqletTable`, one row per seqlet, with input coordinates, genome coordinates when
 the windows have them (:meth:`SeqletTable.place`), the summed contribution, p/q-values, sign, and
@@ -106,11 +133,14 @@ class SeqletTable:
     start, end: (N,) int64 input positions, half-open ``[start, end)`` within the sequence;
     sign: (N,) int8 +1 (positive contribution) or -1 (negative);
     score: (N,) float64 summed contribution over ``[start, end)``;
-    p_value: (N,) float64 the window's p-value against the null; p_adj: (N,) float64 its
+    p_value: (N,) float64 the p-value of the seqlet's core window against the null; p_adj: (N,) float64 its
     Bonferroni-adjusted p-value within its sequence, ``min(1, p * tests per sequence)``;
     chrom, genome_start, genome_end: (N,) genome coordinates (object str, int64, int64) when the
     sequences have them (:meth:`place`), else None;
     strand: (N,) '<U1' strand of the best motif match ('.' without one);
+    core_start, core_end: (N,) int64 the significant window a seqlet grew from: its span before
+    opposite-sign neighbours joined it (widened by ``flank`` like the seqlet; equal to start/end when
+    nothing joined); motif names are matched on it (:func:`~seqnn_engine.motifs.annotate.seqlet_queries`);
     matches: :class:`MotifMatches` of the rows, or None before annotation;
     targets: the track(s) the objective is built from (e.g. 'CTCF'); objective: how (e.g.
     'sum of bins 0:64'); method: the attribution method; settings: the caller's parameters.
@@ -127,6 +157,8 @@ class SeqletTable:
     genome_start: Optional[np.ndarray] = None
     genome_end: Optional[np.ndarray] = None
     strand: Optional[np.ndarray] = None
+    core_start: Optional[np.ndarray] = None
+    core_end: Optional[np.ndarray] = None
     matches: Optional[MotifMatches] = None
     targets: str = ""
     objective: str = ""
@@ -136,6 +168,10 @@ class SeqletTable:
     def __post_init__(self):
         if self.strand is None:
             self.strand = np.full(len(self.seq), ".", dtype="<U1")
+        if self.core_start is None:
+            self.core_start = np.asarray(self.start, np.int64).copy()
+        if self.core_end is None:
+            self.core_end = np.asarray(self.end, np.int64).copy()
 
     def __len__(self) -> int:
         return int(len(self.seq))
@@ -154,7 +190,8 @@ class SeqletTable:
         return replace(self, seq=self.seq[idx], start=self.start[idx], end=self.end[idx], sign=self.sign[idx],
                        score=self.score[idx], p_value=self.p_value[idx], p_adj=self.p_adj[idx],
                        chrom=opt(self.chrom), genome_start=opt(self.genome_start), genome_end=opt(self.genome_end),
-                       strand=self.strand[idx], matches=None if self.matches is None else self.matches.take(idx))
+                       strand=self.strand[idx], core_start=self.core_start[idx], core_end=self.core_end[idx],
+                       matches=None if self.matches is None else self.matches.take(idx))
 
     def place(self, chroms: Sequence[str], starts: Sequence[int], strands: Optional[Sequence[str]] = None,
               chrom_sizes: Optional[dict] = None) -> "SeqletTable":
@@ -297,18 +334,95 @@ def _grid(values: np.ndarray, n_bins: int, clip: float = 0.0) -> _Grid:
 def _null_tails(hist: np.ndarray, lengths: Sequence[int]) -> dict[int, tuple[np.ndarray, np.ndarray]]:
     """For each l: (sf, cdf) over integer sums 0..l(B-1) of l draws from ``hist`` (a pmf):
     sf[K] = P(sum >= K), cdf[K] = P(sum <= K)."""
-    out = {}
-    pmf = hist.copy()
-    cur = 1
-    for l in sorted(lengths):
-        while cur < l:
-            pmf = np.convolve(pmf, hist)
-            cur += 1
-        p = np.maximum(pmf, 0.0)
+    law = _SumLaw(hist)
+    return {l: law.tails(l) for l in sorted(lengths)}
+
+
+class _SumLaw:
+    """The exact law of the sum of ``l`` independent draws from one grid histogram, for any ``l``:
+    the l-fold convolution, extended one draw at a time and memoised per length asked for."""
+
+    def __init__(self, hist: np.ndarray):
+        self.hist = np.asarray(hist, np.float64) / np.sum(hist)
+        self.pmf, self.cur = self.hist, 1
+        self._tails: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+    def tails(self, l: int) -> tuple[np.ndarray, np.ndarray]:
+        """(sf, cdf) of the sum of ``l`` draws over its integer grid sums ``0 .. l (B - 1)``."""
+        l = int(l)
+        if l not in self._tails:
+            if l < self.cur:                     # asked out of order: restart the chain
+                self.pmf, self.cur = self.hist, 1
+            while self.cur < l:
+                self.pmf = np.convolve(self.pmf, self.hist)
+                self.cur += 1
+            p = np.maximum(self.pmf, 0.0)
+            cdf = np.cumsum(p)
+            sf = np.cumsum(p[::-1])[::-1]
+            tot = cdf[-1]
+            self._tails[l] = (np.minimum(sf / tot, 1.0), np.minimum(cdf / tot, 1.0))
+        return self._tails[l]
+
+    def forget(self) -> None:
+        self._tails.clear()
+        self.pmf, self.cur = self.hist, 1
+
+    def tails_fft(self, l: int) -> tuple[np.ndarray, np.ndarray]:
+        """(sf, cdf) as :meth:`tails`, by one FFT (the l-th power of the histogram's transform): no chain
+        to extend, absolute error about 1e-12 (enough to compare with a bound, not to report tiny p)."""
+        l = int(l)
+        n = l * (len(self.hist) - 1) + 1
+        size = 1 << int(np.ceil(np.log2(n)))
+        p = np.maximum(np.fft.irfft(np.fft.rfft(self.hist, size) ** l, size)[:n], 0.0)
         cdf = np.cumsum(p)
         sf = np.cumsum(p[::-1])[::-1]
-        tot = cdf[-1]
-        out[l] = (np.minimum(sf / tot, 1.0), np.minimum(cdf / tot, 1.0))
+        return np.minimum(sf / cdf[-1], 1.0), np.minimum(cdf / cdf[-1], 1.0)
+
+
+@dataclass
+class _Scope:
+    """One null scope: grid-index prefix sums ``kc`` (S, L + 1), one :class:`_SumLaw` per group
+    and the group of each row ``group`` (S,) (pooled: one group; sequence: one per row)."""
+
+    kc: np.ndarray
+    laws: list
+    group: np.ndarray
+
+
+def _scopes(a: np.ndarray, null: str, n_bins: int, clip: float) -> list[_Scope]:
+    S, L = a.shape
+    out = []
+    for scope in {"sequence": ("sequence",), "pooled": ("pooled",), "both": ("sequence", "pooled")}[null]:
+        groups = [np.arange(S)] if scope == "pooled" else [np.array([r]) for r in range(S)]
+        k_all = np.zeros((S, L), np.int64)
+        laws = []
+        for rows in groups:
+            grid = _grid(a[rows], n_bins, clip)
+            k = grid.index(a[rows])
+            k_all[rows] = k
+            laws.append(_SumLaw(np.bincount(k.ravel(), minlength=grid.n_bins).astype(np.float64)))
+        kc = np.concatenate([np.zeros((S, 1), np.int64), np.cumsum(k_all, axis=1)], axis=1)
+        out.append(_Scope(kc, laws, np.zeros(S, np.int64) if scope == "pooled" else np.arange(S)))
+    return out
+
+
+def _span_pvalues(scopes: list[_Scope], seq, start, end, sign) -> np.ndarray:
+    """(n,) p-values of the spans ``[start, end)`` of rows ``seq`` with signs ``sign`` (all (n,)):
+    the largest over the scopes (null 'both': significant under each). Exact (memoised chain) for a
+    pooled scope; by FFT for per-sequence scopes (one law per row: chains would be long and many)."""
+    seq, start, end, sign = (np.asarray(v, np.int64) for v in (seq, start, end, sign))
+    out = np.zeros(seq.shape)
+    for sc in scopes:
+        K = sc.kc[seq, end] - sc.kc[seq, start]
+        p = np.empty(seq.shape)
+        g_of = sc.group[seq]
+        for g in np.unique(g_of):
+            for l in np.unique(end[g_of == g] - start[g_of == g]):
+                i = np.flatnonzero((g_of == g) & (end - start == l))
+                law = sc.laws[g]
+                sf, cdf = law.tails(int(l)) if len(sc.laws) == 1 else law.tails_fft(int(l))
+                p[i] = np.where(sign[i] > 0, sf[K[i]], cdf[K[i]])
+        out = np.maximum(out, p)
     return out
 
 
@@ -322,7 +436,8 @@ def _window_sums(a: np.ndarray, l: int) -> np.ndarray:
 
 def call_seqlets(scores: np.ndarray, *, onehot: Optional[np.ndarray] = None, alpha: float = 0.05,
                  min_len: int = 4, max_len: int = 30, flank: int = 0, null: str = "pooled",
-                 n_bins: int = 1000, clip: float = 1e-3, signs: Sequence[int] = (1, -1), max_seqlets: Optional[int] = None,
+                 n_bins: int = 1000, clip: float = 1e-3, signs: Sequence[int] = (1, -1),
+                 merge_gap: Optional[int] = 5, max_seqlets: Optional[int] = None,
                  targets: str = "", objective: str = "", method: str = "") -> SeqletTable:
     """Call seqlets (significant positive and negative runs) from an attribution.
 
@@ -332,8 +447,8 @@ def call_seqlets(scores: np.ndarray, *, onehot: Optional[np.ndarray] = None, alp
     alpha: bound on the Bonferroni-adjusted p-value within a sequence (0 < alpha < 1): at most
         ``alpha`` false seqlets are expected per sequence.
     min_len, max_len: window lengths tested (bases, 1 <= min_len <= max_len <= L).
-    flank: bases added on each side of a called window (clipped to the sequence); the summed
-        score covers the widened seqlet, p/q-values are the core window's.
+    flank: bases added on each side of a called seqlet (clipped to the sequence); the summed
+        score covers the widened seqlet, the p-value is the core window's.
     null: 'pooled' (all sequences' values; default), 'sequence' (each sequence's own values) or
         'both' (a window must pass under each: its p-value is the larger of the two). For one
         sequence they agree.
@@ -342,6 +457,9 @@ def call_seqlets(scores: np.ndarray, *, onehot: Optional[np.ndarray] = None, alp
         beyond share the edge bins (the test stays exact for the clipped values; finer bins for the
         bulk). Default 1e-3. Larger values raise recall and lower precision (see benchmarks/motif_truth.py).
     signs: which contributions to call: (1, -1) both (default), (1,) positive, (-1,) negative.
+    merge_gap: a weaker opposite-sign seqlet within this many bases of a stronger one joins the
+        stronger one's span when the joined span's sum, in the stronger one's sign, is itself
+        significant (see the module docstring); None (or with one sign only) never joins. Default 5.
     max_seqlets: keep at most this many per sequence (most significant first); None keeps all.
     targets, objective, method: recorded in the table (where the attribution came from).
 
@@ -367,6 +485,8 @@ def call_seqlets(scores: np.ndarray, *, onehot: Optional[np.ndarray] = None, alp
         raise InputError(f"max_len {max_len} is longer than the sequences ({L} bp)")
     if flank < 0:
         raise InputError(f"flank must be >= 0, got {flank}")
+    if merge_gap is not None and int(merge_gap) < 0:
+        raise InputError(f"merge_gap must be >= 0 (or None: never join), got {merge_gap}")
     if null not in NULL_SCOPES:
         raise InputError(f"null must be one of {NULL_SCOPES}, got {null!r}")
     if not 0 <= float(clip) < 0.5:
@@ -383,20 +503,7 @@ def call_seqlets(scores: np.ndarray, *, onehot: Optional[np.ndarray] = None, alp
     cand = {k: [] for k in ("seq", "start", "len", "sign", "p", "z")}
     m_seq = len(signs) * sum(L - l + 1 for l in lengths)   # tests per sequence
     p_max = float(alpha) / m_seq
-    scopes = {"sequence": ("sequence",), "pooled": ("pooled",), "both": ("sequence", "pooled")}[null]
-    nulls = []      # per scope: (grid indices (S, L), tails per row group, row -> group)
-    for scope in scopes:
-        groups = [np.arange(S)] if scope == "pooled" else [np.array([r]) for r in range(S)]
-        k_all = np.zeros((S, L), np.int64)
-        tails = []
-        for rows in groups:
-            vals = a[rows]
-            grid = _grid(vals, n_bins, clip)
-            k = grid.index(vals)
-            k_all[rows] = k
-            hist = np.bincount(k.ravel(), minlength=grid.n_bins).astype(np.float64)
-            tails.append(_null_tails(hist / hist.sum(), lengths))
-        nulls.append((k_all, tails, np.zeros(S, np.int64) if scope == "pooled" else np.arange(S)))
+    scopes = _scopes(a, null, n_bins, float(clip))
     mu = a.mean(1, keepdims=True)
     sd = a.std(1, keepdims=True)
     sd[sd == 0] = 1.0
@@ -405,12 +512,12 @@ def call_seqlets(scores: np.ndarray, *, onehot: Optional[np.ndarray] = None, alp
         z = (wsum - l * mu) / (sd * np.sqrt(l))
         for sign in signs:
             p = None
-            for k_all, tails, group in nulls:
-                K = _window_sums(k_all, l)                     # integer sums on the grid
+            for sc in scopes:
+                K = sc.kc[:, l:] - sc.kc[:, :-l]               # integer sums on the grid
                 pk = np.empty(K.shape)
-                for g in np.unique(group):
-                    rows = np.flatnonzero(group == g)
-                    sf, cdf = tails[g][l]
+                for g in np.unique(sc.group):
+                    rows = np.flatnonzero(sc.group == g)
+                    sf, cdf = sc.laws[g].tails(l)
                     pk[rows] = (sf if sign > 0 else cdf)[K[rows]]
                 p = pk if p is None else np.maximum(p, pk)     # 'both': significant under each null
             r_i, s_i = np.nonzero(p <= p_max)
@@ -421,13 +528,18 @@ def call_seqlets(scores: np.ndarray, *, onehot: Optional[np.ndarray] = None, alp
                 cand["sign"].append(np.full(r_i.size, sign))
                 cand["p"].append(p[r_i, s_i])
                 cand["z"].append(sign * z[r_i, s_i])
-    settings = dict(alpha=float(alpha), min_len=min_len, max_len=max_len, flank=flank, null=null, n_bins=n_bins, clip=float(clip),
-                    signs=list(signs), tests_per_sequence=int(m_seq), seq_length=int(L))
+    for sc in scopes:                                          # per-sequence laws are large: free them
+        if len(sc.laws) > 1:
+            for law in sc.laws:
+                law.forget()
+    join = merge_gap is not None and len(signs) == 2
+    settings = dict(alpha=float(alpha), min_len=min_len, max_len=max_len, flank=flank, null=null, n_bins=n_bins,
+                    clip=float(clip), signs=list(signs), merge_gap=int(merge_gap) if join else None,
+                    tests_per_sequence=int(m_seq), seq_length=int(L))
     if not cand["p"]:
         return _table([], a, settings, targets, objective, method, flank)
     c = {k: np.concatenate(v) for k, v in cand.items()}
     passing = np.lexsort((-c["z"], c["p"]))
-    p_adj = np.minimum(c["p"] * m_seq, 1.0)
     # greedy, most significant first, no overlap within a sequence
     taken = np.zeros((S, L), dtype=bool)
     per_seq = np.zeros(S, dtype=np.int64)
@@ -441,20 +553,69 @@ def call_seqlets(scores: np.ndarray, *, onehot: Optional[np.ndarray] = None, alp
             continue
         taken[s, st:en] = True
         per_seq[s] += 1
-        keep.append((s, st, en, int(c["sign"][j]), float(c["p"][j]), float(p_adj[j])))
-    return _table(keep, a, settings, targets, objective, method, flank)
+        keep.append([s, st, en, int(c["sign"][j]), float(c["p"][j]), st, en])
+    if join:
+        keep = _join_dips(keep, a, scopes, int(merge_gap), p_max, 2 * max_len + int(merge_gap))
+    rows = [(s, st, en, sg, p, min(1.0, p * m_seq), c0, c1) for s, st, en, sg, p, c0, c1 in keep]
+    return _table(rows, a, settings, targets, objective, method, flank)
+
+
+def _join_dips(keep: list, a: np.ndarray, scopes: list[_Scope], gap: int, p_max: float, max_span: int) -> list:
+    """Join weaker opposite-sign seqlets into their stronger neighbours (the module docstring's rule).
+
+    keep: rows ``[seq, start, end, sign, p, core_start, core_end]``. In rounds until nothing changes:
+    every seqlet asks to join its nearest neighbour on each side when that neighbour has the opposite
+    sign, a smaller |sum| over its core, and lies within ``gap`` bases; the joined span (at most ``max_span`` bases, covering the
+    gap) must have a sum of the stronger one's sign whose p-value is at most ``p_max``. Requests
+    are granted most significant first; a seqlet already changed in this round waits for the next.
+    """
+    csum = np.concatenate([np.zeros((a.shape[0], 1)), np.cumsum(a, axis=1)], axis=1)
+    rows = sorted(keep, key=lambda r: (r[0], r[1]))
+    while True:
+        score = [csum[r[0], r[6]] - csum[r[0], r[5]] for r in rows]       # strength: the core's sum
+        req = []                                               # (i, j, start, end)
+        for i, r in enumerate(rows):
+            for j in (i - 1, i + 1):
+                if not 0 <= j < len(rows) or rows[j][0] != r[0] or rows[j][3] == r[3]:
+                    continue
+                if abs(score[j]) >= abs(score[i]):
+                    continue
+                lo, hi = min(r[1], rows[j][1]), max(r[2], rows[j][2])
+                if max(rows[j][1] - r[2], r[1] - rows[j][2]) > gap or hi - lo > max_span:
+                    continue
+                if r[3] * (csum[r[0], hi] - csum[r[0], lo]) <= 0:
+                    continue
+                req.append((i, j, lo, hi))
+        if not req:
+            return rows
+        p = _span_pvalues(scopes, [rows[i][0] for i, *_ in req], [q[2] for q in req], [q[3] for q in req],
+                          [rows[i][3] for i, *_ in req])
+        order = sorted(range(len(req)), key=lambda k: (rows[req[k][0]][4], p[k]))   # most significant first
+        busy, gone, changed = set(), set(), False
+        for k in order:
+            i, j, lo, hi = req[k]
+            if p[k] > p_max or i in busy or j in busy:
+                continue
+            rows[i] = [rows[i][0], lo, hi, rows[i][3], rows[i][4], rows[i][5], rows[i][6]]
+            busy.update((i, j))
+            gone.add(j)
+            changed = True
+        rows = [r for n, r in enumerate(rows) if n not in gone]
+        if not changed:
+            return rows
 
 
 def _table(rows, a, settings, targets, objective, method, flank) -> SeqletTable:
+    """rows: ``(seq, start, end, sign, p, p_adj, core_start, core_end)``; spans widened by ``flank``."""
     L = a.shape[1]
     rows = sorted(rows)
-    seq = np.array([r[0] for r in rows], dtype=np.int64)
-    start = np.array([max(0, r[1] - flank) for r in rows], dtype=np.int64)
-    end = np.array([min(L, r[2] + flank) for r in rows], dtype=np.int64)
+    col = lambda k, dt: np.array([r[k] for r in rows], dtype=dt)  # noqa: E731
+    seq = col(0, np.int64)
+    widen = lambda k, d: np.clip(col(k, np.int64) + d, 0, L)  # noqa: E731
+    start, end, c0, c1 = widen(1, -flank), widen(2, flank), widen(6, -flank), widen(7, flank)
     csum = np.concatenate([np.zeros((a.shape[0], 1)), np.cumsum(a, axis=1)], axis=1)
     score = csum[seq, end] - csum[seq, start] if len(rows) else np.zeros(0)
-    return SeqletTable(seq=seq, start=start, end=end, sign=np.array([r[3] for r in rows], dtype=np.int8),
-                       score=np.asarray(score, dtype=np.float64),
-                       p_value=np.array([r[4] for r in rows], dtype=np.float64),
-                       p_adj=np.array([r[5] for r in rows], dtype=np.float64),
+    return SeqletTable(seq=seq, start=start, end=end, sign=col(3, np.int8),
+                       score=np.asarray(score, dtype=np.float64), p_value=col(4, np.float64),
+                       p_adj=col(5, np.float64), core_start=c0, core_end=c1,
                        targets=targets, objective=objective, method=method, settings=settings)
