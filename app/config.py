@@ -32,7 +32,6 @@ DEMO_DEFAULT_GENE = "DMG129"  # an active promoter on the held-out chromosome of
 # display limits
 MAX_LOGO_BP = 2000            # sequence logo of the selected range
 MAX_HEATMAP_COLUMNS = 4000    # layer / ISM / hypothetical heatmaps are pooled to at most this
-MAX_ISM_BP = 2000             # ISM on demand: most positions per request
 MAX_PLOT_POINTS = 200_000     # per-base line traces are pooled above this
 DEFAULT_RANGE_BP = 200        # initial detail range, centred on the window
 TOP_BED_POSITIONS = 100

@@ -1,22 +1,23 @@
 """Sidebar inputs: model choice, the sequence (gene, interval, FASTA) and the options.
 
-Widgets only; every check and conversion is done by the engine (genome.parse_interval,
-Genome.fetch, genes.gene_window, sequences.parse_fasta / fit_sequence), whose InputError
-messages are shown with ``st.error`` while the rest of the page keeps working.
+Widgets only; every window is made by the engine session (Session.gene_input, interval_input,
+fasta_input over seqnn_engine.genomics.windows), whose InputError messages are shown with ``st.error``
+while the rest of the page keeps working.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import streamlit as st
 
 from app import state
-from app.compute import Ensemble
 from app.config import DEMO_DEFAULT_GENE, DEMO_DIR
 from seqnn_engine import InputError
-from seqnn_engine.plot import GeneFeature
+from seqnn_engine.session import Ensemble
+from seqnn_engine.genomics.windows import InputWindow
 
+SeqInput = InputWindow       # the current model input (seqnn_engine.genomics.windows.InputWindow)
 INPUT_MODES = ("Gene", "Interval", "FASTA")
 GENE_SELECT_LIMIT = 5000     # above this many genes, the gene list is filtered by a search box first
 FASTA_UPLOAD_TYPES = ["fa", "fasta", "fna", "fas", "txt", "gz"]
@@ -25,43 +26,6 @@ ATTR_METHODS = {"saliency": "Saliency (gradient)", "grad_x_input": "Gradient x i
                 "deep_lift_shap": "DeepLIFT/SHAP"}
 OBJECTIVES = {"window": "Whole window", "center": "Central bins", "tss": "TSS bins", "range": "Selected range"}
 STATISTICS = {"sum": "sum", "log": "log(sum)", "mean": "mean"}
-
-
-@dataclass(frozen=True)
-class SeqInput:
-    """The current model input.
-
-    sequence: exactly ``seq_length`` bases (upper-case ACGTN).
-    label: short description for titles and file metadata.
-    source: 'gene' | 'interval' | 'fasta'.
-    chrom: chromosome when the input came from the genome (genome coordinates), else None.
-    start: display coordinate of window position 0 (genome start, or the position in the
-        user's sequence; negative when the window starts with padding).
-    strand: the gene's strand ('.' otherwise).
-    genes: genes drawn on the gene track (display coordinates).
-    tss_bins: output bins of the gene's TSSs (gene input only).
-    focus: (start, end) display range to select first (e.g. the typed interval).
-    notes: messages about padding, cropping or ambiguous bases.
-    """
-
-    sequence: str
-    label: str
-    source: str
-    chrom: str | None
-    start: int
-    strand: str = "."
-    genes: tuple = ()
-    tss_bins: tuple = ()
-    focus: tuple | None = None
-    notes: tuple = field(default_factory=tuple)
-    source_length: int = 0
-
-    @property
-    def genomic(self) -> bool:
-        return self.chrom is not None
-
-    def coord_label(self) -> str:
-        return f"{self.chrom} position (0-based)" if self.genomic else "position in the sequence (0-based)"
 
 
 # ----------------------------------------------------------------------------------- model
@@ -100,59 +64,20 @@ def pick_model(settings) -> tuple[str, int, str] | None:
     return path, int(rep), str(precision)
 
 
-def target_labels(model) -> tuple[list[str], list[str]]:
-    """(short identifiers, long labels) for every output target of the model."""
-    T = model.num_targets
-    short = [f"t{i}" for i in range(T)]
-    long = list(short)
-    tt = model.targets
-    if tt is not None:
-        for r, idx in enumerate(tt.index):
-            i = int(idx)
-            if 0 <= i < T:
-                short[i] = tt.identifier[r]
-                d = tt.description[r]
-                long[i] = f"{tt.identifier[r]} - {d}" if d else tt.identifier[r]
-    return short, long
-
-
 # ----------------------------------------------------------------------------------- sequence
 
-def _gene_feature(g, tss=None) -> GeneFeature:
-    return GeneFeature(g.gene_name, g.start, g.end, g.strand, tuple(g.exons),
-                       tuple(g.tss_list) if tss is None else tuple(tss))
-
-
-def _genome_input(model, chrom, start, label, source, focus=None, strand=".", tss_bins=(), extra_notes=()):
-    md = model.model_dir
-    gen = state.genome(str(md.genome))
-    gs = gen.fetch(chrom, start, start + model.seq_length)
-    notes = list(extra_notes)
-    if gs.padded:
-        notes.append(f"the window runs past the chromosome end: {gs.pad_left + gs.pad_right:,} bp of N padding")
-    feats = ()
-    if md.genes is not None:
-        gi = state.genes(str(md.genes))
-        feats = tuple(_gene_feature(g) for g in gi.overlapping(gs.chrom, gs.start, gs.end))
-    return SeqInput(gs.sequence, label, source, gs.chrom, gs.start, strand, feats, tuple(int(b) for b in tss_bins),
-                    focus, tuple(notes))
-
-
-def _gene_input(model, sb) -> SeqInput | None:
-    from seqnn_engine.genomics.genes import gene_window
-    md = model.model_dir
-    gi = state.genes(str(md.genes))
-    genes = gi.genes
+def _gene_input(ses, sb) -> SeqInput | None:
+    genes = ses.gene_list()
     by_id = {g.gene_id: g for g in genes}
     if len(genes) > GENE_SELECT_LIMIT:
         q = sb.text_input("Search gene (name or id)", key="gene_query")
-        hits = gi.geneset.search(q, limit=200) if q else []
+        hits = ses.genes.search(q, limit=200) if q else []
         options = [g.gene_id for g in hits]
     else:
         options = [g.gene_id for g in sorted(genes, key=lambda g: (g.gene_name.lower(), g.gene_id))]
     cur = st.session_state.get("gene")
     if cur not in by_id:
-        cur = _default_gene(md, gi)
+        cur = _default_gene(ses, genes)
         st.session_state["gene"] = cur
     if cur is not None and cur not in options:
         options = [cur] + options
@@ -162,53 +87,38 @@ def _gene_input(model, sb) -> SeqInput | None:
     gid = sb.selectbox("Gene", options, key="gene", help="Type to search by name or id",
                        format_func=lambda i: f"{by_id[i].gene_name} · {by_id[i].gene_id} · "
                                              f"{by_id[i].chrom}:{by_id[i].start:,} ({by_id[i].strand})")
-    g = gi.geneset.get(gid)
-    gw = gene_window(g, model.seq_length, model.stride, model.crop)
-    notes = []
-    if len(gw.tss_outside):
-        notes.append(f"{len(gw.tss_outside)} TSS(s) of {g.gene_name} lie outside the model output")
-    sb.caption(f"Strand **{g.strand}** · window {gw.chrom}:{gw.start:,}-{gw.end:,} centred on the TSS "
-               f"{gw.center:,}")
-    return _genome_input(model, gw.chrom, gw.start, f"{g.gene_name} ({g.gene_id}) {gw.chrom}:{gw.start}-{gw.end}",
-                         "gene", focus=None, strand=g.strand, tss_bins=gw.tss_bins, extra_notes=notes)
+    g = ses.genes.get(gid)
+    inp = ses.gene_input(g)
+    sb.caption(f"Strand **{g.strand}** · window {inp.chrom}:{inp.start:,}-{inp.start + len(inp.sequence):,} "
+               f"centred on the TSS {g.primary_tss:,}")
+    return inp
 
 
-def _default_gene(md, gi) -> str | None:
+def _default_gene(ses, genes) -> str | None:
+    md = ses.model.model_dir
     wanted = md.manifest.get("default_gene") or (DEMO_DEFAULT_GENE if Path(md.path) == DEMO_DIR.resolve() else None)
     if wanted:
         try:
-            return gi.geneset.get(wanted).gene_id
+            return ses.genes.get(wanted).gene_id
         except InputError:
             pass
     test = set(md.test_chroms or [])
-    for g in gi.genes:
+    for g in genes:
         if not test or g.chrom in test:
             return g.gene_id
-    return gi.genes[0].gene_id if gi.genes else None
+    return genes[0].gene_id if genes else None
 
 
-def _interval_input(model, sb) -> SeqInput | None:
-    from seqnn_engine.genomics.genome import parse_interval
-    md = model.model_dir
+def _interval_input(ses, sb) -> SeqInput | None:
+    md = ses.model.model_dir
     if "interval" not in st.session_state:
-        gen = state.genome(str(md.genome))
+        gen = ses.genome
         c = (md.test_chroms or gen.chroms)[0]
         mid = min(gen.chrom_length(c) // 2, 100_000)
         st.session_state["interval"] = f"{c}:{mid - 500}-{mid + 500}"
     text = sb.text_input("Interval (chrom:start-end, 0-based)", key="interval",
                          help="e.g. chr3:20,000-21,000. The model window is centred on the interval.")
-    chrom, s, e = parse_interval(text)
-    gen = state.genome(str(md.genome))
-    chrom = gen.resolve_chrom(chrom)
-    L = model.seq_length
-    centre = (s + e) // 2
-    start = centre - L // 2
-    notes = []
-    if e - s > L:
-        notes.append(f"the interval is {e - s:,} bp, longer than the model's {L:,} bp: the central {L:,} bp are used")
-    focus = (max(s, start), min(e, start + L))
-    return _genome_input(model, chrom, start, f"{chrom}:{start}-{start + L}", "interval", focus=focus,
-                         extra_notes=notes)
+    return ses.interval_input(text)
 
 
 def _set_records(records, name) -> None:
@@ -219,29 +129,28 @@ def _set_records(records, name) -> None:
 
 
 def _on_upload() -> None:
-    from seqnn_engine.genomics.sequences import parse_fasta
+    from seqnn_engine.session import Session
     up = st.session_state.get("fasta_upload")
     if up is None:
         return
     try:
-        _set_records(parse_fasta(up.getvalue(), bare_name=up.name), up.name)
+        _set_records(Session.parse_fasta(up.getvalue(), up.name), up.name)
     except InputError as e:
         st.session_state["fasta_error"] = f"{up.name}: {e}"
 
 
 def _on_paste() -> None:
-    from seqnn_engine.genomics.sequences import parse_fasta
+    from seqnn_engine.session import Session
     text = st.session_state.get("fasta_text", "")
     if not text.strip():
         return
     try:
-        _set_records(parse_fasta(text), "pasted text")
+        _set_records(Session.parse_fasta(text), "pasted text")
     except InputError as e:
         st.session_state["fasta_error"] = f"pasted text: {e}"
 
 
-def _fasta_input(model, sb) -> SeqInput | None:
-    from seqnn_engine.genomics.sequences import fit_sequence
+def _fasta_input(ses, sb) -> SeqInput | None:
     sb.file_uploader("Upload FASTA", type=FASTA_UPLOAD_TYPES, key="fasta_upload", on_change=_on_upload,
                      help="One or more records; plain or gzip")
     sb.text_area("... or paste FASTA / a bare sequence", key="fasta_text", on_change=_on_paste, height=100)
@@ -257,50 +166,34 @@ def _fasta_input(model, sb) -> SeqInput | None:
         st.session_state["fasta_record"] = 0
     i = sb.selectbox(f"Record ({st.session_state.get('fasta_source', '')})", range(len(records)),
                      key="fasta_record", format_func=lambda k: names[k])
-    rec = records[i]
-    fit = fit_sequence(rec, model.seq_length, mode="crop")
-    notes = []
-    L = model.seq_length
-    if fit.mode == "pad" and len(rec) < L:
-        notes.append(f"{rec.name} is {len(rec):,} bp: centred and padded with {L - len(rec):,} N to {L:,} bp")
-    elif len(rec) > L:
-        notes.append(f"{rec.name} is {len(rec):,} bp: the central {L:,} bp are used")
-    if rec.n_iupac:
-        notes.append(f"{rec.n_iupac} IUPAC ambiguity code(s) read as N")
-    if rec.n_uracil:
-        notes.append(f"{rec.n_uracil} U read as T")
-    off = int(fit.offsets[0])
-    focus = (max(0, off), min(len(rec), off + L)) if len(rec) < L else None
-    return SeqInput(fit.windows[0], rec.name or "sequence", "fasta", None, off, ".", (), (), focus, tuple(notes),
-                    source_length=len(rec))
+    return ses.fasta_input(records[i])
 
 
-def sequence_input(model) -> SeqInput | None:
+def sequence_input(ses) -> SeqInput | None:
     """Draw the sequence inputs and return the current input (None when there is none yet).
 
     Input errors are shown in the sidebar; the last good input is returned so the page keeps
     its views.
     """
     sb = st.sidebar
-    md = model.model_dir
-    modes = list(INPUT_MODES) if (md is not None and md.genome is not None) else ["FASTA"]
-    if md is not None and md.genes is None and "Gene" in modes:
+    modes = list(INPUT_MODES) if ses.has_genome else ["FASTA"]
+    if not ses.has_genes and "Gene" in modes:
         modes.remove("Gene")
     if st.session_state.get("input_mode") not in modes:
         st.session_state["input_mode"] = modes[0]
     mode = sb.radio("Input", modes, key="input_mode", horizontal=True)
     try:
         if mode == "Gene":
-            inp = _gene_input(model, sb)
+            inp = _gene_input(ses, sb)
         elif mode == "Interval":
-            inp = _interval_input(model, sb)
+            inp = _interval_input(ses, sb)
         else:
-            inp = _fasta_input(model, sb)
+            inp = _fasta_input(ses, sb)
     except InputError as e:
         sb.error(str(e))
         inp = None
         last = st.session_state.get("last_input")
-        if last is not None and len(last.sequence) == model.seq_length:
+        if last is not None and len(last.sequence) == ses.model.seq_length:
             sb.caption(f"Still showing the previous input: {last.label}")
             return last
         return None
@@ -324,19 +217,6 @@ class Options:
 MAX_PICKER_OPTIONS = 300   # the target multiselect lists at most this many search matches
 SEARCH_FROM = 30           # more display entries than this: a group filter and a search box
 STRAND_CHOICES = {"gene": "Gene strand", "+": "+", "-": "-", "both": "Both"}
-_CATALOGS: dict = {}
-
-
-def target_catalog(model):
-    """The model's :class:`seqnn_engine.model.target_catalog.TargetCatalog` (built once per model)."""
-    from seqnn_engine.model.target_catalog import TargetCatalog
-    key = (model.digest, model.num_targets)
-    cat = _CATALOGS.get(key)
-    if cat is None:
-        cat = _CATALOGS[key] = TargetCatalog.for_model(model)
-    return cat
-
-
 def _default_targets(model, cat) -> list:
     md = getattr(model, "model_dir", None)
     try:
@@ -346,7 +226,7 @@ def _default_targets(model, cat) -> list:
         return cat.default_selection(None)
 
 
-def target_picker(model, inp: SeqInput | None) -> list:
+def target_picker(ses, inp: SeqInput | None) -> list:
     """The target picker -> output indexes to draw (strand pairs resolved to one strand).
 
     Session state ``targets`` holds the chosen display entries (output indexes; a stranded
@@ -355,7 +235,8 @@ def target_picker(model, inp: SeqInput | None) -> list:
     so the page never carries thousands of options (7,611 options measured 0.5 MB per rerun).
     """
     sb = st.sidebar
-    cat = target_catalog(model)
+    model = ses.model
+    cat = ses.target_catalog()
     T = model.num_targets
     ss = st.session_state
     cur = ss.get("targets")
@@ -403,9 +284,10 @@ def target_picker(model, inp: SeqInput | None) -> list:
     return [int(i) for i in cat.tracks(picked, strand).indexes]
 
 
-def options(model, inp: SeqInput | None) -> Options:
+def options(ses, inp: SeqInput | None) -> Options:
     sb = st.sidebar
-    targets = target_picker(model, inp)
+    model = ses.model
+    targets = target_picker(ses, inp)
     with sb.expander("Ensemble", expanded=False):
         rc = st.checkbox("Reverse complement", key="ens_rc")
         k = st.select_slider("Shifts (bp, +-)", options=[0, 1, 2, 3], key="ens_shifts",

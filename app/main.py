@@ -55,7 +55,7 @@ def _run() -> None:
             st.plotly_chart(_PRELOAD_FIGURE, config={"staticPlot": True}, key="plotly_preload")
     try:
         with state.timed("model"):
-            model = state.model(path, replicate, precision)
+            ses = state.session(path, replicate, precision)
     except Exception as e:  # a broken model directory must not take the page down
         state.show_error(e, sb)
         st.info("Choose another model in the sidebar.")
@@ -63,20 +63,20 @@ def _run() -> None:
     finally:
         if loading is not None:
             loading.empty()
-    sb.caption(model_info.summary_line(model))
+    sb.caption(model_info.summary_line(ses.model))
     if page == "Model":
-        model_info.render(model)
+        model_info.render(ses)
         return
     if page == "Test set":
-        testset.render(model)
+        testset.render(ses)
         return
     with state.timed("inputs"):
-        inp = inputs.sequence_input(model)
-        opts = inputs.options(model, inp)
+        inp = inputs.sequence_input(ses)
+        opts = inputs.options(ses, inp)
     if inp is None:
         st.info("Choose an input in the sidebar: a gene, an interval or a FASTA sequence.")
         return
-    explore.render(model, inp, opts)
+    explore.render(ses, inp, opts)
 
 
 main()

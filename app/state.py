@@ -1,21 +1,29 @@
-"""Process-wide resources (cached once per server process) and per-session helpers.
+"""The dashboard's state: one engine session per model (process-wide), the page's context and
+the widgets' state. No computation and no cache keys here: every result comes from
+:class:`seqnn_engine.session.Session`, which keys, caches and computes it.
 
-``st.cache_resource`` objects are shared by every browser session and are never mutated
-by the app: the model, genomes, gene sets and the result cache (which has its own lock).
+``st.cache_resource`` objects are shared by every browser session and are never mutated by the
+app: the sessions (each holds its model, genome, genes and result cache, which has its own lock).
 """
 from __future__ import annotations
 
-import bisect
+import re
 import time
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import streamlit as st
 
-from app.cache import ResultCache
 from app.config import Settings, load_settings
 from seqnn_engine import InputError
+from seqnn_engine.session import Request, Session
+from seqnn_engine.genomics.windows import InputWindow
+
+PLOTLY_CONFIG = {"displaylogo": False, "scrollZoom": False,
+                 "toImageButtonOptions": {"format": "svg", "scale": 2},
+                 "modeBarButtonsToRemove": ["lasso2d", "autoScale2d"]}
 
 
 # ----------------------------------------------------------------------------------- resources
@@ -26,113 +34,53 @@ def settings() -> Settings:
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
-def _result_cache(store_dir: str, store_max_bytes: int, memory_bytes: int) -> ResultCache:
+def _store(store_dir: str, store_max_bytes: int):
     from seqnn_engine.batch.store import ResultStore
     try:
-        store = ResultStore(store_dir, max_bytes=store_max_bytes)
+        return ResultStore(store_dir, max_bytes=store_max_bytes)
     except InputError:
-        store = None  # read-only home etc.: run without persistence
-    return ResultCache(max_bytes=memory_bytes, store=store)
-
-
-def result_cache() -> ResultCache:
-    """The in-process LRU backed by the persistent result store (one per store folder)."""
-    s = settings()
-    return _result_cache(str(s.store_dir), int(s.store_max_bytes), int(s.memory_cache_bytes))
+        return None  # read-only home etc.: run without persistence
 
 
 @st.cache_data(ttl=60, show_spinner=False)
 def model_dirs(roots: tuple) -> list:
     """Model directories under the roots: list of (display name, absolute path str, number of
     weight files = replicates)."""
-    from seqnn_engine.model.modeldir import find_model_dirs
-    out = []
-    for md in find_model_dirs([Path(r) for r in roots]):
-        out.append((md.name, str(md.path), len(md.weights)))
-    return out
+    return Session.model_dirs([Path(r) for r in roots])
 
 
 _LOADED: set = set()
 
 
 def model_loaded(path: str, replicate: int = 0, precision: str = "float32") -> bool:
-    """Whether this process has loaded the model already (then :func:`model` is instant)."""
+    """Whether this process has loaded the model already (then :func:`session` is instant)."""
     return (path, replicate, precision) in _LOADED
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
-def model(path: str, replicate: int = 0, precision: str = "float32"):
-    """The loaded model (shared, never mutated), warmed up: the compiled prediction and the
-    default attribution are traced once here, so a session's first result is not slowed by
-    tracing (one-time cost per server process). Tracing in a background thread instead was
-    measured slower: the page's own attribution then traced the same functions concurrently.
-    precision: 'float32' | 'bfloat16' (part of the model's digest, so of every result key)."""
-    from seqnn_engine import load_model_dir
-    from seqnn_engine.model.modeldir import read_model_dir
-    read_model_dir(path, allowed_roots=settings().model_roots)   # only models under the configured roots
-    m = load_model_dir(path, replicate=replicate, precision=precision)
-    warm_up(m)
+def _session(path: str, replicate: int, precision: str, store_dir: str, store_max_bytes: int,
+             memory_bytes: int) -> Session:
+    s = settings()
+    ses = Session(path, replicate=replicate, precision=precision, store=_store(store_dir, store_max_bytes),
+                  memory_bytes=memory_bytes, allowed_roots=s.model_roots)
+    ses.model          # only models under the configured roots (InputError otherwise)
+    # The compiled prediction and the default attribution are traced once here, so a session's
+    # first result is not slowed by tracing (one-time cost per server process).
+    ses.warm_up()
     _LOADED.add((path, replicate, precision))
-    return m
+    return ses
 
 
-def warm_up(m) -> None:
-    """Trace the default prediction and saliency functions on an all-N input (results unused)."""
-    x = np.zeros((1, m.seq_length, 4), np.float32)
-    try:
-        m.predict(x)
-        m.attribute(x, method="saliency", targets=[0])
-    except Exception:  # warm-up is an optimisation only
-        pass
+def session(path: str, replicate: int = 0, precision: str = "float32") -> Session:
+    """The engine session of one model (shared by every browser session of this server process)."""
+    s = settings()
+    return _session(path, int(replicate), str(precision), str(s.store_dir), int(s.store_max_bytes),
+                    int(s.memory_cache_bytes))
 
 
-@st.cache_resource(show_spinner=False, max_entries=8)
-def genome(path: str):
-    from seqnn_engine.genomics.genome import Genome
-    return Genome(path)
-
-
-class GeneIndex:
-    """A GeneSet with a per-chromosome interval index (for genes overlapping a window)."""
-
-    def __init__(self, geneset):
-        self.geneset = geneset
-        self.genes = list(geneset)
-        self._by_chrom: dict = {}
-        for i, g in enumerate(self.genes):
-            self._by_chrom.setdefault(g.chrom, []).append((g.start, g.end, i))
-        self._starts = {}
-        self._max_len = {}
-        for c, rows in self._by_chrom.items():
-            rows.sort()
-            self._starts[c] = [r[0] for r in rows]
-            self._max_len[c] = max(r[1] - r[0] for r in rows)
-
-    def overlapping(self, chrom: str, start: int, end: int) -> list:
-        rows = self._by_chrom.get(chrom)
-        if not rows:
-            return []
-        lo = bisect.bisect_left(self._starts[chrom], start - self._max_len[chrom])
-        hi = bisect.bisect_left(self._starts[chrom], end)
-        return [self.genes[r[2]] for r in rows[lo:hi] if r[1] > start and r[0] < end]
-
-
-class IndexedGenes:
-    """A bgzipped, tabix-indexed annotation: windows read by region, names from the streamed name index."""
-
-    def __init__(self, tabix_genes):
-        self.geneset, self.overlapping = tabix_genes, tabix_genes.overlapping
-
-    @property
-    def genes(self):
-        return self.geneset.entries
-
-
-@st.cache_resource(show_spinner=False, max_entries=8)
-def genes(path: str):
-    from seqnn_engine.genomics.gene_index import TabixGenes, open_genes
-    ann = open_genes(path)
-    return IndexedGenes(ann) if isinstance(ann, TabixGenes) else GeneIndex(ann)
+def model(path: str, replicate: int = 0, precision: str = "float32"):
+    """The loaded model of :func:`session` (shared, never mutated)."""
+    return session(path, replicate, precision).model
 
 
 # ----------------------------------------------------------------------------------- session
@@ -196,8 +144,127 @@ def clear_cancel() -> None:
     st.session_state.pop("cancelled", None)
 
 
-def float32(a) -> np.ndarray:
-    return np.asarray(a, dtype=np.float32)
+def result(job, label: str, *, again: str | None = None, start: bool = True, where=None):
+    """The result of an engine :class:`~seqnn_engine.session.Job`, the one peek / cancel / progress
+    block of the dashboard: a cached result is returned at once; with ``start`` False a miss gives
+    None; work cancelled earlier shows a warning and a button to run it again (None); otherwise
+    the job runs with a progress bar and a Cancel button."""
+    hit = job.cached()
+    if hit is not None or not start:
+        return hit
+    if was_cancelled(job.key):
+        st.warning(f"{label} cancelled.")
+        if st.button(again or f"Run {label} again", key=f"again_{job.key[-16:]}"):
+            clear_cancel()
+            st.rerun()
+        return None
+    with progress(label, job.key, where) as cb:
+        return job.run(cb)
+
+
+# ----------------------------------------------------------------------------------- page context
+
+@dataclass
+class Ctx:
+    """What every detail view receives: the session, the input, the options, the prediction, the
+    selected display range and the target labels."""
+
+    session: Session
+    inp: InputWindow
+    opts: object                 # app.inputs.Options
+    pred: object                 # seqnn_engine.session.Prediction
+    rng: tuple                   # selected display range [lo, hi)
+    short: list                  # short target names (all targets)
+    long: list                   # long target labels (all targets)
+    cols: np.ndarray             # prediction columns of the chosen targets
+
+    @property
+    def model(self):
+        return self.session.model
+
+    @property
+    def geo(self):
+        return self.session.geometry
+
+    @property
+    def L(self) -> int:
+        return self.geo.seq_length
+
+    @property
+    def targets(self) -> list:
+        return list(self.opts.targets)
+
+    def target_names(self) -> list:
+        return [self.short[t] for t in self.opts.targets]
+
+    def request(self, **kw) -> Request:
+        """The engine request of the current input and options (``kw`` overrides)."""
+        o = self.opts
+        base = dict(sequence=self.inp.sequence, ensemble=o.ensemble, targets=tuple(o.targets),
+                    statistic=o.statistic, method=o.method)
+        base.update(kw)
+        if "positions" not in base:
+            base["positions"] = self.objective_positions()
+        return Request(**base)
+
+    def objective_positions(self):
+        """Bins of the attribution objective: None (all), 'center', TSS bins or the range's bins."""
+        o = self.opts.objective
+        if o == "window":
+            return None
+        if o == "center":
+            return "center"
+        if o == "tss":
+            if not self.inp.tss_bins:
+                raise InputError("this input has no TSS in the model output: choose another objective")
+            return tuple(sorted(set(int(b) for b in self.inp.tss_bins)))
+        bins = self.range_bins()
+        if bins.size == 0:
+            raise InputError("the selected range does not overlap the model output bins: select a range inside "
+                             "the predicted tracks, or choose another objective")
+        return tuple(int(b) for b in bins)
+
+    def bin_x(self) -> np.ndarray:
+        return self.geo.bin_centres(self.inp.start)
+
+    def base_x(self) -> np.ndarray:
+        return self.geo.positions(self.inp.start)
+
+    def positions(self, rng=None) -> tuple[int, int]:
+        return self.geo.range_positions(rng or self.rng, self.inp.start)
+
+    def range_bins(self, rng=None) -> np.ndarray:
+        return self.geo.range_bins(rng or self.rng, self.inp.start)
+
+    def ref_name(self) -> str:
+        """Sequence name for coordinate-bearing exports (bigWig, BED, CSV): the chromosome for
+        genome inputs, else the FASTA record name made safe for those formats."""
+        if self.inp.genomic:
+            return self.inp.chrom
+        return re.sub(r"[^A-Za-z0-9_.:|-]+", "_", self.inp.label).strip("_") or "sequence"
+
+    def chrom_sizes(self) -> dict:
+        """Header of bigWig exports: the genome's chromosomes, or the user's sequence alone."""
+        if not self.inp.genomic:
+            return {self.ref_name(): int(self.inp.source_length)}
+        return dict(self.session.genome.chrom_lengths)
+
+    def meta(self, **extra) -> dict:
+        m = self.model
+        e = self.opts.ensemble
+        d = {"model_name": m.name, "model_digest": m.digest, "seq_length": m.seq_length, "stride": m.stride,
+             "crop": m.crop, "target_length": m.target_length, "input_label": self.inp.label,
+             "input_source": self.inp.source, "chrom": self.inp.chrom or "", "sequence_name": self.ref_name(),
+             "window_start": int(self.inp.start),
+             "coordinates": "genome, 0-based" if self.inp.genomic else "user sequence, 0-based",
+             "targets": [int(t) for t in self.opts.targets], "target_names": self.target_names(),
+             "rc": e.rc, "shifts": [int(s) for s in e.shifts], "mc_n": e.mc_n, "n_value": e.n_value,
+             "selected_range": [int(self.rng[0]), int(self.rng[1])]}
+        d.update(extra)
+        return d
+
+    def stem(self) -> str:
+        return self.inp.label.split(" ")[0]
 
 
 # ----------------------------------------------------------------------------------- timing

@@ -313,6 +313,9 @@ def test_downloads_read_back(env, model):
 
 
 def test_variant_view_scores_equal_engine(env, model):
+    """The variant is scored on the window centred on it (as the CLI's variants command): its REF base
+    at window position L // 2 - 1, both alleles predicted on that genome window."""
+    from seqnn_engine.genomics.genome import Genome
     from seqnn_engine.analysis.variants import compute_scores
     # every target: the seven entries (the CAGE pair is one) drawn on both strands
     at = new_app(env, view="Variant", targets=list(range(7)), target_strand="both")
@@ -327,13 +330,19 @@ def test_variant_view_scores_equal_engine(env, model):
     no_problems(at)
     from seqnn_engine.io.export import read_hdf5
     h5 = read_hdf5(at.session_state["downloads"]["variant"]["hdf5"].make())
-    alt_seq = seq[:2100] + alt + seq[2101:]
+    L = model.seq_length
+    start = pos + 1 - L // 2
+    win = Genome(DEMO / "genome.fa.gz").fetch(gw.chrom, start, start + L).sequence
+    assert win[L // 2 - 1] == ref_base
+    alt_seq = win[:L // 2 - 1] + alt + win[L // 2:]
     enc = lambda s: np.eye(4, dtype=np.float32)[[("ACGT".index(c) if c in "ACGT" else 0) for c in s]]  # noqa: E731
-    p = model.predict(np.stack([enc(seq), enc(alt_seq)])).mean
+    tidx = h5["target_index"]
+    p = model.predict(np.stack([enc(win), enc(alt_seq)]), target_indexes=tidx).mean
     want = compute_scores(p[0][None], p[1][None], ("SUM", "logSUM", "D2"))
     for k in ("SUM", "logSUM", "D2"):
         np.testing.assert_allclose(h5[k], want[k], rtol=1e-4, atol=1e-5)
-    assert h5.attrs["ref"] == ref_base and h5.attrs["alt"] == alt
+    assert h5.attrs["ref"] == ref_base and h5.attrs["alt"] == alt and h5.attrs["variant_window_start"] == start
+    np.testing.assert_allclose(h5["ref_preds"], p[0], rtol=1e-5, atol=1e-6)
 
 
 def test_ism_on_demand_and_diagnostics(env):

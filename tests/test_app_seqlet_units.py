@@ -9,8 +9,10 @@ import pytest
 pytest.importorskip("memelite")
 pytest.importorskip("seqnn_engine.motifs.annotate")
 
-from app import compute, downloads  # noqa: E402
-from app.cache import Result, ResultCache  # noqa: E402
+from app import downloads  # noqa: E402
+from seqnn_engine.batch import cache_keys  # noqa: E402
+from seqnn_engine.batch.result_cache import Result  # noqa: E402
+from seqnn_engine.session import SEQLET_OPTIONS, MotifDatabase, Request, Session, onehot, seqlet_table  # noqa: E402
 
 L = 600
 SITE = (200, 212)       # a planted CTCF-like run of strong positive contribution
@@ -28,7 +30,7 @@ def planted():
     for i in range(w):
         seq[a + i] = "ACGT"[int(np.argmax(ctcf[i]))]
     seq = "".join(seq)
-    x = compute.onehot(seq)[0]
+    x = onehot(seq)[0]
     hyp = rng.normal(0, 0.05, (L, 4)).astype(np.float32)
     hyp[a:a + w] += 2.0 * x[a:a + w]            # the present base of the site contributes strongly
     hyp -= hyp.mean(1, keepdims=True)
@@ -42,24 +44,27 @@ def test_seqlet_result_cached_by_digest_and_equal_to_engine_table(planted, tmp_p
     from seqnn_engine.motifs.seqlets import call_seqlets
     from seqnn_engine.batch.store import ResultStore
     seq, x, hyp, attr = planted
-    db = compute.jaspar_database()
-    cache = ResultCache(store=ResultStore(tmp_path / "store"))
-    r = compute.seqlets(cache, attr, "attrkey", "saliency", seq, db, targets="CTCF")
+    db = MotifDatabase.jaspar()
+    ses = Session(store=ResultStore(tmp_path / "store"))
+    req = Request(seq, method="saliency")
+    r = ses.seqlets(attr, req, db, targets_label="CTCF")
     assert r.source == "computed"
-    assert compute.seqlets(cache, attr, "attrkey", "saliency", seq, db, targets="CTCF").source == "memory"
-    cache.clear_memory()
-    again = compute.seqlets(cache, attr, "attrkey", "saliency", seq, db, targets="CTCF")
+    assert ses.seqlets(attr, req, db, targets_label="CTCF").source == "memory"
+    ses.cache.clear_memory()
+    again = ses.seqlets(attr, req, db, targets_label="CTCF")
     assert again.source == "store"
     # the key follows the attribution, the database's bytes and the caller's options
-    mine = compute.parse_database(meme_text(db.motifs.subset(["MA0139.2", "MA0080.7"])).encode(), "two.meme")
-    keys = {compute.seqlets_key("attrkey", db), compute.seqlets_key("other", db), compute.seqlets_key("attrkey", mine),
-            compute.seqlets_key("attrkey", db, {"alpha": 0.01})}
-    assert len(keys) == 4
+    mine = MotifDatabase.parse(meme_text(db.motifs.subset(["MA0139.2", "MA0080.7"])).encode(), "two.meme")
+    opts = dict(SEQLET_OPTIONS)
+    keys = {cache_keys.seqlets_key("attr", db.digest, opts), cache_keys.seqlets_key("other", db.digest, opts),
+            cache_keys.seqlets_key("attr", mine.digest, opts),
+            cache_keys.seqlets_key("attr", db.digest, {**opts, "alpha": 0.01})}
+    assert len(keys) == 4 and r.key == cache_keys.seqlets_key("attr", db.digest, opts)
 
     # the placed table read back from the store equals the engine's own calls on the same arrays
-    tab = compute.seqlet_table(again, "chrT", 1000, {"chrT": 5000})
-    ref = call_seqlets(hyp[None], onehot=x[None], **{k: compute.SEQLET_OPTIONS[k]
-                                                     for k in ("alpha", "min_len", "max_len", "flank")})
+    tab = seqlet_table(again, "chrT", 1000, {"chrT": 5000})
+    ref = call_seqlets(hyp[None], onehot=x[None], **{k: SEQLET_OPTIONS[k]
+                                                     for k in ("alpha", "min_len", "max_len", "flank", "merge_gap")})
     ref = annotate_seqlets(ref, x[None], hypothetical=hyp[None], motifs=db.motifs, top=3).place(["chrT"], [1000])
     assert tab.to_bed() == ref.to_bed()
     assert len(tab) >= 1
@@ -71,10 +76,10 @@ def test_seqlet_result_cached_by_digest_and_equal_to_engine_table(planted, tmp_p
 def test_bad_meme_upload_is_an_input_error():
     from seqnn_engine import InputError
     with pytest.raises(InputError, match="bad.meme"):
-        compute.parse_database(b"MEME version 4\n\nMOTIF A\nletter-probability matrix: alength= 4 w= 1\n0.5 0.5\n",
-                               "bad.meme")
+        MotifDatabase.parse(b"MEME version 4\n\nMOTIF A\nletter-probability matrix: alength= 4 w= 1\n0.5 0.5\n",
+                            "bad.meme")
     with pytest.raises(InputError, match="not a text file"):
-        compute.parse_database(b"\xff\xfe\x00\x01", "binary.meme")
+        MotifDatabase.parse(b"\xff\xfe\x00\x01", "binary.meme")
 
 
 def test_seqlet_downloads_are_only_the_extra_files():

@@ -216,26 +216,25 @@ def test_small_head_is_computed_once_for_all_targets(env, calls):
 def test_target_blocks_persist_and_assemble(env, calls, tmp_path):
     """Blocks computed by one server process are read from the result store by the next; the
     assembled columns equal the engine's prediction of the whole head, with RC members."""
-    from app import compute
-    from app.cache import ResultCache
     from seqnn_engine import load_model_dir
     from seqnn_engine.genomics.onehot import encode
+    from seqnn_engine.session import Ensemble, Request, Session
     from seqnn_engine.batch.store import ResultStore
     model = load_model_dir(env["wide"])
     seq = "".join(np.random.default_rng(5).choice(list("ACGT"), model.seq_length))
-    ens = compute.Ensemble(rc=True)
+    ens = Ensemble(rc=True)
     chosen = [599, 3, 130, 131]
-    cache = ResultCache(store=ResultStore(tmp_path / "store"))
-    r = compute.predict(cache, model, seq, ens, chosen)
+    ses = Session(model=model, store=ResultStore(tmp_path / "store"))
+    r = ses.predict(Request(seq, ens, tuple(chosen)))
     assert calls == [list(range(0, 256)) + list(range(512, 600))]
     assert r["target_index"].tolist() == [3, 130, 131, 599]
     full = model.predict(encode(seq)[None].astype(np.float32), rc=True, return_all=True)
     np.testing.assert_allclose(r["preds"], full.mean[0][:, [3, 130, 131, 599]], rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(r["members"], full.members[0][:, [3, 130, 131, 599]], rtol=1e-5, atol=1e-6)
     calls.clear()
-    fresh = ResultCache(store=ResultStore(tmp_path / "store"))      # a restarted server
-    assert compute.peek_prediction(fresh, model, seq, ens, [300]) is None   # block 2 was never computed
-    again = compute.peek_prediction(fresh, model, seq, ens, [131, 600 - 1, 0])
+    fresh = Session(model=model, store=ResultStore(tmp_path / "store"))      # a restarted server
+    assert fresh.job("predict", Request(seq, ens, (300,))).cached() is None   # block 2 was never computed
+    again = fresh.job("predict", Request(seq, ens, (131, 600 - 1, 0))).cached()
     assert again is not None and again.source == "store" and calls == []
     np.testing.assert_array_equal(again["preds"][:, 1:], r["preds"][:, 2:])     # the same stored numbers
     np.testing.assert_allclose(again["preds"], full.mean[0][:, [0, 131, 599]], rtol=1e-5, atol=1e-6)

@@ -1,5 +1,6 @@
-"""Unit tests of the dashboard's pure helpers: coordinates, the
-two-level result cache, settings, downloads and small compute helpers (hand-computed cases)."""
+"""Unit tests of the dashboard's pure helpers and the engine pieces it draws with: bin geometry,
+pooling, logo stacking, the two-level result cache, settings, downloads and small session
+helpers (hand-computed cases)."""
 from __future__ import annotations
 
 import io
@@ -9,35 +10,43 @@ import zipfile
 import numpy as np
 import pytest
 
-from app import geometry
-from app.cache import ResultCache
 from app.config import ASSETS, load_settings
+from seqnn_engine.model.geometry import BinGeometry
+from seqnn_engine.batch.result_cache import ResultCache
 
 
 # ----------------------------------------------------------------------------------- geometry
 
 def test_bin_coordinates_follow_the_guide_convention():
     # bin b covers window positions [(crop + b) * stride, (crop + b + 1) * stride)
-    np.testing.assert_array_equal(geometry.bin_starts(1000, 32, 8, 3), [1256, 1288, 1320])
-    np.testing.assert_array_equal(geometry.bin_x(1000, 32, 8, 2), [1272.0, 1304.0])
-    assert geometry.output_span(1000, 32, 8, 112) == (1256, 1256 + 112 * 32)
+    g = BinGeometry.of(19 * 32, 32, 8)
+    assert g.target_length == 3
+    np.testing.assert_array_equal(g.bin_starts(1000), [1256, 1288, 1320])
+    np.testing.assert_array_equal(g.bin_centres(1000)[:2], [1272.0, 1304.0])
+    assert BinGeometry.of(128 * 32, 32, 8).output_span(1000) == (1256, 1256 + 112 * 32)
+    np.testing.assert_array_equal(g.bin_of([1255, 1256, 1287, 1288, 1352], 1000), [-1, 0, 0, 1, 3])
+    with pytest.raises(ValueError, match="no output bins"):
+        BinGeometry.of(512, 32, 8)
 
 
 def test_range_bins_hand_cases():
     # window starts at 100, stride 10, crop 2, 5 bins: bin 0 = [120, 130), bin 4 = [160, 170)
-    np.testing.assert_array_equal(geometry.range_bins((125, 141), 100, 10, 2, 5), [0, 1, 2])
-    np.testing.assert_array_equal(geometry.range_bins((130, 131), 100, 10, 2, 5), [1])
-    np.testing.assert_array_equal(geometry.range_bins((100, 120), 100, 10, 2, 5), [])   # in the crop
-    np.testing.assert_array_equal(geometry.range_bins((100, 400), 100, 10, 2, 5), [0, 1, 2, 3, 4])
+    g = BinGeometry.of(90, 10, 2)
+    np.testing.assert_array_equal(g.range_bins((125, 141), 100), [0, 1, 2])
+    np.testing.assert_array_equal(g.range_bins((130, 131), 100), [1])
+    np.testing.assert_array_equal(g.range_bins((100, 120), 100), [])   # in the crop
+    np.testing.assert_array_equal(g.range_bins((100, 400), 100), [0, 1, 2, 3, 4])
+    assert g.span_bins(100, 120, 100) is None and g.span_bins(119, 121, 100) == (0, 0)
 
 
 def test_clip_and_limit_range():
-    assert geometry.clip_range((95.2, 130.7), 100, 50) == (100, 131)
-    assert geometry.clip_range((160, 170), 100, 50) == (149, 150)
-    assert geometry.clip_range((120, 110), 100, 50) == (110, 120)
-    assert geometry.limit_range((0, 5000), 2000) == (1500, 3500)
-    assert geometry.limit_range((10, 20), 2000) == (10, 20)
-    assert geometry.centred_range(0, 4096, 200) == (1948, 2148)
+    g = BinGeometry.of(50, 10, 0)
+    assert g.clip_range((95.2, 130.7), 100) == (100, 131)
+    assert g.clip_range((160, 170), 100) == (149, 150)
+    assert g.clip_range((120, 110), 100) == (110, 120)
+    assert g.limit_range((0, 5000), 2000) == (1500, 3500)
+    assert g.limit_range((10, 20), 2000) == (10, 20)
+    assert BinGeometry.of(4096, 32, 8).centred_range(200, 0) == (1948, 2148)
 
 
 # ----------------------------------------------------------------------------------- cache
@@ -124,23 +133,23 @@ def test_downloads_build_lazily_and_read_back(tmp_path):
 # ----------------------------------------------------------------------------------- compute helpers
 
 def test_per_shift_groups_members_like_the_engine():
-    from app.compute import Ensemble, per_shift
+    from seqnn_engine.session import Ensemble, Prediction
     ens = Ensemble(rc=True, shifts=(-1, 0, 1))
     # members in engine order: (-1 fwd, -1 rc, 0 fwd, 0 rc, 1 fwd, 1 rc); value = member index
     m = np.broadcast_to(np.arange(6, dtype=np.float32), (4, 2, 6))
-    h = per_shift(m, ens)
+    h = Prediction("k", {"members": m}).per_shift(ens.shifts, ens.members())
     assert h.shape == (3, 4, 2)
     np.testing.assert_array_equal(h[:, 0, 0], [0.5, 2.5, 4.5])
 
 
-def test_mutate_and_errors():
-    from app.compute import mutate
-    from seqnn_engine import InputError
-    assert mutate("ACGT", 2, "a") == "ACAT"
-    with pytest.raises(InputError):
-        mutate("ACGT", 4, "A")
-    with pytest.raises(InputError):
-        mutate("ACGT", 0, "N")
+def test_record_source_pads_with_n_like_the_genome():
+    """Variants on a FASTA record are cut from it with N outside, as Genome.fetch pads."""
+    from seqnn_engine.genomics.windows import RecordSource
+    r = RecordSource("rec", "ACGTAC")
+    assert r.fetch("rec", -2, 3).sequence == "NNACG"
+    assert r.fetch("rec", 4, 9).sequence == "ACNNN"
+    assert r.fetch("rec", -1, 8).sequence == "NACGTACNN"
+    assert r.fetch("rec", 7, 9).sequence == "NN"
 
 
 def test_box_selection_parsing():
@@ -152,18 +161,19 @@ def test_box_selection_parsing():
 
 
 def test_prediction_key_matches_the_cli_key():
-    """The dashboard's prediction key is the CLI's, so batch runs pre-compute dashboard views."""
-    from app.compute import Ensemble, prediction_key
+    """The session's prediction key is the CLI's, so batch runs pre-compute dashboard views."""
     from seqnn_engine.batch import cache_keys
+    from seqnn_engine.session import Ensemble, Request, Session
 
     class M:
         digest = "abc-h0"
         strand_pair = np.array([1, 0])
         num_targets = 2
 
+    s = Session(model=M)
     seq = "ACGTN" * 4
     e = Ensemble(rc=True, shifts=(-1, 0, 1))
-    assert prediction_key(M, seq, e, [0]) == cache_keys.prediction_key(
+    assert s.prediction_key(Request(seq, e, (0,))) == cache_keys.prediction_key(
         M, seq, {"rc": True, "shifts": [-1, 0, 1], "mc_n": 0, "n_value": 0.0})
-    assert prediction_key(M, seq, e, [0]) != prediction_key(M, seq[:-1] + "A", e, [0])
+    assert s.prediction_key(Request(seq, e, (0,))) != s.prediction_key(Request(seq[:-1] + "A", e, (0,)))
     assert json.dumps(e.options())  # plain JSON options

@@ -205,19 +205,23 @@ def test_cli_gene_input_reads_an_indexed_annotation_by_name(annotation, tmp_path
     assert every == list(full.genes)
 
 
-def test_dashboard_gene_source_reads_an_indexed_annotation_by_region(annotation, tmp_path, monkeypatch):
-    """app.state.genes: a .tbi beside the annotation makes window queries region reads; the gene list
-    comes from the name index, and a picked gene is read whole by region."""
-    from app import state
+def test_session_gene_source_reads_an_indexed_annotation_by_region(annotation, tmp_path, monkeypatch):
+    """Session.genes (what the dashboard lists and windows): a .tbi beside the annotation makes window
+    queries region reads; the gene list comes from the name index, and a picked gene is read whole by
+    region."""
+    from seqnn_engine.genomics.gene_index import TabixGenes
+    from seqnn_engine.session import Session
 
     plain, gz, full = annotation
     monkeypatch.setenv("SEQNN_CACHE_DIR", str(tmp_path / "cache"))
-    gi = state.genes(str(gz))
-    assert isinstance(gi, state.IndexedGenes)
+    ses = Session(genes=str(gz))
+    gi = ses.genes
+    assert isinstance(gi, TabixGenes)
     assert tuple(gi.overlapping("chr2", 100_000, 300_000)) == _in_window(full, "chr2", 100_000, 300_000)
     assert not (tmp_path / "cache").exists()          # a window query needs no name index
-    assert [e.gene_id for e in gi.genes] == [g.gene_id for g in full]
-    assert gi.geneset.get(full.genes[5].gene_id) == full.genes[5]
-    assert [g.gene_id for g in gi.geneset.search("G1", 5)] == [g.gene_id for g in full.search("G1", 5)]
-    plain_gi = state.genes(str(plain))
-    assert tuple(plain_gi.overlapping("chr2", 100_000, 300_000)) == _in_window(full, "chr2", 100_000, 300_000)
+    assert [e.gene_id for e in ses.gene_list()] == [g.gene_id for g in full]
+    assert gi.get(full.genes[5].gene_id) == full.genes[5]
+    assert [g.gene_id for g in gi.search("G1", 5)] == [g.gene_id for g in full.search("G1", 5)]
+    plain_ses = Session(genes=str(plain))
+    assert tuple(plain_ses.genes.overlapping("chr2", 100_000, 300_000)) == _in_window(full, "chr2", 100_000, 300_000)
+    assert [g.gene_id for g in plain_ses.gene_list()] == [g.gene_id for g in full]

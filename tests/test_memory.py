@@ -1,6 +1,6 @@
-"""Bounded memory: 200 sequential distinct requests through the dashboard's cache layers (app.compute ->
-app.cache.ResultCache, an in-process LRU bounded in bytes, in front of seqnn_engine.batch.store.ResultStore,
-bounded on disk) keep the process's resident memory within a stated bound, and both caches evict.
+"""Bounded memory: 200 sequential distinct requests through the engine session's cache layers
+(seqnn_engine.session.Session -> seqnn_engine.result_cache.ResultCache, an in-process LRU bounded in
+bytes, in front of seqnn_engine.batch.store.ResultStore, bounded on disk) keep the process's resident memory within a stated bound, and both caches evict.
 
 Stated bound (also in benchmarks/RESULTS.md, section "load"): after a 20-request warm-up (tracing of
 the compiled functions, allocator pools), 200 further distinct requests (predictions with mixed
@@ -61,38 +61,39 @@ def model(tmp_path_factory):
     return load_model(d / "params.json", d / "w.weights.h5")
 
 
-def _request(cache, model, i: int):
+def _request(ses, i: int):
     """Request i: a distinct sequence; kinds and options cycle like a user clicking around."""
-    from app.compute import Ensemble, attribute, layer_gradients, predict
+    from seqnn_engine.session import Ensemble, Request
+    model = ses.model
     rng = np.random.default_rng(1000 + i)
     seq = "".join(rng.choice(list("ACGT"), model.seq_length))
     ens = [Ensemble(), Ensemble(rc=True), Ensemble(shifts=(-1, 0, 1)), Ensemble(mc_n=2)][i % 4]
     if i % 3 == 2:
-        r = attribute(cache, model, seq, "saliency", [i % 8], None, "sum", Ensemble(rc=bool(i % 2)))
+        r = ses.attribute(Request(seq, Ensemble(rc=bool(i % 2)), (i % 8,)))
         assert r["scores"].shape == (model.seq_length, 4)
     elif i % 3 == 1:   # the layer view: all 8 targets at the input and the first block (~1.2 MiB each)
-        r = layer_gradients(cache, model, seq, [0, 1], list(range(8)), None, Ensemble(rc=bool(i % 2)))
+        r = ses.layer_gradients(Request(seq, Ensemble(rc=bool(i % 2)), tuple(range(8))), [0, 1])
         assert r["grads_0"].shape == (8, model.seq_length, 4)
     else:
-        r = predict(cache, model, seq, ens)
+        r = ses.predict(Request(seq, ens))
         assert r["preds"].shape == (model.target_length, model.num_targets)
     return r
 
 
 def test_200_distinct_requests_bounded_rss_and_caches_evict(model, tmp_path):
-    pytest.importorskip("streamlit")   # app.compute lives beside the Streamlit app (it does not import it)
-    from app.cache import ResultCache
+    from seqnn_engine.session import Session
     from seqnn_engine.batch.store import ResultStore
     store = ResultStore(tmp_path / "store", max_bytes=STORE_BYTES)
-    cache = ResultCache(max_bytes=MEMORY_CACHE_BYTES, store=store)
+    ses = Session(model=model, store=store, memory_bytes=MEMORY_CACHE_BYTES)
+    cache = ses.cache
     for i in range(N_WARM):
-        _request(cache, model, -1 - i)
+        _request(ses, -1 - i)
     gc.collect()
     rss0 = rss_bytes()
     produced = 0
     samples = []
     for i in range(N_REQUESTS):
-        r = _request(cache, model, i)
+        r = _request(ses, i)
         assert r.source == "computed"          # distinct requests: never a hit
         produced += r.nbytes
         del r
@@ -111,16 +112,16 @@ def test_200_distinct_requests_bounded_rss_and_caches_evict(model, tmp_path):
     assert len(cache) < N_REQUESTS // 2
     assert growth <= RSS_GROWTH_BOUND_MB * 2**20, f"RSS grew {growth / 2**20:.1f} MiB"
     # the early results were evicted from memory; the latest is still served from memory
-    assert cache.peek(_key_of(model, N_REQUESTS - 1)).source == "memory"
+    assert cache.peek(_key_of(ses, N_REQUESTS - 1)).source == "memory"
 
 
-def _key_of(model, i):
-    from app.compute import Ensemble, attribution_key, layers_key, prediction_key
+def _key_of(ses, i):
+    from seqnn_engine.session import Ensemble, Request
     rng = np.random.default_rng(1000 + i)
-    seq = "".join(rng.choice(list("ACGT"), model.seq_length))
+    seq = "".join(rng.choice(list("ACGT"), ses.model.seq_length))
     if i % 3 == 2:
-        return attribution_key(model, seq, "saliency", [i % 8], None, "sum", Ensemble(rc=bool(i % 2)))
+        return ses.attribution_key(Request(seq, Ensemble(rc=bool(i % 2)), (i % 8,)))
     if i % 3 == 1:
-        return layers_key(model, seq, [0, 1], list(range(8)), None, Ensemble(rc=bool(i % 2)))
+        return ses.layers_key(Request(seq, Ensemble(rc=bool(i % 2)), tuple(range(8))), [0, 1])
     ens = [Ensemble(), Ensemble(rc=True), Ensemble(shifts=(-1, 0, 1)), Ensemble(mc_n=2)][i % 4]
-    return prediction_key(model, seq, ens)
+    return ses.prediction_key(Request(seq, ens))

@@ -5,75 +5,37 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from app import compute, downloads, geometry, state
-from app.config import MAX_HEATMAP_COLUMNS, MAX_ISM_BP, MAX_LOGO_BP, TOP_BED_POSITIONS
+from app import downloads, state
+from app.config import MAX_HEATMAP_COLUMNS, MAX_LOGO_BP, TOP_BED_POSITIONS
 from app.inputs import ATTR_METHODS, OBJECTIVES
+from app.state import PLOTLY_CONFIG, Ctx
 from app.views import seqlets
-from app.views.common import PLOTLY_CONFIG, Ctx
 from seqnn_engine import InputError, plot
-
-
-def objective_positions(ctx: Ctx):
-    """Bins of the attribution objective: None (all), 'center', TSS bins or the range's bins."""
-    o = ctx.opts.objective
-    if o == "window":
-        return None
-    if o == "center":
-        return "center"
-    if o == "tss":
-        if not ctx.inp.tss_bins:
-            raise InputError("this input has no TSS in the model output: choose another objective")
-        return sorted(set(int(b) for b in ctx.inp.tss_bins))
-    bins = ctx.range_bins()
-    if bins.size == 0:
-        raise InputError("the selected range does not overlap the model output bins: select a range inside "
-                         "the predicted tracks, or choose another objective")
-    return [int(b) for b in bins]
+from seqnn_engine.session import onehot
 
 
 def attribution(ctx: Ctx, method: str, window=None, label: str = "Attribution", start: bool = True):
-    """Cached attribution result, computing it with progress when ``start`` (else None on a miss)."""
-    pos = objective_positions(ctx)
-    key = compute.attribution_key(ctx.model, ctx.inp.sequence, method, ctx.targets, pos, ctx.opts.statistic,
-                                  ctx.opts.ensemble, window)
-    hit = ctx.cache.peek(key)
-    if hit is not None or not start:
-        return hit
-    if state.was_cancelled(key):
-        st.warning(f"{label} cancelled.")
-        if st.button(f"Run {label} again", key=f"again_{method}"):
-            state.clear_cancel()
-            st.rerun()
-        return None
-    with state.progress(label, key) as cb:
-        return compute.attribute(ctx.cache, ctx.model, ctx.inp.sequence, method, ctx.targets, pos,
-                                 ctx.opts.statistic, ctx.opts.ensemble, window=window, progress=cb)
+    """The attribution result, computed with progress when ``start`` (else None on a miss)."""
+    return state.result(ctx.session.job("attribute", ctx.request(method=method, window=window)), label,
+                        start=start)
 
 
 def motif_seqlets(ctx: Ctx, res, method: str, where):
     """(seqlets of the attribution or None, motif database or None); engine errors are shown in
     ``where`` and leave the rest of the view as it was."""
-    if not compute.motifs_available():
-        return None, None
     where.markdown("##### Seqlets and motifs")
     db = seqlets.database(where)
     if db is None:
         return None, None
-    key = compute.attribution_key(ctx.model, ctx.inp.sequence, method, ctx.targets, objective_positions(ctx),
-                                  ctx.opts.statistic, ctx.opts.ensemble)
     try:
         with where:
-            return seqlets.compute_seqlets(ctx, res, key, method, db), db
+            return seqlets.compute_seqlets(ctx, res, method, db), db
     except InputError as e:
         state.show_error(e, where)
         return None, db
 
 
 def render(ctx: Ctx) -> None:
-    if not compute.attribution_available():
-        st.info("Attributions need the engine's attribution module (seqnn_engine.attribution), which is not "
-                "installed in this build.")
-        return
     method = ctx.opts.method
     res = attribution(ctx, method, label=f"{ATTR_METHODS[method]}")
     if res is None:
@@ -86,7 +48,7 @@ def render(ctx: Ctx) -> None:
                + (" · (from cache)" if res.source != "computed" else ""))
     scores = np.asarray(res["scores"])
     hyp = np.asarray(res["grads"])
-    ps = compute.position_scores(method, scores, hyp)
+    ps = res.position_scores()
     slot_contrib, slot_logo, slot_hyp, slot_motifs = st.container(), st.container(), st.container(), st.container()
     found, db = motif_seqlets(ctx, res, method, slot_motifs)
 
@@ -96,11 +58,11 @@ def render(ctx: Ctx) -> None:
     seqlets.draw_boxes(fig_c, found, ps)
     slot_contrib.plotly_chart(fig_c, key="contrib", config=PLOTLY_CONFIG)
 
-    lrng = geometry.limit_range(ctx.rng, MAX_LOGO_BP)
+    lrng = ctx.geo.limit_range(ctx.rng, MAX_LOGO_BP)
     cap = (f"logo capped at {MAX_LOGO_BP:,} bp: it shows the central {MAX_LOGO_BP:,} bp of the selected range; "
            "select a shorter range" if lrng != tuple(ctx.rng) else None)
     a, b = ctx.positions(lrng)
-    oh = compute.onehot(inp.sequence, 0.0)[0]
+    oh = onehot(inp.sequence, 0.0)[0]
     logo = plot.logo_matrix(method, scores[a:b], oh[a:b])
     fig_logo = plot.logo_figure(logo, lrng[0], title=f"Sequence logo {lrng[0]:,}-{lrng[1]:,}", note=cap)
     seqlets.draw_boxes(fig_logo, found, np.concatenate([logo.clip(min=0).sum(1), logo.clip(max=0).sum(1)]),
@@ -129,36 +91,34 @@ def render(ctx: Ctx) -> None:
 
 def ism_section(ctx: Ctx) -> None:
     st.markdown("##### In-silico mutagenesis of the selected range")
-    wr = geometry.limit_range(ctx.rng, MAX_ISM_BP)
+    max_bp = ctx.session.max_ism_bp()
+    wr = ctx.geo.limit_range(ctx.rng, max_bp)
     a, b = ctx.positions(wr)
     n = (b - a) * 3
-    res = attribution(ctx, "ism", window=(a, b), start=False)
-    key = compute.attribution_key(ctx.model, ctx.inp.sequence, "ism", ctx.targets, objective_positions(ctx),
-                                  ctx.opts.statistic, ctx.opts.ensemble, (a, b))
-    requested = st.session_state.get("ism_request") == key
+    job = ctx.session.job("attribute", ctx.request(method="ism", window=(a, b)))
+    res = job.cached()
+    requested = st.session_state.get("ism_request") == job.key
     if res is None and not requested:
-        note = f" (the central {MAX_ISM_BP:,} bp of the selection)" if wr != tuple(ctx.rng) else ""
+        note = f" (the central {max_bp:,} bp of the selection)" if wr != tuple(ctx.rng) else ""
         if st.button(f"Run ISM on {wr[0]:,}-{wr[1]:,}{note}: {n:,} mutants x "
                      f"{ctx.opts.ensemble.n_members} member(s)", key="ism_run"):
-            st.session_state["ism_request"] = key
+            st.session_state["ism_request"] = job.key
             state.clear_cancel()
-            requested = True
         else:
             return
     if res is None:
-        res = attribution(ctx, "ism", window=(a, b), label="ISM")
+        res = state.result(job, "ISM")
         if res is None:
             return
     x = ctx.base_x()
     deltas = np.asarray(res["scores"])[a:b]
-    per_pos = compute.position_scores("ism", res["scores"], res["grads"])[a:b]  # mean |delta| per position
+    per_pos = res.position_scores()[a:b]  # mean |delta| per position
     fig = plot.ism_heatmap(deltas, x[a:b], title=f"ISM: change of the objective (alt - ref), {wr[0]:,}-{wr[1]:,}",
                            max_cols=MAX_HEATMAP_COLUMNS)
     st.plotly_chart(fig, key="ism", config=PLOTLY_CONFIG)
-    diag = {k[5:]: np.asarray(v) for k, v in res.arrays.items() if k.startswith("diag_")}
-    grads = compute.gradient_diagnostics(ctx.cache, ctx.model, ctx.inp.sequence, ctx.targets,
-                                         objective_positions(ctx), ctx.opts.statistic, ctx.opts.ensemble)
-    diag["grad_vs_ism"] = np.float32(compute.grad_vs_ism(grads, res, (a, b)))
+    diag = res.diagnostics
+    grads = ctx.session.gradient_diagnostics(ctx.request())
+    diag["grad_vs_ism"] = np.float32(ctx.session.grad_vs_ism(grads, res, (a, b)))
     st.caption(f"Agreement of the gradient with ISM on this range (Pearson r): {float(diag['grad_vs_ism']):.3f}")
     with st.expander("Download ISM", expanded=False):
         downloads.render(downloads.ViewData(

@@ -5,11 +5,10 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from app import compute, geometry, state
-from app.compute import Ensemble
-from app.config import MAX_ISM_BP
-from app.views.common import PLOTLY_CONFIG, Ctx
+from app import state
+from app.state import PLOTLY_CONFIG, Ctx
 from seqnn_engine import plot
+from seqnn_engine.session import Ensemble
 
 
 def _pearson(a: np.ndarray, b: np.ndarray) -> float:
@@ -39,11 +38,10 @@ def render(ctx: Ctx) -> None:
 
     st.markdown("##### Reverse-complement consistency of the predictions")
     rc_ens = Ensemble(rc=True, shifts=(0,), mc_n=0, n_value=ens.n_value)
-    key = compute.prediction_key(ctx.model, ctx.inp.sequence, rc_ens, ctx.targets)
-    res = compute.peek_prediction(ctx.cache, ctx.model, ctx.inp.sequence, rc_ens, ctx.targets)
+    res = state.result(ctx.session.job("predict", ctx.request(ensemble=rc_ens, positions=None)),
+                       "Forward and reverse-complement predictions")
     if res is None:
-        with state.progress("Forward and reverse-complement predictions", key) as cb:
-            res = compute.predict(ctx.cache, ctx.model, ctx.inp.sequence, rc_ens, ctx.targets, progress=cb)
+        return
     m = np.asarray(res["members"])[:, cols]  # (P, T, 2): forward, reverse complement (un-augmented)
     r = [_pearson(m[:, j, 0], m[:, j, 1]) for j in range(len(cols))]
     st.dataframe({"target": names, "Pearson r (forward vs RC)": r,
@@ -55,20 +53,16 @@ def render(ctx: Ctx) -> None:
     st.plotly_chart(fig, key="diag_rc", config=PLOTLY_CONFIG)
 
     st.markdown("##### Attributions")
-    if not compute.attribution_available():
-        st.caption("Attribution diagnostics need seqnn_engine.attribution.")
-        return
-    from app.views.attribution import attribution, objective_positions
+    from app.views.attribution import attribution
     with st.spinner("Forward and reverse-complement saliency maps"):
-        grads = compute.gradient_diagnostics(ctx.cache, ctx.model, ctx.inp.sequence, ctx.targets,
-                                             objective_positions(ctx), ctx.opts.statistic, ens)
+        grads = ctx.session.gradient_diagnostics(ctx.request())
     st.write(f"Gradient RC consistency (forward vs reverse-complement saliency, Pearson r): "
              f"**{float(np.ravel(grads['rc_consistency'])[0]):.3f}**")
-    wr = geometry.limit_range(ctx.rng, MAX_ISM_BP)
+    wr = ctx.geo.limit_range(ctx.rng, ctx.session.max_ism_bp())
     w = ctx.positions(wr)
     ism = attribution(ctx, "ism", window=w, start=False)
     if ism is not None:
         st.write(f"Gradient vs ISM on {wr[0]:,}-{wr[1]:,} (Pearson r): "
-                 f"**{compute.grad_vs_ism(grads, ism, w):.3f}**")
+                 f"**{ctx.session.grad_vs_ism(grads, ism, w):.3f}**")
     else:
         st.caption("Run ISM for the selected range in the Attribution view to see gradient-vs-ISM agreement.")

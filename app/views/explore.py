@@ -5,39 +5,40 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from app import compute, downloads, geometry, state
+from app import downloads, state
 from app.config import DEFAULT_RANGE_BP
-from app.inputs import Options, SeqInput, target_labels
-from app.views.common import PLOTLY_CONFIG, Ctx
+from app.inputs import Options, SeqInput
+from app.state import PLOTLY_CONFIG, Ctx
 from seqnn_engine import plot
+from seqnn_engine.session import Request
 
 VIEWS = ("Attribution", "Layers", "Variant", "Diagnostics")
 
 
-def _input_id(model, inp: SeqInput) -> tuple:
-    return (model.digest, inp.label, int(inp.start), inp.source)
+def _input_id(ses, inp: SeqInput) -> tuple:
+    return (ses.model.digest, inp.label, int(inp.start), inp.source)
 
 
-def selected_range(model, inp: SeqInput) -> tuple[int, int]:
+def selected_range(ses, inp: SeqInput) -> tuple[int, int]:
     """The selected display range, from (in priority) a new box selection on the overview, the
     range slider, a row picked in the seqlet table, or the default for a new input. Must run before the
     slider is drawn."""
-    L = model.seq_length
-    ident = _input_id(model, inp)
+    geo = ses.geometry
+    ident = _input_id(ses, inp)
     box = _box_from_chart(st.session_state.get("overview"))
     if st.session_state.get("range_for") != ident:
         st.session_state["range_for"] = ident
-        rng = inp.focus or geometry.centred_range(inp.start, L, DEFAULT_RANGE_BP)
-        st.session_state["range"] = geometry.clip_range(rng, inp.start, L)
+        rng = inp.focus or geo.centred_range(DEFAULT_RANGE_BP, inp.start)
+        st.session_state["range"] = geo.clip_range(rng, inp.start)
         st.session_state["last_box"] = box  # a box left on the chart from the previous input is stale
         return tuple(st.session_state["range"])
     if box is not None and box != st.session_state.get("last_box"):
         st.session_state["last_box"] = box
-        st.session_state["range"] = geometry.clip_range(box, inp.start, L)
+        st.session_state["range"] = geo.clip_range(box, inp.start)
     from app.views import seqlets
     picked = seqlets.picked_range()   # a row picked in the seqlet table zooms to that seqlet
     if picked is not None:
-        st.session_state["range"] = geometry.clip_range(picked, inp.start, L)
+        st.session_state["range"] = geo.clip_range(picked, inp.start)
     return tuple(st.session_state["range"])
 
 
@@ -58,27 +59,16 @@ def _on_slider() -> None:
     st.session_state["range"] = tuple(int(v) for v in st.session_state["range_slider"])
 
 
-def range_slider(model, inp: SeqInput, rng) -> None:
-    lo, hi = inp.start, inp.start + model.seq_length
+def range_slider(ses, inp: SeqInput, rng) -> None:
+    lo, hi = inp.start, inp.start + ses.geometry.seq_length
     st.session_state["range_slider"] = (int(rng[0]), int(rng[1]))
     st.slider(f"Selected range ({inp.coord_label()}) - or drag a box on the tracks", min_value=lo,
               max_value=hi, key="range_slider", on_change=_on_slider, step=1)
 
 
-def prediction(cache, model, inp: SeqInput, opts: Options):
-    """The ensemble prediction for the input (cached; progress + cancel when computed)."""
-    key = compute.prediction_key(model, inp.sequence, opts.ensemble, opts.targets)
-    hit = compute.peek_prediction(cache, model, inp.sequence, opts.ensemble, opts.targets)
-    if hit is not None:
-        return hit
-    if state.was_cancelled(key):
-        st.warning("Prediction cancelled.")
-        if st.button("Predict", key="predict_again"):
-            state.clear_cancel()
-            st.rerun()
-        return None
-    with state.progress(f"Predicting ({opts.ensemble.n_members} ensemble member(s))", key) as cb:
-        return compute.predict(cache, model, inp.sequence, opts.ensemble, opts.targets, progress=cb)
+def _gene_features(inp: SeqInput) -> list:
+    """The input's genes as the gene track draws them."""
+    return [plot.GeneFeature.from_gene(g) for g in inp.genes]
 
 
 def overview_figure(ctx: Ctx):
@@ -93,7 +83,7 @@ def overview_figure(ctx: Ctx):
     cached = st.session_state.get("overview_fig")
     if cached is not None and cached[0] == ident:
         return cached[1]
-    genes = list(inp.genes) if inp.genomic else None
+    genes = _gene_features(inp) if inp.genomic else None
     fig = plot.tracks_figure(ctx.bin_x(), ctx.pred["preds"][:, ctx.cols], ctx.pred["sd"][:, ctx.cols],
                                 ctx.target_names(), genes=genes,
                                 x_range=(inp.start, inp.start + model.seq_length), x_title=inp.coord_label())
@@ -101,34 +91,41 @@ def overview_figure(ctx: Ctx):
     return fig
 
 
-def render(model, inp: SeqInput, opts: Options) -> None:
-    cache = state.result_cache()
+def render(ses, inp: SeqInput, opts: Options) -> None:
     st.markdown(f"**{inp.label}**" + (f" · strand {inp.strand}" if inp.strand != "." else ""))
     for n in inp.notes:
         st.caption(f"Note: {n}")
+    req = None
     try:
         with state.timed("prediction"):
-            pred = prediction(cache, model, inp, opts)
+            req = Request(inp.sequence, opts.ensemble, tuple(opts.targets))
+            pred = state.result(ses.job("predict", req), f"Predicting ({opts.ensemble.n_members} ensemble member(s))",
+                                again="Predict")
     except Exception as e:  # InputError and engine failures: show, keep the page alive
         state.show_error(e)
         return
     if pred is None:
         return
-    short, long = target_labels(model)
-    cols = compute.target_columns(pred, opts.targets)
-    rng = selected_range(model, inp)
-    ctx = Ctx(model, inp, opts, cache, pred, rng, short, long, cols)
+    short, long = ses.target_labels()
+    cols = pred.columns(opts.targets)
+    rng = selected_range(ses, inp)
+    ctx = Ctx(ses, inp, opts, pred, rng, short, long, cols)
+    model = ses.model
 
     with state.timed("overview"):
         fig = overview_figure(ctx)
         st.plotly_chart(fig, key="overview", on_select="rerun", selection_mode="box", config=PLOTLY_CONFIG)
-    range_slider(model, inp, rng)
-    bx = geometry.bin_starts(inp.start, model.stride, model.crop, model.target_length)
+    range_slider(ses, inp, rng)
+    bx = ses.geometry.bin_starts(inp.start)
     arrays = {"preds": pred["preds"], "sd": pred["sd"], "members": pred["members"],
               "target_index": pred["target_index"], "bin_start": bx,
               "target_ids": np.array([short[int(t)] for t in pred["target_index"]])}
     if len(inp.tss_bins):
         arrays["tss_bins"] = np.asarray(inp.tss_bins, np.int64)
+    if inp.source == "gene":
+        gv = ses.gene_values(inp.gene, req)
+        arrays["gene_values"] = np.asarray(gv["values"])
+        arrays["gene_value_targets"] = np.asarray(gv["target_index"])
     with st.expander("Download predictions", expanded=False):
         downloads.render(downloads.ViewData(
             "predictions", arrays, ctx.meta(member_labels=pred.meta.get("member_labels", [])),

@@ -5,10 +5,9 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from app import compute, downloads, state
+from app import downloads, state
 from app.config import MAX_HEATMAP_COLUMNS
-from app.views.attribution import objective_positions
-from app.views.common import PLOTLY_CONFIG, Ctx
+from app.state import PLOTLY_CONFIG, Ctx
 from seqnn_engine import plot
 
 MAX_LAYERS = 3
@@ -22,10 +21,6 @@ def tap_x(ctx: Ctx, tap) -> np.ndarray:
 
 
 def render(ctx: Ctx) -> None:
-    if not compute.layer_gradients_available():
-        st.info("Layer gradients need the engine's attribution module (seqnn_engine.attribution.layer_grads), "
-                "which is not installed in this build.")
-        return
     layers = list(ctx.opts.layers)[:MAX_LAYERS]
     if not layers:
         st.info("Choose one or more layers in the sidebar (Attribution > Layers).")
@@ -34,19 +29,16 @@ def render(ctx: Ctx) -> None:
         st.caption(f"Showing the first {MAX_LAYERS} chosen layers.")
     taps = ctx.model.taps
     T = len(ctx.targets)
-    pos = objective_positions(ctx)
-    key = compute.layers_key(ctx.model, ctx.inp.sequence, layers, ctx.targets, pos, ctx.opts.ensemble)
-    res = ctx.cache.peek(key)
+    req = ctx.request()
+    res = state.result(ctx.session.job("layer_gradients", req, layers=layers),
+                       f"Layer gradients ({T} target(s) x {len(layers)} layer(s))",
+                       again="Compute layer gradients again")
     if res is None:
-        if state.was_cancelled(key):
-            st.warning("Layer gradients cancelled.")
-            if st.button("Compute layer gradients again", key="layers_again"):
-                state.clear_cancel()
-                st.rerun()
-            return
-        with state.progress(f"Layer gradients ({T} target(s) x {len(layers)} layer(s))", key) as cb:
-            res = compute.layer_gradients(ctx.cache, ctx.model, ctx.inp.sequence, layers, ctx.targets, pos,
-                                          ctx.opts.ensemble, progress=cb)
+        return
+    st.caption(f"Gradient of each target's prediction summed over the objective bins "
+               f"({ctx.opts.objective}); the Statistic ({ctx.opts.statistic}) applies to input attributions "
+               "only: layer gradients keep the original per-target definition, so each target's map stays "
+               "comparable across statistics.")
     tsorted = sorted(ctx.targets)
     names = [ctx.short[t] for t in tsorted]
     if st.session_state.get("layer_target") not in tsorted:

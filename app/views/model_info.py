@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app.inputs import target_labels
 
 
 def summary_line(model) -> str:
@@ -11,7 +10,8 @@ def summary_line(model) -> str:
             f"(crop {model.crop}) · {model.num_targets} targets · {model.n_params:,} parameters")
 
 
-def render(model) -> None:
+def render(ses) -> None:
+    model = ses.model
     s = model.summary()
     st.subheader(f"Model: {s['name']}")
     c = st.columns(5)
@@ -35,10 +35,9 @@ def render(model) -> None:
                   "positions": [t.length for t in model.taps], "units": [t.width for t in model.taps],
                   "bp per position": [t.stride for t in model.taps]}, hide_index=True)
     st.markdown("##### Targets")
-    short, long = target_labels(model)
+    short, long = ses.target_labels()
     tt = model.targets
-    from app.inputs import target_catalog
-    cat = target_catalog(model)
+    cat = ses.target_catalog()
     rows = {"index": list(range(model.num_targets)), "identifier": short, "label": long, "group": list(cat.group)}
     if tt is not None and len(tt) == model.num_targets:
         rows["strand"] = [str(x) for x in tt.strand]

@@ -4,7 +4,7 @@ their boxes on the contribution track and the logo, a table whose selected row z
 selected range to that seqlet, FIMO hits of chosen motifs as a track, and BED/TSV downloads.
 
 UI only: the seqlet caller, TOMTOM and FIMO are the engine's (seqnn_engine.motifs), called and
-cached through app.compute.
+cached through the engine session (Session.seqlets, Session.fimo).
 """
 from __future__ import annotations
 
@@ -13,9 +13,10 @@ from dataclasses import dataclass
 import numpy as np
 import streamlit as st
 
-from app import compute, downloads, state
-from app.views.common import PLOTLY_CONFIG, Ctx
+from app import downloads, state
+from app.state import PLOTLY_CONFIG, Ctx
 from seqnn_engine import InputError, plot
+from seqnn_engine.session import MATCH_K, MotifDatabase, seqlet_table
 
 SEQLET_ZOOM_MARGIN = 10      # bp shown on each side of a seqlet picked in the table
 TABLE_KEY = "seqlet_table"
@@ -36,7 +37,7 @@ class Seqlets:
     end: np.ndarray
     labels: list
     hover: list
-    db: compute.MotifDatabase
+    db: MotifDatabase
 
     def overlapping(self, lo: int, hi: int) -> np.ndarray:
         """Indices of the seqlets overlapping the display range [lo, hi)."""
@@ -85,7 +86,7 @@ def _remember_spans(s: Seqlets) -> None:
 
 # ----------------------------------------------------------------------------------- motif database
 
-def database(where) -> compute.MotifDatabase | None:
+def database(where) -> MotifDatabase | None:
     """The motif database widgets (upload a MEME file; choose it or JASPAR) and the chosen database.
 
     A malformed upload shows an error and keeps the database the user had.
@@ -104,7 +105,7 @@ def database(where) -> compute.MotifDatabase | None:
             cur = st.session_state.get("user_meme")
             if cur is None or cur[1] != (up.name, len(data)) or cur[2] != data:
                 try:
-                    db = compute.parse_database(data, up.name)
+                    db = MotifDatabase.parse(data, up.name)
                 except InputError as e:
                     st.error(f"{e}")
                 else:
@@ -121,19 +122,19 @@ def database(where) -> compute.MotifDatabase | None:
 
 
 @st.cache_resource(show_spinner=False)
-def _jaspar() -> compute.MotifDatabase:
-    return compute.jaspar_database()
+def _jaspar() -> MotifDatabase:
+    return MotifDatabase.jaspar()
 
 
 # ----------------------------------------------------------------------------------- seqlets
 
-def compute_seqlets(ctx: Ctx, res, attr_key: str, method: str, db: compute.MotifDatabase) -> Seqlets | None:
+def compute_seqlets(ctx: Ctx, res, method: str, db: MotifDatabase) -> Seqlets | None:
     """The annotated seqlets of the attribution ``res`` (cached), placed on the display coordinates."""
     targets = ",".join(ctx.target_names())
     with st.spinner("Calling seqlets and matching them to motifs ..."):
-        r = compute.seqlets(ctx.cache, res, attr_key, method, ctx.inp.sequence, db, targets=targets,
-                            objective=ctx.opts.objective)
-    tab = compute.seqlet_table(r, ctx.ref_name(), ctx.inp.start, ctx.chrom_sizes())
+        r = ctx.session.seqlets(res, ctx.request(method=method), db, targets_label=targets,
+                                objective_label=ctx.opts.objective)
+    tab = seqlet_table(r, ctx.ref_name(), ctx.inp.start, ctx.chrom_sizes())
     labels, hover = [], []
     m = tab.matches
     for i in range(len(tab)):
@@ -172,7 +173,7 @@ def table_frame(ctx: Ctx, s: Seqlets):
     cols["contribution"] = np.where(np.asarray(tab.sign) > 0, "+", "-")
     cols["score"] = np.asarray(tab.score, np.float64)
     cols["p-value"] = np.asarray(tab.p_value, np.float64)
-    for j in range(compute.MATCH_K):
+    for j in range(MATCH_K):
         cols[f"match {j + 1}"] = [str(v) if v else "" for v in m.names[:, j]]
         cols[f"ID {j + 1}"] = [str(v) if v else "" for v in m.ids[:, j]]
         cols[f"q {j + 1}"] = np.asarray(m.q_value[:, j], np.float64)
@@ -194,7 +195,7 @@ def table_section(ctx: Ctx, s: Seqlets) -> None:
                  hide_index=True, width="stretch",
                  column_config={"p-value": st.column_config.NumberColumn(format="%.2e"),
                                 **{f"q {j + 1}": st.column_config.NumberColumn(format="%.2e")
-                                   for j in range(compute.MATCH_K)}})
+                                   for j in range(MATCH_K)}})
     name = ctx.ref_name()
     extra = (downloads.Download("seqlets_bed", "BED (seqlets)", f"{downloads.safe_stem(ctx.stem())}_seqlets.bed",
                                 "text/plain", lambda: tab.to_bed(names=[name])),
@@ -206,9 +207,9 @@ def table_section(ctx: Ctx, s: Seqlets) -> None:
 
 # ----------------------------------------------------------------------------------- FIMO
 
-def fimo_section(ctx: Ctx, db: compute.MotifDatabase | None) -> None:
+def fimo_section(ctx: Ctx, db: MotifDatabase | None) -> None:
     """FIMO hits of the motifs the user picks, as a track over the window."""
-    if db is None or not compute.fimo_available():
+    if db is None:
         return
     st.markdown("##### Motif hits (FIMO)")
     ids = list(db.motifs.ids)
@@ -222,7 +223,7 @@ def fimo_section(ctx: Ctx, db: compute.MotifDatabase | None) -> None:
         return
     try:
         with st.spinner("Scanning with FIMO ..."):
-            r = compute.fimo(ctx.cache, ctx.inp.sequence, db, chosen)
+            r = ctx.session.fimo(ctx.inp.sequence, db, chosen)
     except InputError as e:
         state.show_error(e)
         return

@@ -2,19 +2,17 @@
 progress (seqnn_engine.analysis.predict_file.evaluate), per-target table and predicted-vs-observed scatter."""
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import streamlit as st
 
 from app import downloads, state
-from app.views.common import PLOTLY_CONFIG
+from app.state import PLOTLY_CONFIG
 from seqnn_engine import InputError, plot
-from seqnn_engine.batch.store import result_key
 
 SCATTER_POSITIONS = 50_000   # predicted/observed values kept per target for the scatter
-METRICS = ("pearsonr", "r2", "spearmanr", "var_explained", "poisson")
+from seqnn_engine.session import EVAL_METRICS as METRICS  # noqa: E402
 
 
 @st.cache_data(ttl=60, show_spinner=False)
@@ -30,29 +28,8 @@ def _dataset_id(path: str) -> str:
     return ";".join(f"{x.name}:{x.stat().st_size}:{x.stat().st_mtime_ns}" for x in files[:200])
 
 
-def _evaluate(model, testset, rc: bool, cb):
-    from seqnn_engine.analysis.predict_file import evaluate
-    with tempfile.TemporaryDirectory(prefix="seqnn-eval-") as tmp:
-        preds_path = Path(tmp) / "preds.h5"
-        acc = evaluate(model, testset, rc=rc, progress=cb, preds_path=preds_path, resume=False)
-        import h5py
-        with h5py.File(preds_path, "r") as f:
-            dp = f["preds"]
-            n_keep = max(1, min(testset.num_seqs, -(-SCATTER_POSITIONS // testset.target_length)))
-            pred = np.asarray(dp[:n_keep], np.float32)
-    obs = []
-    got = 0
-    for _, y in testset.batches(2, 0, n_keep):
-        obs.append(np.asarray(y, np.float32))
-        got += y.shape[0]
-    obs = np.concatenate(obs)[:n_keep]
-    arrays = {m: np.asarray(getattr(acc, m), np.float64) for m in METRICS}
-    arrays["sample_pred"] = pred.reshape(-1, pred.shape[-1])
-    arrays["sample_obs"] = obs.reshape(-1, obs.shape[-1])
-    return arrays, {"num_positions": int(acc.num_positions), "num_seqs": int(testset.num_seqs)}
-
-
-def render(model) -> None:
+def render(ses) -> None:
+    model = ses.model
     st.subheader("Test set")
     s = state.settings()
     sets = find_datasets(tuple(str(r) for r in s.model_roots))
@@ -82,19 +59,16 @@ def render(model) -> None:
         st.error(f"This test set ({ts.seq_length:,} bp, {ts.num_targets} targets) does not fit the model "
                  f"({model.seq_length:,} bp, {model.num_targets} targets): choose another test set or model.")
         return
-    cache = state.result_cache()
-    key = result_key(model.digest, "dataset:" + _dataset_id(path),
-                     {"op": "evaluate", "split": split, "n": int(ts.num_seqs), "rc": bool(rc)})
-    res = cache.peek(key)
+    job = ses.evaluation_job(ts, _dataset_id(path), split, bool(rc), scatter_positions=SCATTER_POSITIONS)
+    res = job.cached()
     if res is None:
-        if state.was_cancelled(key):
+        if state.was_cancelled(job.key):
             st.warning("Evaluation cancelled.")
             state.clear_cancel()
         if not st.button("Evaluate", key="eval_run", type="primary"):
             return
         try:
-            with state.progress(f"Evaluating {ts.num_seqs} sequences", key) as cb:
-                res = cache.get_or_compute(key, lambda: _evaluate(model, ts, bool(rc), cb))
+            res = state.result(job, f"Evaluating {ts.num_seqs} sequences")
         except InputError as e:
             st.error(str(e))
             return

@@ -1,13 +1,14 @@
-"""Variant view: one substitution on the current sequence; reference vs alternative tracks,
-their difference, and per-target SUM / logSUM / D2 scores."""
+"""Variant view: one substitution, scored as the CLI's ``variants`` scores it: on the window centred
+on the variant (the genome's, or the user's record for FASTA inputs), each shift predicted
+separately; reference vs alternative tracks, their difference, and per-target SUM / logSUM / D2."""
 from __future__ import annotations
 
 import numpy as np
 import streamlit as st
 
-from app import compute, downloads, state
-from app.views.common import PLOTLY_CONFIG, Ctx
-from seqnn_engine import InputError, plot
+from app import downloads, state
+from app.state import PLOTLY_CONFIG, Ctx
+from seqnn_engine import plot
 
 
 def _variant_inputs(ctx: Ctx) -> tuple[int, str] | None:
@@ -39,41 +40,33 @@ def render(ctx: Ctx) -> None:
         return
     pos, alt = v
     inp = ctx.inp
-    alt_seq = compute.mutate(inp.sequence, pos - inp.start, alt)
-    ens = ctx.opts.ensemble
-    key = compute.prediction_key(ctx.model, alt_seq, ens, ctx.targets)
-    res = compute.peek_prediction(ctx.cache, ctx.model, alt_seq, ens, ctx.targets)
+    res = state.result(ctx.session.variant_job(inp, pos, alt, ctx.request(positions=None)),
+                       "Predicting the reference and alternative alleles", again="Predict the variant again")
     if res is None:
-        if state.was_cancelled(key):
-            st.warning("Variant prediction cancelled.")
-            if st.button("Predict the variant again", key="variant_again"):
-                state.clear_cancel()
-                st.rerun()
-            return
-        with state.progress("Predicting the alternative allele", key) as cb:
-            res = compute.predict(ctx.cache, ctx.model, alt_seq, ens, ctx.targets, progress=cb)
-    ref_p = ctx.pred
-    if list(ref_p["target_index"]) != list(res["target_index"]):
-        raise InputError("reference and alternative predictions cover different targets; pick the targets again")
-    cols = ctx.cols
-    scores = compute.variant_scores(np.asarray(ref_p["members"])[:, cols], np.asarray(res["members"])[:, cols], ens)
-    names = ctx.target_names()
-    x = ctx.bin_x()
-    fig = plot.variant_figure(x, np.asarray(ref_p["preds"])[:, cols], np.asarray(res["preds"])[:, cols], names,
-                              variant_x=pos, title=f"{inp.sequence[pos - inp.start]}>{alt} at {pos:,}")
+        return
+    tidx = [int(t) for t in res["target_index"]]
+    names = [ctx.short[t] for t in tidx]
+    ref_p = np.asarray(res["ref"]).mean(0)       # (P, T): mean over shifts
+    alt_p = np.asarray(res["alt"]).mean(0)
+    start = int(res.meta["window_start"])
+    x = ctx.geo.bin_centres(start)
+    stats = list(res.meta["stats"])
+    scores = {k: np.asarray(res[k]) for k in stats}
+    st.caption(f"Scored on the {ctx.L:,} bp window centred on the variant ({start:,}-{start + ctx.L:,}), "
+               "each shift predicted separately, as the CLI's variants command.")
+    fig = plot.variant_figure(x, ref_p, alt_p, names, variant_x=pos,
+                              title=f"{res.meta['ref']}>{alt} at {pos:,}")
     st.plotly_chart(fig, key="variant_tracks", config=PLOTLY_CONFIG)
     st.dataframe({"target": names, **{k: np.round(v, 6) for k, v in scores.items()}}, hide_index=True)
     st.plotly_chart(plot.bar_figure(names, scores, title="Variant scores per target"), key="variant_bars",
                     config=PLOTLY_CONFIG)
-    arrays = {"ref_preds": ref_p["preds"], "alt_preds": res["preds"], "ref_members": ref_p["members"],
-              "alt_members": res["members"], "target_index": ref_p["target_index"],
-              "scored_targets": np.asarray(ctx.targets, np.int64)}
-    arrays.update({k: np.asarray(v) for k, v in scores.items()})
-    bx0 = int(np.floor(x[0] - ctx.model.stride / 2))
+    arrays = {"ref_preds": ref_p, "alt_preds": alt_p, "ref_shifts": np.asarray(res["ref"]),
+              "alt_shifts": np.asarray(res["alt"]), "target_index": np.asarray(tidx, np.int64),
+              "scored_targets": np.asarray(tidx, np.int64)}
+    arrays.update(scores)
     with st.expander("Download variant", expanded=False):
         downloads.render(downloads.ViewData(
-            "variant", arrays, ctx.meta(variant_position=pos, ref=inp.sequence[pos - inp.start], alt=alt),
-            tracks={f"{n}_alt-ref": np.asarray(res["preds"])[:, c] - np.asarray(ref_p["preds"])[:, c]
-                    for n, c in zip(names, cols)},
-            track_start=bx0, track_step=ctx.model.stride, chrom=ctx.ref_name(), chrom_sizes=ctx.chrom_sizes(),
-            figure=fig, stem=ctx.stem()))
+            "variant", arrays, ctx.meta(variant_position=pos, ref=res.meta["ref"], alt=alt, variant_window_start=start),
+            tracks={f"{n}_alt-ref": alt_p[:, j] - ref_p[:, j] for j, n in enumerate(names)},
+            track_start=int(ctx.geo.bin_starts(start)[0]), track_step=ctx.model.stride, chrom=ctx.ref_name(),
+            chrom_sizes=ctx.chrom_sizes(), figure=fig, stem=ctx.stem()))

@@ -15,7 +15,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from ..errors import InputError
-from ..genomics.genes import GeneWindow, gene_values, gene_window
+from ..genomics.genes import TSS_RADIUS, GeneWindow, gene_values
 from ..genomics.onehot import encode
 
 
@@ -38,12 +38,12 @@ class GenePredictions:
 
 def gene_window_onehot(model, genome, gene, n_value: float = 0.0):
     """(GeneWindow, (L, 4) one-hot) for ``gene`` under ``model``'s geometry."""
-    w = gene_window(gene, model.seq_length, model.stride, model.crop)
-    seq = genome.fetch(w.chrom, w.start, w.end)
+    from ..genomics.windows import gene_window_sequence
+    w, seq = gene_window_sequence(genome, gene, model.geometry)
     return w, encode(seq.sequence, n_value=n_value)
 
 
-def predict_genes(model, genome, genes, tss_radius: int = 1, targets=None, rc: bool = False, shifts=(0,),
+def predict_genes(model, genome, genes, tss_radius: int = TSS_RADIUS, targets=None, rc: bool = False, shifts=(0,),
                   mc_n: int = 0, batch_size: int = 4, strand_match: bool = True,
                   progress: Optional[Callable[[int, int], None]] = None) -> GenePredictions:
     """Per-target gene values for ``genes`` (Gene objects) on ``genome`` (a Genome).
@@ -84,7 +84,7 @@ def exon_bin_positions(window: GeneWindow) -> np.ndarray:
     return window.exon_bins
 
 
-def tss_bin_positions(window: GeneWindow, radius: int = 1) -> np.ndarray:
+def tss_bin_positions(window: GeneWindow, radius: int = TSS_RADIUS) -> np.ndarray:
     """Bins within ``radius`` of every TSS of the gene (TSS objective for ``attribute``)."""
     if window.tss_bins.size == 0:
         raise InputError(f"gene {window.gene_name or window.gene_id} has no TSS inside the model's output bins")

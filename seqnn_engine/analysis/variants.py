@@ -147,13 +147,15 @@ def _subset_targets(table, rows):
 
 
 def score_windows(model, ref_seqs: Sequence[str], alt_seqs: Sequence[str],
-                  options: Mapping | None = None) -> dict[str, np.ndarray]:
+                  options: Mapping | None = None, progress=None) -> dict[str, np.ndarray]:
     """Score variants from their REF and ALT windows.
 
     options: ``stats`` (default ["SUM"]), ``rc``, ``shifts`` (each shift predicted
-    separately, as the reference), ``targets`` (indexes or None), ``n_value``,
+    separately, as the reference), ``mc_n``, ``mc_seed`` (MC-dropout samples averaged into
+    each shift's prediction; REF and ALT windows are predicted in one call), ``targets`` (indexes or None), ``n_value``,
     ``batch_size``, ``untransform`` (undo the targets.txt transform first; needs the
     model's targets table), ``keep_preds`` (also return ``REF``/``ALT`` (V, H, P, T)).
+    progress(done, total): after each model call (one per chunk of variants and shift).
     Returns stat -> (V, T) float32 (plus REF/ALT). The estimated peak
     (seqnn_engine.memory.variants_plan) is checked against SEQNN_MAX_MEMORY_MB first;
     variants are scored in chunks that fit.
@@ -170,12 +172,19 @@ def score_windows(model, ref_seqs: Sequence[str], alt_seqs: Sequence[str],
     n_t = model.num_targets if sel is None else len(model.check_targets(sel))
     chunk = memory.variants_plan(model, n, len(shifts), bool(o.get("rc", False)), n_t,
                                  int(o.get("batch_size", 4)), bool(o.get("keep_preds")), len(stats)).batch_size
-    parts = [_score_chunk(model, ref_seqs[c:c + chunk], alt_seqs[c:c + chunk], o, stats, shifts)
-             for c in range(0, n, chunk)]
+    starts = range(0, n, chunk)
+    calls = [0, len(starts) * len(shifts)]     # progress: (model calls done, total), one call per chunk and shift
+
+    def step():
+        calls[0] += 1
+        if progress is not None:
+            progress(calls[0], calls[1])
+    parts = [_score_chunk(model, ref_seqs[c:c + chunk], alt_seqs[c:c + chunk], o, stats, shifts, step)
+             for c in starts]
     return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 
 
-def _score_chunk(model, ref_seqs, alt_seqs, o: dict, stats, shifts) -> dict:
+def _score_chunk(model, ref_seqs, alt_seqs, o: dict, stats, shifts, step=None) -> dict:
     """:func:`score_windows` on one chunk of variants."""
     from ..genomics.onehot import encode_batch
     n = len(ref_seqs)
@@ -183,8 +192,11 @@ def _score_chunk(model, ref_seqs, alt_seqs, o: dict, stats, shifts) -> dict:
     per_shift = []
     for s in shifts:
         p = model.predict(x, rc=bool(o.get("rc", False)), shifts=(s,), target_indexes=o.get("targets"),
-                          batch_size=int(o.get("batch_size", 4)))
+                          batch_size=int(o.get("batch_size", 4)), mc_n=int(o.get("mc_n", 0)),
+                          mc_seed=int(o.get("mc_seed", 0)))
         per_shift.append(np.asarray(p.mean, dtype=np.float32))
+        if step is not None:
+            step()
     preds = np.stack(per_shift, axis=1)  # (2V, H, P, T)
     if o.get("untransform"):
         from ..model.targets import untransform

@@ -35,7 +35,8 @@ from .store import result_key, sequence_digest
 
 __all__ = [
     "PREDICTION_DEFAULTS", "ATTRIBUTION_DEFAULTS", "MC_MASKS", "canonical_sequence", "prediction_options",
-    "attribution_options", "prediction_key", "attribution_key",
+    "attribution_options", "prediction_key", "attribution_key", "layer_gradients_key", "variant_key",
+    "seqlets_key", "fimo_key",
 ]
 
 #: options of a prediction and their defaults (what ``SeqModel.predict`` uses)
@@ -141,3 +142,30 @@ def prediction_key(model, seq: str, opts: Mapping[str, Any] | None = None) -> st
 def attribution_key(model, seq: str, opts: Mapping[str, Any] | None = None) -> str:
     """Store key of the input attribution of window ``seq``."""
     return _key("attribution", model, seq, attribution_options(opts))
+
+
+def layer_gradients_key(model, seq: str, opts: Mapping[str, Any]) -> str:
+    """Store key of the layer gradients of window ``seq`` (opts: ensemble, layers, targets, positions)."""
+    o = dict(opts)
+    o["targets"] = None if o.get("targets") is None else sorted(_int_list(o["targets"], "targets"))
+    o["layers"] = _int_list(o.get("layers"), "layers")
+    return _key("layer_gradients", model, seq, o)
+
+
+def variant_key(model, ref_seq: str, alt_seq: str, opts: Mapping[str, Any]) -> str:
+    """Store key of one variant's scores: the REF and ALT windows and the scoring options."""
+    digest, strand_pair = _model_part(model)
+    seqs = sequence_digest(canonical_sequence(ref_seq) + ">" + canonical_sequence(alt_seq))
+    return result_key(digest, seqs, {"kind": "variant", "strand_pair": strand_pair, **dict(opts)})
+
+
+def seqlets_key(attribution_key: str, database_digest: str, opts: Mapping[str, Any]) -> str:
+    """Store key of the seqlets of an attribution result, named with one motif database."""
+    return result_key("seqlets", attribution_key, {"kind": "seqlets", "database": database_digest, **dict(opts)})
+
+
+def fimo_key(seq: str, database_digest: str, motif_ids, threshold: float) -> str:
+    """Store key of the FIMO hits of the chosen motifs in window ``seq``."""
+    return result_key("fimo", sequence_digest(canonical_sequence(seq)),
+                      {"kind": "fimo", "database": database_digest, "motifs": sorted(str(m) for m in motif_ids),
+                       "threshold": float(threshold)})

@@ -152,6 +152,12 @@ class ModelInfo:
             genes=str(md.genes) if md is not None and md.genes else None,
         )
 
+    @property
+    def geometry(self):
+        """The output-bin geometry (:class:`~seqnn_engine.model.geometry.BinGeometry`)."""
+        from ..model.geometry import BinGeometry
+        return BinGeometry(self.seq_length, self.stride, self.crop, self.target_length)
+
     def check_targets(self, targets) -> np.ndarray:
         """Target indexes (None = all) checked against the head: (T',) int64."""
         if targets is None:
@@ -185,71 +191,34 @@ class Task:
 
 
 def predict_windows(model, seqs: Sequence[str], options: Mapping[str, Any]) -> dict[str, np.ndarray]:
-    """Ensemble predictions of windows -> ``{"preds": (S, P, T') float32}``.
+    """Ensemble predictions of windows -> ``{"preds": (S, P, T') float32}``, computed by
+    :meth:`seqnn_engine.session.Session.predict_windows` (what every surface predicts with).
 
     options: rc, shifts, mc_n, mc_seed, targets (indexes or None), n_value, batch_size.
     """
-    from ..genomics.onehot import encode_batch
+    from ..session import Request, Session
 
-    x = encode_batch(list(seqs), n_value=float(options.get("n_value", 0.0)))
-    p = model.predict(x, rc=bool(options.get("rc", False)), shifts=tuple(options.get("shifts") or (0,)),
-                      mc_n=int(options.get("mc_n", 0)), target_indexes=options.get("targets"),
-                      batch_size=int(options.get("batch_size", 4)), mc_seed=int(options.get("mc_seed", 0)))
-    return {"preds": np.asarray(p.mean, dtype=np.float32)}
+    req = Request.from_options(options)
+    return {"preds": Session(model=model).predict_windows(seqs, req, batch_size=int(options.get("batch_size", 4)))}
 
 
 def attribute_windows(model, seqs: Sequence[str], options: Mapping[str, Any]) -> dict[str, np.ndarray]:
-    """Input attributions of windows through ``model.attribute``.
+    """Input attributions of windows through :meth:`seqnn_engine.session.Session.attribute_windows`.
 
     Returns ``scores`` (S, L, 4), ``grads`` (S, L, 4) (the hypothetical scores) and
     ``objective`` (S,), float32. options: method, targets, positions, statistic,
-    mean_center, rc, shifts, mc_n, mc_seed, window (ISM), n_value, batch_size, and any further
-    method option (passed through).
+    mean_center, rc, shifts, mc_n, mc_seed, window (ISM), n_value, batch_size, ism_engine, and any
+    further method option (passed through). Batch jobs store scores only, without the extra
+    diagnostic passes.
     """
-    from ..genomics.onehot import encode_batch
+    from ..session import Request, Session
 
-    kw = dict(options)
-    x = encode_batch(list(seqs), n_value=float(kw.pop("n_value", 0.0)))
-    if not kw.get("mc_n"):
-        kw.pop("mc_seed", None)  # the MC masks' seed matters only with MC samples
-    if kw.get("window") is None:
-        kw.pop("window", None)
-    else:
-        kw["window"] = tuple(int(v) for v in kw["window"])
-    if "shifts" in kw:
-        kw["shifts"] = tuple(int(v) for v in kw["shifts"])
-    if "diagnostics" not in kw and _accepts(model.attribute, "diagnostics"):
-        kw["diagnostics"] = False  # batch jobs store scores only; skip the extra diagnostic passes
-    a = model.attribute(x, **kw)
+    req = Request.from_options(options)
+    a = Session(model=model).attribute_windows(seqs, req, batch_size=int(options.get("batch_size", 4)),
+                                               ism_engine=str(options.get("ism_engine", "auto")))
     scores = np.asarray(a.scores, dtype=np.float32)
-    hyp = getattr(a, "hypothetical", None)
-    grads = scores if hyp is None else np.asarray(hyp, dtype=np.float32)
-    objective = getattr(a, "objective", None)
-    objective = np.full(scores.shape[0], np.nan, np.float32) if objective is None else \
-        np.asarray(objective, dtype=np.float32).reshape(scores.shape[0])
-    return {"scores": scores, "grads": grads, "objective": objective}
-
-
-def _accepts(fn, name: str) -> bool:
-    import inspect
-
-    try:
-        params = inspect.signature(fn).parameters
-    except (TypeError, ValueError):
-        return False
-    return name in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()) \
-        and _accepts_target(fn, name)
-
-
-def _accepts_target(fn, name: str) -> bool:
-    """SeqModel.attribute forwards **kw to the attribution function: look there."""
-    try:
-        from ..attribution.input_attr import attribute
-    except ImportError:
-        return False
-    import inspect
-
-    return name in inspect.signature(attribute).parameters
+    return {"scores": scores, "grads": np.asarray(a.hypothetical, dtype=np.float32),
+            "objective": np.asarray(a.objective, dtype=np.float32).reshape(scores.shape[0])}
 
 
 def _variant_work(model, pairs, options):

@@ -28,6 +28,7 @@ COMMANDS: dict[str, str] = {
     "predict": ".predict",
     "attribute": ".attribute",
     "ism": ".ism",
+    "layers": ".layers",
     "genes": ".genes",
     "variants": ".variants",
     "evaluate": ".evaluate",

@@ -83,11 +83,12 @@ def attribution_options(args, method: str, tidx) -> dict:
 
 
 def store_key_fn(info, options):
-    from ..batch.cache_keys import attribution_key
+    """Store key of a row: the engine session's key of the same request (the dashboard's); how the
+    same numbers are computed (batching, ISM engine) is not part of the result's identity."""
+    from ..session import Request, Session
 
-    # how the same numbers are computed (batching, ISM engine) is not part of the result's identity
-    key_opts = {k: v for k, v in options.items() if k not in ("batch_size", "ism_engine")}
-    return lambda seq: attribution_key(info, seq, key_opts)
+    ses, req = Session(model=info), Request.from_options(options)
+    return lambda seq: ses.attribution_key(req.with_(sequence=seq))
 
 
 def run(args) -> int:

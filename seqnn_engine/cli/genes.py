@@ -20,6 +20,7 @@ import numpy as np
 from ..errors import InputError
 from . import options as opt
 from .inputs import chrom_static, collect_windows, job_fingerprint, run_to_file, summary_line, target_static
+from ..genomics.genes import TSS_RADIUS
 from .predict import prediction_options, store_key_fn
 
 
@@ -32,7 +33,8 @@ def add_parser(sub) -> None:
     i.add_argument("--genes", metavar="NAMES", help="comma-separated gene names or ids")
     i.add_argument("--all-genes", action="store_true", help="every gene of the annotation")
     i.add_argument("--genome", metavar="FA", help="indexed genome FASTA (default: the model directory's)")
-    i.add_argument("--tss-radius", type=int, default=0, metavar="R", help="bins each side of a TSS bin (default 0)")
+    i.add_argument("--tss-radius", type=int, default=TSS_RADIUS, metavar="R",
+                   help=f"bins each side of a TSS bin (default {TSS_RADIUS}, as the dashboard and predict_genes)")
     i.add_argument("--no-strand-mask", action="store_true",
                    help="keep targets on the strand opposite to the gene (default: NaN)")
     opt.add_ensemble_options(p)

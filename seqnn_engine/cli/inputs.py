@@ -138,6 +138,7 @@ def collect_windows(args, info, kind: str) -> Windows:
     notes: list[str] = []
     if kind == "bed":
         from ..genomics.sequences import fit_sequence
+        from ..genomics.windows import interval_window_sequence
 
         regions = read_bed(args.bed)
         genome = _genome(args, info)
@@ -149,14 +150,13 @@ def collect_windows(args, info, kind: str) -> Windows:
                     for w, off in zip(fit.windows, fit.offsets):
                         add(w, got.chrom, r.start + int(off), r.name, r.strand)
                 else:
-                    mid = (r.start + r.end) // 2
-                    got = genome.window(r.chrom, mid, L)
+                    got = interval_window_sequence(genome, r.chrom, r.start, r.end, L)
                     add(got.sequence, got.chrom, got.start, r.name, r.strand)
             sizes = dict(genome.chrom_lengths)
         return Windows(seqs, coords, sizes, notes=notes)
 
     if kind == "gtf":
-        from ..genomics.genes import gene_window
+        from ..genomics.windows import gene_window_sequence
 
         genes = read_genes_input(args, info)
         genome = _genome(args, info)
@@ -170,8 +170,7 @@ def collect_windows(args, info, kind: str) -> Windows:
                         notes.append(f"skipped gene {g.gene_id}: {g.chrom} is not in the genome")
                         continue
                     raise
-                gw = gene_window(g, L, info.stride, info.crop)
-                got = genome.fetch(chrom, gw.start, gw.end)
+                gw, got = gene_window_sequence(genome, g, info.geometry)
                 add(got.sequence, chrom, gw.start, g.gene_id, g.strand)
                 gws.append(gw)
             sizes = dict(genome.chrom_lengths)

@@ -251,6 +251,16 @@ def start_job(args, targets, with_store: bool = True):
     return executor, store, info, tidx
 
 
+def request(args, targets=None, sequence: str = ""):
+    """The engine session's :class:`~seqnn_engine.session.Request` of the ensemble options
+    (``--rc``, ``--shifts``, ``--mc``, ``--mc-seed``, ``--n-value``) and ``targets``."""
+    from ..session import Ensemble, Request
+
+    ens = Ensemble(rc=bool(args.rc), shifts=tuple(parse_shifts(args.shifts)), mc_n=int(getattr(args, "mc", 0)),
+                   n_value=float(args.n_value), mc_seed=int(getattr(args, "mc_seed", 0)))
+    return Request(sequence, ens, () if targets is None else tuple(int(t) for t in targets))
+
+
 def float_dtype(args):
     return np.float32 if args.float32 else np.float16
 

@@ -40,10 +40,11 @@ def prediction_options(args, tidx) -> dict:
 
 
 def store_key_fn(info, options):
-    from ..batch.cache_keys import prediction_key
+    """Store key of a row: the engine session's key of the same request (the dashboard's)."""
+    from ..session import Request, Session
 
-    key_opts = {k: v for k, v in options.items() if k != "batch_size"}
-    return lambda seq: prediction_key(info, seq, key_opts)
+    ses, req = Session(model=info), Request.from_options(options)
+    return lambda seq: ses.prediction_key(req.with_(sequence=seq), targets=options.get("targets"))
 
 
 def run(args) -> int:
@@ -92,4 +93,4 @@ def write_extra_outputs(path, args, info) -> None:
                          *(f"{v:.6g}" for v in sums[i])])
         write_tsv(args.tsv_out, header, rows)
     if args.bigwig_out:
-        prediction_bigwigs(args.bigwig_out, data, ids, stride=info.stride, crop=info.crop)
+        prediction_bigwigs(args.bigwig_out, data, ids, info.geometry)

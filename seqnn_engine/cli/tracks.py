@@ -88,11 +88,13 @@ def _decode(a) -> list[str]:
     return [x.decode() if isinstance(x, bytes) else str(x) for x in a]
 
 
-def prediction_bigwigs(prefix: str, data, target_ids: Sequence[str], stride: int, crop: int) -> list[Path]:
-    """``PREFIX.<target id>.bw`` per target from a predict output."""
+def prediction_bigwigs(prefix: str, data, target_ids: Sequence[str], geometry) -> list[Path]:
+    """``PREFIX.<target id>.bw`` per target from a predict output (``geometry``: the model's
+    :class:`~seqnn_engine.model.geometry.BinGeometry`)."""
     sizes = chrom_sizes_of(data)
     chroms = _decode(data["chr"])
-    starts = np.asarray(data["start"], dtype=np.int64) + int(crop) * int(stride)
+    starts = np.asarray(data["start"], dtype=np.int64) + geometry.output_span(0)[0]
+    stride = geometry.stride
     preds = np.asarray(data["preds"], dtype=np.float32)
     paths = []
     for t, tid in enumerate(target_ids):

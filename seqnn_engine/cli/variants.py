@@ -5,7 +5,9 @@
 
 Windows, flipped alleles and the statistics are those of :mod:`seqnn_engine.analysis.variants` (the
 reference's SNP scoring: each shift predicted separately, SUM/logSUM summed over shifts and
-bins, D2 the mean over shifts of the L2 norm over bins). Output: one (V, T') dataset per
+bins, D2 the mean over shifts of the L2 norm over bins), with the options of the engine session
+(:meth:`seqnn_engine.session.Session.variant_options`, as the dashboard's variant view); ``--mc N``
+averages N MC-dropout samples into each shift's prediction (``--mc-seed``). Output: one (V, T') dataset per
 statistic (float16 clipped to its range, or ``--float32``), ``chr``/``start``/``end`` (the
 window), ``snp``, ``pos`` (1-based), ``ref_allele``, ``alt_allele``, ``flipped``,
 ``target_ids``/``target_labels``; ``--save-preds`` adds ``REF``/``ALT`` (V, H, P, T').
@@ -74,8 +76,6 @@ def run(args) -> int:
 
     opt.check_job_args(args)
     opt.out_path(args.out)
-    if args.mc:
-        raise InputError("variants does not use MC dropout: drop --mc")
     if args.tsv_out:
         opt.out_path(args.tsv_out, "--tsv-out")
     stats = parse_stats(args.stats)
@@ -96,9 +96,9 @@ def run(args) -> int:
             raise InputError("--untransform needs the model's targets.txt (give --targets-file)")
         with _genome(args, info) as genome:
             wins = [variant_window(v, genome, info.seq_length) for v in variants]
-        options = {"stats": stats, "rc": bool(args.rc), "shifts": opt.parse_shifts(args.shifts),
-                   "targets": targets, "n_value": float(args.n_value), "batch_size": int(args.batch_size),
-                   "untransform": bool(args.untransform), "keep_preds": bool(args.save_preds)}
+        from ..session import Session
+        options = Session.variant_options(opt.request(args, targets), stats, batch_size=int(args.batch_size),
+                                          untransform=bool(args.untransform), keep_preds=bool(args.save_preds))
         dtype = opt.float_dtype(args)
         T, H = len(tidx), len(options["shifts"])
         datasets = {s: ((T,), dtype) for s in stats}

@@ -600,38 +600,37 @@ class GeneWindow:
 
     def bin_interval(self, b: int) -> tuple[str, int, int]:
         """Genomic interval (chrom, start, end) covered by output bin ``b``."""
-        s = self.start + (self.crop + int(b)) * self.stride
+        s = int(self.geometry.bin_starts(self.start)[int(b)])
         return self.chrom, s, s + self.stride
 
     def position_bin(self, pos) -> np.ndarray:
         """Output bin(s) of genomic position(s) (may be outside [0, target_length))."""
-        return (np.asarray(pos) - self.start) // self.stride - self.crop
+        return self.geometry.bin_of(pos, self.start)
+
+    @property
+    def geometry(self):
+        """The model's :class:`~seqnn_engine.model.geometry.BinGeometry`."""
+        from ..model.geometry import BinGeometry
+        return BinGeometry(self.seq_length, self.stride, self.crop, self.target_length)
 
 
 def gene_window(gene: Gene, seq_length: int, stride: int, crop: int, *, center: int | None = None) -> GeneWindow:
     """Window of ``seq_length`` bases centred on ``center`` (default the gene's
     primary TSS): ``start = center - seq_length // 2``. Maps every TSS and exon
     of the gene to output bins (see the module docstring)."""
-    seq_length, stride, crop = int(seq_length), int(stride), int(crop)
-    if seq_length <= 0 or stride <= 0 or crop < 0:
-        raise InputError(f"invalid model geometry: seq_length={seq_length}, stride={stride}, crop={crop}")
-    target_length = seq_length // stride - 2 * crop
-    if target_length <= 0:
-        raise InputError(
-            f"seq_length {seq_length} with stride {stride} and crop {crop} leaves no output bins"
-        )
+    from ..model.geometry import BinGeometry
+    geo = BinGeometry.of(seq_length, stride, crop)
+    seq_length, stride, crop, target_length = geo.seq_length, geo.stride, geo.crop, geo.target_length
     c = gene.primary_tss if center is None else int(center)
-    start = c - seq_length // 2
+    start = geo.window_start(c)
     tss = np.array(gene.tss_list, dtype=np.int64)
-    bins = (tss - start) // stride - crop
-    inside = (bins >= 0) & (bins < target_length)
+    bins = geo.bin_of(tss, start)
+    inside = geo.inside(bins)
     exon_bins: set[int] = set()
     for es, ee in gene.exons:
-        lo = (es - start) // stride - crop
-        hi = (ee - 1 - start) // stride - crop
-        lo, hi = max(lo, 0), min(hi, target_length - 1)
-        if lo <= hi:
-            exon_bins.update(range(lo, hi + 1))
+        span = geo.span_bins(es, ee, start)
+        if span is not None:
+            exon_bins.update(range(span[0], span[1] + 1))
     return GeneWindow(
         gene.gene_id, gene.gene_name, gene.chrom, start, start + seq_length, gene.strand, c,
         stride, crop, target_length, tss[inside], bins[inside], tss[~inside],
@@ -639,7 +638,13 @@ def gene_window(gene: Gene, seq_length: int, stride: int, crop: int, *, center: 
     )
 
 
-def gene_values(preds, tss_bins, tss_radius: int = 0, target_strands=None, gene_strand: str | None = None) -> np.ndarray:
+#: the project's one TSS radius: bins on each side of a TSS bin summed into a gene value and added to
+#: the TSS objective, for the CLI ``genes`` command, ``gene_predict`` and the dashboard (0: the TSS
+#: bin alone, as the dashboard's TSS objective and the CLI have always used)
+TSS_RADIUS = 0
+
+
+def gene_values(preds, tss_bins, tss_radius: int = TSS_RADIUS, target_strands=None, gene_strand: str | None = None) -> np.ndarray:
     """Gene value per target from binned predictions.
 
     preds: (..., P, T) predictions for one window (leading axes, e.g. sequences,

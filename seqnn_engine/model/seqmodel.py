@@ -97,6 +97,12 @@ class SeqModel:
                 lambda x, c: self.head_gather.apply(self._pre_model(x, training=False), c),
                 input_signature=sig + [cols])
 
+    @property
+    def geometry(self):
+        """The output-bin geometry (:class:`~seqnn_engine.model.geometry.BinGeometry`)."""
+        from .geometry import BinGeometry
+        return BinGeometry(self.seq_length, self.stride, self.crop, self.target_length)
+
     # ------------------------------------------------------------------ helpers
     def check_input(self, x) -> np.ndarray:
         """Validate one-hot input; returns float32 (S, L, 4)."""

@@ -1,6 +1,7 @@
-"""Two-level result cache for the dashboard (no Streamlit here).
+"""Two-level result cache of a :class:`~seqnn_engine.session.Session`.
 
-Level 1: a bounded in-process LRU (shared by every browser session of this server process).
+Level 1: a bounded in-process LRU (shared by every user of the session: the dashboard's browser
+sessions, a notebook).
 Level 2: the engine's persistent :class:`seqnn_engine.batch.store.ResultStore`, shared with the CLI,
 so a result computed before a restart (or by a batch job) is a file read.
 
@@ -34,6 +35,13 @@ class Result:
 
     def __contains__(self, name) -> bool:
         return name in self.arrays
+
+    def __getattr__(self, name: str) -> np.ndarray:
+        """The named array, as an attribute (``r.preds`` = ``r["preds"]``)."""
+        arrays = object.__getattribute__(self, "arrays")
+        if name in arrays:
+            return arrays[name]
+        raise AttributeError(f"{type(self).__name__} has no array or attribute {name!r}")
 
     @property
     def nbytes(self) -> int:
@@ -97,9 +105,12 @@ class ResultCache:
                 return r
         return None
 
-    def get_or_compute(self, key: str, compute: Callable[[], tuple], persist: bool = True) -> Result:
+    def get_or_compute(self, key: str, compute: Callable[[], tuple], persist: bool = True,
+                       accept: Callable[[Result], bool] | None = None) -> Result:
+        """The cached result of ``key``, else ``compute()`` -> (arrays, meta) stored at both levels.
+        ``accept(hit)`` False makes a cached entry count as a miss (it is recomputed and replaced)."""
         hit = self.peek(key)
-        if hit is not None:
+        if hit is not None and (accept is None or accept(hit)):
             return hit
         arrays, meta = compute()
         r = Result(key, _freeze(arrays), dict(meta or {}), "computed")

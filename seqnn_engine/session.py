@@ -1,0 +1,912 @@
+"""One engine session for notebooks, the CLI and the dashboard: same request, same numbers, same key.
+
+A :class:`Session` holds a model (loaded lazily from a model directory or a
+:class:`~seqnn_engine.batch.jobs.ModelSource`, with its precision), the model directory's genome and
+genes, the result cache (:class:`~seqnn_engine.batch.result_cache.ResultCache`: a bounded memory LRU
+in front of an optional :class:`~seqnn_engine.batch.store.ResultStore`) and the defaults. Every result
+is computed here and keyed here (:mod:`seqnn_engine.batch.cache_keys`, model identity =
+``SeqModel.digest`` = :func:`seqnn_engine.batch.store.model_digest`: params, weights, targets.txt,
+head, precision), so the CLI's store entries are the dashboard's and a notebook's.
+
+A request is an input window (:mod:`seqnn_engine.genomics.windows`: :meth:`Session.gene_input`,
+:meth:`Session.interval_input`, :meth:`Session.fasta_input`, or any ``seq_length`` string) plus
+options (:class:`Request`: ensemble, targets, objective bins and statistic, method). Methods
+return typed results (:class:`Prediction`, :class:`Attribution`, :class:`LayerGradients`,
+:class:`GeneValues`, :class:`VariantEffect`, :class:`Seqlets`, :class:`MotifHits`): named
+read-only arrays (``r.preds`` or ``r["preds"]``), ``meta``, the store ``key`` and ``source``
+('memory' | 'store' | 'computed').
+
+Long work reports ``progress(done, total)`` to a callback the caller supplies (the dashboard
+draws a bar and cancels by interrupting its script at the next call; the CLI draws tqdm).
+:meth:`Session.job` gives the key and the cached result of a request without computing it.
+
+Example::
+
+    s = Session("assets/demo")
+    inp = s.gene_input("DMG129")
+    req = Request(inp.sequence, targets=(0, 6), method="saliency")
+    a = s.attribute(req)            # a.scores (L, 4), a.hypothetical (L, 4), a.objective ()
+"""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Callable, Optional, Sequence
+
+import numpy as np
+
+from .batch import cache_keys
+from .errors import InputError
+from .batch.result_cache import Result, ResultCache
+
+__all__ = ["Session", "Ensemble", "Request", "Job", "Prediction", "Attribution", "LayerGradients",
+           "GeneValues", "VariantEffect", "Seqlets", "MotifHits", "MotifDatabase", "TSS_RADIUS",
+           "ALL_TARGETS_LIMIT", "TARGET_BLOCK", "SEQLET_OPTIONS", "MATCH_K", "FIMO_THRESHOLD"]
+
+Progress = Optional[Callable[[int, int], None]]
+
+from .genomics.genes import TSS_RADIUS  # noqa: E402  (the one TSS radius of every surface)
+
+#: above this many targets only the chosen targets are predicted (Borzoi-size heads)
+ALL_TARGETS_LIMIT = 512
+#: large heads are predicted and cached per block of this many consecutive output indexes: a block
+#: is computed once and any later choice of targets inside computed blocks is a cache hit
+#: (128 targets x 16,352 bins x 4 B = 8.4 MB per array per block)
+TARGET_BLOCK = 128
+
+#: options of seqlet calls (seqnn_engine.motifs.seqlets.call_seqlets / annotate)
+SEQLET_OPTIONS = {"alpha": 0.05, "min_len": 4, "max_len": 30, "flank": 0, "merge_gap": 5, "n_matches": 3}
+MATCH_K = 3
+FIMO_THRESHOLD = 1e-4
+VARIANT_STATS = ("SUM", "logSUM", "D2")
+EVAL_METRICS = ("pearsonr", "r2", "spearmanr", "var_explained", "poisson")
+
+
+# ======================================================================================
+# requests
+
+
+@dataclass(frozen=True)
+class Ensemble:
+    """Ensemble options: reverse complement, shifts (bp), MC-dropout samples and their seed, N encoding."""
+
+    rc: bool = False
+    shifts: tuple = (0,)
+    mc_n: int = 0
+    n_value: float = 0.0
+    mc_seed: int = 0
+
+    def options(self) -> dict:
+        """The options of a store key (mc_seed only where MC samples are drawn)."""
+        o = {"rc": bool(self.rc), "shifts": [int(s) for s in self.shifts], "mc_n": int(self.mc_n),
+             "n_value": float(self.n_value)}
+        if self.mc_n:
+            o["mc_seed"] = int(self.mc_seed)
+        return o
+
+    def members(self) -> list:
+        """The engine's ensemble members, in the order of ``Prediction.members``."""
+        from .model.ensemble import members
+        return members(self.rc, tuple(self.shifts), self.mc_n)
+
+    @property
+    def n_members(self) -> int:
+        return len(self.shifts) * (2 if self.rc else 1) * max(1, self.mc_n)
+
+
+@dataclass(frozen=True)
+class Request:
+    """What to compute on one window.
+
+    sequence: exactly ``seq_length`` bases (an :class:`~seqnn_engine.genomics.windows.InputWindow`'s
+        ``sequence``). ensemble: :class:`Ensemble`. targets: chosen output indexes (() = all).
+    positions: objective bins: None (all), 'center', or bin indexes. statistic: 'sum' | 'log' |
+        'mean' (input attributions). method: attribution method. mean_center: ACGT-centred scores.
+    window: (start, end) window positions of ISM (None: the whole window). options: further
+        method options (e.g. n_samples), kept in the key.
+    """
+
+    sequence: str
+    ensemble: Ensemble = Ensemble()
+    targets: tuple = ()
+    positions: object = None
+    statistic: str = "sum"
+    method: str = "saliency"
+    mean_center: bool = True
+    window: Optional[tuple] = None
+    options: tuple = ()
+
+    def with_(self, **kw) -> "Request":
+        return replace(self, **kw)
+
+    #: options of a batch task that say how, not what, is computed (never part of a request's identity)
+    HOW = ("batch_size", "ism_engine", "diagnostics")
+
+    @classmethod
+    def from_options(cls, options, sequence: str = "") -> "Request":
+        """The request of a batch task's option dict (the CLI's: rc, shifts, mc_n, mc_seed, n_value,
+        targets, positions, statistic, method, mean_center, window and method options); the
+        options in :attr:`HOW` are left out."""
+        o = dict(options or {})
+        for k in cls.HOW:
+            o.pop(k, None)
+        ens = Ensemble(rc=bool(o.pop("rc", False)), shifts=tuple(int(v) for v in (o.pop("shifts", None) or (0,))),
+                       mc_n=int(o.pop("mc_n", 0) or 0), n_value=float(o.pop("n_value", 0.0)),
+                       mc_seed=int(o.pop("mc_seed", 0) or 0))
+        t = o.pop("targets", None)
+        pos = o.pop("positions", None)
+        w = o.pop("window", None)
+        return cls(sequence, ens, () if t is None else tuple(int(v) for v in t),
+                   pos if pos is None or isinstance(pos, str) else tuple(int(b) for b in pos),
+                   str(o.pop("statistic", "sum")), str(o.pop("method", "saliency")), bool(o.pop("mean_center", True)),
+                   None if w is None else (int(w[0]), int(w[1])), tuple(sorted(o.items())))
+
+    @property
+    def target_list(self) -> Optional[list]:
+        return sorted({int(t) for t in self.targets}) if self.targets else None
+
+    @property
+    def position_arg(self):
+        p = self.positions
+        return p if p is None or isinstance(p, str) else [int(b) for b in p]
+
+
+# ======================================================================================
+# typed results (named read-only arrays; see result_cache.Result)
+
+
+class Prediction(Result):
+    """Ensemble prediction of one window: ``preds`` (P, T') mean, ``sd`` (P, T') (0 with one
+    member), ``members`` (P, T', E), ``target_index`` (T',) int64 (all targets for ordinary
+    heads, the chosen ones ascending for large heads); meta ``member_labels``."""
+
+    def columns(self, targets) -> np.ndarray:
+        """(k,) column of each chosen target."""
+        tidx = [int(t) for t in self.arrays["target_index"]]
+        try:
+            return np.array([tidx.index(int(t)) for t in targets], dtype=np.int64)
+        except ValueError:
+            raise InputError("a chosen target is not in this prediction; pick the targets again") from None
+
+    def per_shift(self, shifts: Sequence[int], members: list) -> np.ndarray:
+        """(H, P, T') each shift's members averaged (RC and MC members of that shift)."""
+        m = np.asarray(self.arrays["members"])
+        labels = [mb.shift for mb in members]
+        return np.stack([m[..., [i for i, s in enumerate(labels) if s == h]].mean(-1) for h in shifts])
+
+
+class Attribution(Result):
+    """Input attribution: ``scores`` (L, 4), ``grads`` (L, 4) hypothetical scores (also
+    ``hypothetical``), ``objective`` (), and each engine diagnostic as ``diag_<name>``; meta
+    method, window."""
+
+    @property
+    def hypothetical(self) -> np.ndarray:
+        return self.arrays["grads"]
+
+    @property
+    def diagnostics(self) -> dict:
+        return {k[5:]: np.asarray(v) for k, v in self.arrays.items() if k.startswith("diag_")}
+
+    def position_scores(self) -> np.ndarray:
+        """(L,) per-position summary (the engine's ``Attribution.position_scores``)."""
+        from .attribution.input_attr import Attribution as EngineAttribution
+        a = EngineAttribution(method=self.meta.get("method", "saliency"), scores=np.asarray(self["scores"])[None],
+                              hypothetical=np.asarray(self["grads"])[None], objective=np.zeros(1, np.float32))
+        return np.asarray(a.position_scores()[0], np.float32)
+
+
+class LayerGradients(Result):
+    """Layer gradients: per tap ``i`` ``grads_<i>`` (T, P_l, U_l) and ``reprs_<i>`` (P_l, U_l),
+    T = the chosen targets ascending; meta layers, targets."""
+
+    def grads(self, i: int) -> np.ndarray:
+        return self.arrays[f"grads_{int(i)}"]
+
+    def reprs(self, i: int) -> np.ndarray:
+        return self.arrays[f"reprs_{int(i)}"]
+
+
+class GeneValues(Result):
+    """Gene values of one gene window: ``values`` (T',) float32 per target (NaN for targets on the
+    strand opposite to the gene), ``target_index`` (T',), ``tss_bins`` (K,), ``n_tss`` ()."""
+
+
+class VariantEffect(Result):
+    """One substitution scored on the window centred on it (seqnn_engine.analysis.variants): ``ref``,
+    ``alt`` (H, P, T') predictions per shift, one (T',) array per statistic, ``target_index``;
+    meta chrom, window_start, position (display coordinate), ref, alt, flipped."""
+
+
+class Seqlets(Result):
+    """Seqlets with their best K motif matches (N seqlets): ``start``, ``end`` (N,) window
+    positions, ``sign``, ``score``, ``p_value``, ``p_adj``, ``strand``, ``match_*`` (N, K)."""
+
+
+class MotifHits(Result):
+    """FIMO hits (N): ``motif`` index into ``ids``, ``start``, ``end`` window positions,
+    ``strand``, ``score``, ``p_value``; ``ids``, ``names`` (M,) the scanned motifs."""
+
+
+@dataclass(frozen=True)
+class MotifDatabase:
+    """A motif set and the exact digest of its source bytes (which keys every result computed with it)."""
+
+    motifs: object        # seqnn_engine.motifs.meme.MotifSet
+    digest: str
+    label: str
+
+    @classmethod
+    def jaspar(cls) -> "MotifDatabase":
+        """The bundled JASPAR 2024 CORE vertebrates non-redundant set."""
+        from .motifs import meme
+        from .batch.store import file_digest
+        return cls(meme.jaspar(), file_digest(meme.JASPAR_FILE), "JASPAR 2024 CORE vertebrates")
+
+    @classmethod
+    def parse(cls, data: bytes, file_name: str) -> "MotifDatabase":
+        """A user's MEME file (bytes as uploaded); InputError (naming the file and line) when malformed."""
+        import hashlib
+
+        from .motifs import meme
+        if len(data) > meme.MAX_MEME_BYTES:
+            raise InputError(f"{file_name} is larger than {meme.MAX_MEME_BYTES >> 20} MB; is it a MEME motif file?")
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise InputError(f"{file_name} is not a text file (MEME motif files are plain text)") from None
+        return cls(meme.parse_meme(text, file_name), hashlib.sha256(data).hexdigest(), file_name)
+
+
+@dataclass
+class Job:
+    """A request bound to a session: its store ``key``, its cached result (``cached()``, no
+    computation) and ``run(progress)`` (cached or computed)."""
+
+    key: str
+    _peek: Callable
+    _run: Callable
+    members: int = 1
+
+    def cached(self):
+        return self._peek()
+
+    def run(self, progress: Progress = None):
+        return self._run(progress)
+
+
+def onehot(sequence: str, n_value: float = 0.0) -> np.ndarray:
+    """(1, L, 4) float32 one-hot of one window."""
+    from .genomics.onehot import encode
+    return encode(sequence, n_value=n_value)[None].astype(np.float32)
+
+
+def _str_array(a) -> np.ndarray:
+    return np.asarray([str(v) for v in np.ravel(a)], dtype=str).reshape(np.shape(a)) if np.size(a) else \
+        np.zeros(np.shape(a), dtype="<U1")
+
+
+# ======================================================================================
+# the session
+
+
+class Session:
+    """Model, genome, genes, result cache and defaults behind every surface.
+
+    model_dir: a model directory (params.json, targets.txt, *.h5[, manifest.json]); or source:
+    a :class:`~seqnn_engine.batch.jobs.ModelSource`; or model: an already loaded SeqModel. replicate,
+    precision: which weights and numeric precision. store: a ResultStore, a folder, or None (memory
+    only). memory_bytes: bound of the memory cache. allowed_roots: model directories must lie
+    under these folders (the dashboard's roots). The model loads on first use (thread-safe).
+    """
+
+    def __init__(self, model_dir=None, *, replicate: int = 0, precision: str = "float32", source=None,
+                 model=None, store=None, memory_bytes: int = 256 << 20, allowed_roots=None,
+                 genome=None, genes=None):
+        self.model_dir = None if model_dir is None else str(model_dir)
+        self.replicate, self.precision = int(replicate), str(precision)
+        self.source = source
+        self.allowed_roots = allowed_roots
+        self._model = model
+        self._genome_path, self._genes_path = genome, genes
+        self._genome = self._genes = None
+        self._lock = threading.RLock()
+        if isinstance(store, (str, Path)):
+            from .batch.store import ResultStore
+            store = ResultStore(store)
+        self.cache = ResultCache(max_bytes=memory_bytes, store=store)
+
+    # ------------------------------------------------------------------ resources
+    @property
+    def loaded(self) -> bool:
+        return self._model is not None
+
+    @property
+    def model(self):
+        """The SeqModel (loaded on first use)."""
+        if self._model is None:
+            with self._lock:
+                if self._model is None:
+                    self._model = self._load()
+        return self._model
+
+    def _load(self):
+        if self.source is not None:
+            return self.source.load()
+        if self.model_dir is None:
+            raise InputError("a session needs a model directory, a ModelSource or a loaded model")
+        from .model.modeldir import load_model_dir, read_model_dir
+        if self.allowed_roots is not None:
+            read_model_dir(self.model_dir, allowed_roots=self.allowed_roots)
+        return load_model_dir(self.model_dir, replicate=self.replicate, precision=self.precision)
+
+    def warm_up(self) -> None:
+        """Trace the default prediction and saliency functions on an all-N window (results unused)."""
+        m = self.model
+        x = np.zeros((1, m.seq_length, 4), np.float32)
+        try:
+            m.predict(x)
+            m.attribute(x, method="saliency", targets=[0])
+        except Exception:  # warm-up is an optimisation only
+            pass
+
+    @property
+    def geometry(self):
+        return self.model.geometry
+
+    def _md_path(self, which: str):
+        given = self._genome_path if which == "genome" else self._genes_path
+        if given is not None:
+            return str(given)
+        md = getattr(self.model, "model_dir", None)
+        p = None if md is None else getattr(md, which)
+        return None if p is None else str(p)
+
+    @property
+    def has_genome(self) -> bool:
+        return self._md_path("genome") is not None
+
+    @property
+    def has_genes(self) -> bool:
+        return self._md_path("genes") is not None
+
+    @property
+    def genome(self):
+        """The model directory's genome (seqnn_engine.genomics.genome.Genome), or None."""
+        if self._genome is None and self.has_genome:
+            with self._lock:
+                if self._genome is None:
+                    from .genomics.genome import Genome
+                    self._genome = Genome(self._md_path("genome"))
+        return self._genome
+
+    @property
+    def genes(self):
+        """The model directory's genes (GeneSet, or TabixGenes for an indexed annotation), or None."""
+        if self._genes is None and self.has_genes:
+            with self._lock:
+                if self._genes is None:
+                    from .genomics.gene_index import open_genes
+                    self._genes = open_genes(self._md_path("genes"))
+        return self._genes
+
+    def gene_list(self) -> tuple:
+        """Every gene of the annotation (Gene objects, or name-index rows of an indexed annotation)."""
+        g = self.genes
+        if g is None:
+            return ()
+        return tuple(g.entries) if hasattr(g, "entries") and not hasattr(g, "genes") else tuple(g.genes)
+
+    @staticmethod
+    def model_dirs(roots) -> list:
+        """Model directories under ``roots``: (display name, absolute path str, number of weight files)."""
+        from .model.modeldir import find_model_dirs
+        return [(md.name, str(md.path), len(md.weights)) for md in find_model_dirs([Path(r) for r in roots])]
+
+    def target_catalog(self):
+        """The model's :class:`~seqnn_engine.model.target_catalog.TargetCatalog` (built once)."""
+        if getattr(self, "_catalog", None) is None:
+            from .model.target_catalog import TargetCatalog
+            self._catalog = TargetCatalog.for_model(self.model)
+        return self._catalog
+
+    def target_labels(self) -> tuple[list, list]:
+        """(short identifiers, long labels) of every output target."""
+        m = self.model
+        short = [f"t{i}" for i in range(m.num_targets)]
+        long = list(short)
+        tt = m.targets
+        if tt is not None:
+            for r, idx in enumerate(tt.index):
+                i = int(idx)
+                if 0 <= i < m.num_targets:
+                    short[i] = tt.identifier[r]
+                    d = tt.description[r]
+                    long[i] = f"{tt.identifier[r]} - {d}" if d else tt.identifier[r]
+        return short, long
+
+    # ------------------------------------------------------------------ inputs
+    @staticmethod
+    def parse_fasta(data, name: str | None = None) -> list:
+        """FASTA records of an upload (bytes, gzip allowed, ``name`` = the file name) or pasted text."""
+        from .genomics.sequences import parse_fasta
+        return parse_fasta(data, bare_name=name) if name is not None else parse_fasta(data)
+
+    def gene_input(self, gene):
+        """The window centred on ``gene``'s primary TSS (a Gene, or a name/id)."""
+        from .genomics.windows import gene_input
+        if self.genome is None or self.genes is None:
+            raise InputError("this model directory names no genome and genes: use a FASTA input")
+        g = self.genes.get(gene) if isinstance(gene, str) else gene
+        return gene_input(self.genome, self.genes, g, self.geometry)
+
+    def interval_input(self, text: str):
+        """The window centred on the interval ``chrom:start-end`` (0-based half-open)."""
+        from .genomics.windows import interval_input
+        if self.genome is None:
+            raise InputError("this model directory names no genome: use a FASTA input")
+        return interval_input(self.genome, self.genes, text, self.geometry)
+
+    def fasta_input(self, record):
+        """The window of a FASTA record (seqnn_engine.genomics.sequences.FastaRecord)."""
+        from .genomics.windows import fasta_input
+        return fasta_input(record, self.geometry)
+
+    # ------------------------------------------------------------------ keys (the only place they are built)
+    def predicted_targets(self, targets) -> Optional[list]:
+        """Targets a prediction result holds: None (all) for ordinary heads, else the chosen ones."""
+        if self.model.num_targets <= ALL_TARGETS_LIMIT:
+            return None
+        return sorted({int(t) for t in targets})
+
+    def prediction_options(self, req: Request, targets="auto") -> dict:
+        t = self.predicted_targets(req.targets) if targets == "auto" else targets
+        return {**req.ensemble.options(), "targets": t}
+
+    def prediction_key(self, req: Request, targets="auto") -> str:
+        return cache_keys.prediction_key(self.model, req.sequence, self.prediction_options(req, targets))
+
+    def attribution_options(self, req: Request, diagnostics: bool = False) -> dict:
+        o = {**req.ensemble.options(), "method": req.method, "targets": req.target_list,
+             "positions": req.position_arg, "statistic": req.statistic, "mean_center": bool(req.mean_center),
+             "window": None if req.window is None else [int(req.window[0]), int(req.window[1])],
+             **dict(req.options)}
+        if diagnostics:   # the key of a plain result (the CLI's) stays as it was
+            o["diagnostics"] = True
+        return o
+
+    def attribution_key(self, req: Request, diagnostics: bool = False) -> str:
+        return cache_keys.attribution_key(self.model, req.sequence, self.attribution_options(req, diagnostics))
+
+    def layers_key(self, req: Request, layers) -> str:
+        return cache_keys.layer_gradients_key(self.model, req.sequence, {
+            **req.ensemble.options(), "layers": [int(i) for i in layers], "targets": req.target_list,
+            "positions": req.position_arg})
+
+    # ------------------------------------------------------------------ predictions
+    def _run_predict(self, seqs, req: Request, tsel, progress, batch_size: int = 4):
+        from .genomics.onehot import encode_batch
+        m, ens = self.model, req.ensemble
+        x = encode_batch(list(seqs), n_value=ens.n_value)
+        p = m.predict(x, rc=ens.rc, shifts=tuple(ens.shifts), mc_n=ens.mc_n, target_indexes=tsel,
+                      return_var=True, return_all=True, progress=progress, batch_size=batch_size,
+                      mc_seed=ens.mc_seed)
+        var = p.var if p.var is not None else np.zeros_like(p.mean)
+        tidx = np.arange(m.num_targets) if tsel is None else np.asarray(tsel)
+        return p, np.sqrt(np.maximum(var, 0)).astype(np.float32), tidx.astype(np.int64)
+
+    def predict_windows(self, seqs: Sequence[str], req: Request, batch_size: int = 4, progress: Progress = None):
+        """(S, P, T') float32 ensemble means of many windows (the CLI's batch rows; ``req.targets``:
+        the targets computed in the given order, () = all). Not cached: the batch runner keys and
+        stores rows itself."""
+        p, _, _ = self._run_predict(seqs, req, [int(t) for t in req.targets] or None, progress, batch_size)
+        return np.asarray(p.mean, np.float32)
+
+    def _complete(self, r, ens: Ensemble) -> bool:
+        """A store entry written by the CLI holds only ``preds``; with one member that is complete."""
+        return r is not None and ("members" in r or ens.n_members == 1)
+
+    def _with_defaults(self, r, tsel) -> Prediction:
+        if "members" in r and "sd" in r and "target_index" in r:
+            return Prediction(r.key, r.arrays, r.meta, r.source)
+        a = dict(r.arrays)
+        p = np.asarray(a["preds"], np.float32)
+        a.setdefault("sd", np.zeros_like(p))
+        a.setdefault("members", p[..., None])
+        a.setdefault("target_index", (np.arange(self.model.num_targets) if tsel is None else np.asarray(tsel))
+                     .astype(np.int64))
+        for v in a.values():
+            v.flags.writeable = False
+        return Prediction(r.key, a, {"member_labels": ["fwd+0"], **r.meta}, r.source)
+
+    def _blocks(self, tsel) -> list:
+        T = self.model.num_targets
+        return [(b * TARGET_BLOCK, min(T, (b + 1) * TARGET_BLOCK)) for b in sorted({int(t) // TARGET_BLOCK
+                                                                                   for t in tsel})]
+
+    def _block_hits(self, req, blocks) -> dict:
+        out = {}
+        for b in blocks:
+            r = self.cache.peek(self.prediction_key(req, list(range(*b))))
+            if self._complete(r, req.ensemble):
+                out[b] = self._with_defaults(r, list(range(*b)))
+        return out
+
+    def _assemble(self, req, tsel, parts: dict, source: str) -> Prediction:
+        names = ("preds", "sd", "members")
+        cols = {n: [] for n in names}
+        meta = {}
+        for t in tsel:
+            b = (t // TARGET_BLOCK * TARGET_BLOCK, min(self.model.num_targets, (t // TARGET_BLOCK + 1) * TARGET_BLOCK))
+            r = parts[b]
+            meta = r.meta
+            for n in names:
+                cols[n].append(np.asarray(r[n])[:, t - b[0]])
+        arrays = {n: np.stack(v, axis=1) for n, v in cols.items()}
+        arrays["target_index"] = np.asarray(tsel, np.int64)
+        for a in arrays.values():
+            a.flags.writeable = False
+        return Prediction(self.prediction_key(req, tsel), arrays, dict(meta), source)
+
+    def _peek_prediction(self, req: Request):
+        tsel = self.predicted_targets(req.targets)
+        if tsel is not None:
+            blocks = self._blocks(tsel)
+            parts = self._block_hits(req, blocks)
+            if len(parts) < len(blocks):
+                return None
+            return self._assemble(req, tsel, parts, min(r.source for r in parts.values()))
+        hit = self.cache.peek(self.prediction_key(req))
+        return self._with_defaults(hit, None) if self._complete(hit, req.ensemble) else None
+
+    def _predict(self, req: Request, progress: Progress = None) -> Prediction:
+        hit = self._peek_prediction(req)
+        if hit is not None:
+            return hit
+        complete = lambda r: self._complete(r, req.ensemble)  # noqa: E731
+        tsel = self.predicted_targets(req.targets)
+        if tsel is None:
+            key = self.prediction_key(req)
+
+            def run():
+                p, sd, tidx = self._run_predict([req.sequence], req, None, progress)
+                return ({"preds": p.mean[0], "sd": sd[0], "members": p.members[0], "target_index": tidx},
+                        {"member_labels": list(p.member_labels)})
+            # an incomplete entry (the CLI stores only the mean) is recomputed and replaced
+            return self._with_defaults(self.cache.get_or_compute(key, run, accept=complete), None)
+        blocks = self._blocks(tsel)
+        parts = self._block_hits(req, blocks)
+        missing = [b for b in blocks if b not in parts]
+        need = [t for b in missing for t in range(*b)]
+        p, sd, _ = self._run_predict([req.sequence], req, need, progress)
+        off = 0
+        for b in missing:
+            n = b[1] - b[0]
+            sub = {"preds": p.mean[0][:, off:off + n], "sd": sd[0][:, off:off + n],
+                   "members": p.members[0][:, off:off + n], "target_index": np.arange(*b, dtype=np.int64)}
+            key = self.prediction_key(req, list(range(*b)))
+            parts[b] = self.cache.get_or_compute(key, lambda sub=sub: ({k: np.ascontiguousarray(v) for k, v in sub.items()},
+                                                                       {"member_labels": list(p.member_labels)}),
+                                                 accept=complete)
+            off += n
+        return self._assemble(req, tsel, parts, "computed")
+
+    def job(self, kind: str, req: Request, **kw) -> Job:
+        """The :class:`Job` of ``kind`` ('predict' | 'attribute' | 'layer_gradients') for ``req``."""
+        if kind == "predict":
+            return Job(self.prediction_key(req), lambda: self._peek_prediction(req),
+                       lambda cb: self._predict(req, cb), req.ensemble.n_members)
+        if kind == "attribute":
+            diag = bool(kw.get("diagnostics", False))
+            key = self.attribution_key(req, diag)
+            return Job(key, lambda: self._typed(self.cache.peek(key), Attribution),
+                       lambda cb: self._attribute(req, key, diag, cb), req.ensemble.n_members)
+        if kind == "layer_gradients":
+            layers = [int(i) for i in kw["layers"]]
+            key = self.layers_key(req, layers)
+            return Job(key, lambda: self._typed(self.cache.peek(key), LayerGradients),
+                       lambda cb: self._layer_gradients(req, layers, key, cb), req.ensemble.n_members)
+        raise InputError(f"unknown job kind {kind!r}")
+
+    @staticmethod
+    def _typed(r, cls):
+        return None if r is None else cls(r.key, r.arrays, r.meta, r.source)
+
+    def predict(self, req: Request, progress: Progress = None) -> Prediction:
+        """Ensemble prediction of ``req.sequence`` (cached; see :class:`Prediction`)."""
+        return self._predict(req, progress)
+
+    # ------------------------------------------------------------------ attributions
+    def attribute_windows(self, seqs: Sequence[str], req: Request, batch_size: int = 4, progress: Progress = None,
+                          ism_engine: str = "auto", diagnostics: bool = False):
+        """The engine's attribution of many windows (the CLI's batch rows): the model's Attribution."""
+        from .genomics.onehot import encode_batch
+        ens = req.ensemble
+        x = encode_batch(list(seqs), n_value=ens.n_value)
+        pos = req.position_arg
+        kw = dict(req.options)
+        if ism_engine != "auto":
+            kw["ism_engine"] = ism_engine
+        return self.model.attribute(
+            x, method=req.method, targets=req.target_list, positions=None if pos is None else
+            (pos if isinstance(pos, str) else np.asarray(pos)), statistic=req.statistic,
+            mean_center=bool(req.mean_center), rc=ens.rc, shifts=tuple(ens.shifts), mc_n=ens.mc_n,
+            mc_seed=ens.mc_seed,
+            window=None if req.window is None else (int(req.window[0]), int(req.window[1])),
+            progress=progress, diagnostics=diagnostics, batch_size=batch_size, **kw)
+
+    def _attribute(self, req: Request, key: str, diagnostics: bool, progress) -> Attribution:
+        def run():
+            a = self.attribute_windows([req.sequence], req, progress=progress, diagnostics=diagnostics)
+            arrays = {"scores": a.scores[0], "grads": a.hypothetical[0],
+                      "objective": np.asarray(a.objective[0], np.float32)}
+            for k, v in (a.diagnostics or {}).items():
+                arrays[f"diag_{k}"] = np.asarray(v)[0] if np.ndim(v) else np.asarray(v)
+            return arrays, {"method": req.method, "window": list(map(int, a.window))}
+        return self._typed(self.cache.get_or_compute(key, run), Attribution)
+
+    def attribute(self, req: Request, progress: Progress = None, diagnostics: bool = False) -> Attribution:
+        """Input attribution of ``req`` (cached; ``diagnostics=True`` also computes every engine
+        diagnostic, e.g. ``grad_vs_ism`` for ISM)."""
+        return self.job("attribute", req, diagnostics=diagnostics).run(progress)
+
+    def ism(self, req: Request, window=None, progress: Progress = None) -> Attribution:
+        """In-silico mutagenesis on ``window`` = (start, end) window positions (default
+        ``req.window``, else the whole window): scores (L, 4) deltas (alt - ref), 0 outside it.
+        InputError beyond the engine's ISM limit (SEQNN_MAX_ISM_BP)."""
+        w = req.window if window is None else (int(window[0]), int(window[1]))
+        return self.attribute(req.with_(method="ism", window=w), progress)
+
+    @staticmethod
+    def max_ism_bp() -> int:
+        """The engine's limit on one ISM window (seqnn_engine.limits: SEQNN_MAX_ISM_BP)."""
+        from . import limits
+        return int(limits.current().ism_bp)
+
+    def gradient_diagnostics(self, req: Request) -> Result:
+        """Forward and reverse-complement saliency maps of the objective (two gradient passes):
+        ``rc_consistency`` () their Pearson r (ACGT-centred); ``grad_fwd`` (L, 4) the centred forward map."""
+        tsel = req.target_list
+        pos = req.position_arg
+        key = cache_keys.attribution_key(self.model, req.sequence, {
+            "kind": "gradient_diagnostics", "n_value": float(req.ensemble.n_value), "targets": tsel,
+            "positions": pos, "statistic": req.statistic})
+
+        def run():
+            from .attribution.input_attr import center_acgt, gradient_diagnostics as diag
+            from .attribution.objective import make_objective
+            x = onehot(req.sequence, req.ensemble.n_value)
+            obj = make_objective(self.model, 1, tsel, pos if pos is None or isinstance(pos, str) else np.asarray(pos),
+                                 req.statistic)
+            known = {}
+            d = diag(self.model, x, obj, known=known)
+            return ({"rc_consistency": np.asarray(d["rc_consistency"][0], np.float32),
+                     "grad_fwd": center_acgt(known[False])[0].astype(np.float32)}, {"kind": "gradient_diagnostics"})
+        return self.cache.get_or_compute(key, run)
+
+    @staticmethod
+    def grad_vs_ism(diag: Result, ism: Attribution, window) -> float:
+        """Pearson r of the centred forward saliency map and the ISM deltas on ``window``."""
+        from .attribution.input_attr import pearson_rows
+        a, b = int(window[0]), int(window[1])
+        return float(pearson_rows(np.asarray(diag["grad_fwd"])[None, a:b], np.asarray(ism["grads"])[None, a:b])[0])
+
+    # ------------------------------------------------------------------ layers
+    def _layer_gradients(self, req: Request, layers, key, progress) -> LayerGradients:
+        tsel = req.target_list
+
+        def run():
+            ens = req.ensemble
+            pos = req.position_arg
+            g = self.model.gradients(onehot(req.sequence, ens.n_value), layers=layers, targets=tsel,
+                                     positions=None if pos is None else (pos if isinstance(pos, str) else np.asarray(pos)),
+                                     rc=ens.rc, shifts=tuple(ens.shifts), mc_n=ens.mc_n, mc_seed=ens.mc_seed,
+                                     progress=progress)
+            arrays = {}
+            for i, gi, ri in zip(layers, g.grads, g.reprs):
+                arrays[f"grads_{i}"] = np.asarray(gi[0], np.float32)
+                arrays[f"reprs_{i}"] = np.asarray(ri[0], np.float32)
+            return arrays, {"layers": list(layers), "targets": tsel}
+        return self._typed(self.cache.get_or_compute(key, run), LayerGradients)
+
+    def layer_gradients(self, req: Request, layers, progress: Progress = None) -> LayerGradients:
+        """Gradients of each chosen target's prediction summed over the objective bins w.r.t. the
+        chosen layers, and their representations (the original definition: no statistic)."""
+        return self.job("layer_gradients", req, layers=layers).run(progress)
+
+    # ------------------------------------------------------------------ genes
+    def gene_values(self, gene, req: Request, tss_radius: int = TSS_RADIUS, strand_mask: bool = True,
+                    progress: Progress = None) -> GeneValues:
+        """Per-target gene value of ``gene`` (Gene or name/id): the prediction of its TSS-centred
+        window (:meth:`gene_input`), summed over ``[b - r, b + r]`` around every TSS bin
+        (:func:`seqnn_engine.genomics.genes.gene_values`); NaN for targets on the opposite strand when
+        targets.txt marks strands (``strand_mask``). ``req.sequence`` is ignored."""
+        from .genomics.genes import gene_values
+        from .genomics.windows import gene_window_sequence
+        g = self.genes.get(gene) if isinstance(gene, str) else gene
+        gw, gs = gene_window_sequence(self.genome, g, self.geometry)
+        r = req.with_(sequence=gs.sequence)
+        pred = self.predict(r, progress)
+        tidx = np.asarray(self.model.check_targets(req.target_list), np.int64)
+        cols = pred.columns(tidx)
+        strands = None
+        if strand_mask and self.model.targets is not None:
+            strands = np.asarray(self.model.targets.strand)[tidx]
+        vals = gene_values(np.asarray(pred["preds"])[:, cols], gw.tss_bins, tss_radius, strands,
+                           gw.strand if strands is not None else None).astype(np.float32)
+        return GeneValues(pred.key, {"values": vals, "target_index": tidx,
+                                     "tss_bins": np.asarray(gw.tss_bins, np.int64),
+                                     "n_tss": np.asarray(len(gw.tss_bins), np.int64)},
+                          {"gene_id": g.gene_id, "chrom": gw.chrom, "window_start": int(gw.start),
+                           "tss_radius": int(tss_radius)}, pred.source)
+
+    # ------------------------------------------------------------------ variants
+    @staticmethod
+    def variant_options(req: Request, stats=VARIANT_STATS, batch_size: int = 4, untransform: bool = False,
+                        keep_preds: bool = True) -> dict:
+        """Options of :func:`seqnn_engine.analysis.variants.score_windows` for ``req`` (the CLI's too)."""
+        ens = req.ensemble
+        return {"stats": list(stats), "rc": bool(ens.rc), "shifts": [int(s) for s in ens.shifts],
+                "mc_n": int(ens.mc_n), "mc_seed": int(ens.mc_seed),
+                "targets": [int(t) for t in req.targets] or None,       # in the given order
+                "n_value": float(ens.n_value), "batch_size": int(batch_size), "untransform": bool(untransform),
+                "keep_preds": bool(keep_preds)}
+
+    def variant_job(self, inp, position: int, alt: str, req: Request, stats=VARIANT_STATS) -> Job:
+        """The :class:`Job` of one substitution at display coordinate ``position`` of input ``inp`` (an
+        InputWindow) to base ``alt``, scored on the window centred on it (as the CLI's ``variants``):
+        the genome window for genome inputs, the user's record (N outside it) for FASTA inputs."""
+        from .analysis.variants import score_windows, variant_window
+        from .genomics.windows import variant_position_check, variant_source
+        from .io.vcf import Variant
+        alt = (alt or "").upper()
+        if alt not in ("A", "C", "G", "T"):
+            raise InputError(f"alternative base must be A, C, G or T, got {alt!r}")
+        p = variant_position_check(inp, position)
+        ref = inp.sequence[p]
+        chrom = inp.chrom if inp.genomic else inp.label
+        v = Variant(chrom, int(position) + 1, f"{chrom}:{int(position) + 1}:{ref}:{alt}", ref, alt)
+        vw = variant_window(v, variant_source(inp, self.genome), self.model.seq_length)
+        opts = self.variant_options(req, stats)
+        key = cache_keys.variant_key(self.model, vw.ref_seq, vw.alt_seq, {k: v for k, v in opts.items()
+                                                                          if k != "batch_size"})
+
+        def run(progress):
+            out = score_windows(self.model, [vw.ref_seq], [vw.alt_seq], opts, progress=progress)
+            arrays = {k: np.asarray(val[0]) for k, val in out.items() if k not in ("REF", "ALT")}
+            arrays["ref"] = np.asarray(out["REF"][0], np.float32)
+            arrays["alt"] = np.asarray(out["ALT"][0], np.float32)
+            arrays["target_index"] = np.asarray(self.model.check_targets(opts["targets"]), np.int64)
+            return arrays, {"chrom": vw.chrom, "window_start": int(vw.start), "position": int(position),
+                            "ref": ref, "alt": alt, "flipped": bool(vw.flipped), "stats": list(stats)}
+        return Job(key, lambda: self._typed(self.cache.peek(key), VariantEffect),
+                   lambda cb: self._typed(self.cache.get_or_compute(key, lambda: run(cb)), VariantEffect),
+                   req.ensemble.n_members)
+
+    def variant(self, inp, position: int, alt: str, req: Request, stats=VARIANT_STATS,
+                progress: Progress = None) -> VariantEffect:
+        """One substitution scored on the window centred on it (see :meth:`variant_job`)."""
+        return self.variant_job(inp, position, alt, req, stats).run(progress)
+
+    # ------------------------------------------------------------------ motifs
+    def seqlets(self, attr: Attribution, req: Request, db: MotifDatabase, targets_label: str = "",
+                objective_label: str = "", options: dict | None = None) -> Seqlets:
+        """Seqlets of attribution ``attr`` (of ``req``), annotated with their best motif matches
+        (TOMTOM against ``db``). Contribution methods' scores are used as they are; for gradient
+        methods the contribution of a base is its hypothetical score at the present base."""
+        from .motifs import annotate
+        from .motifs.seqlets import call_seqlets, position_contributions
+        opts = {**SEQLET_OPTIONS, **(options or {})}
+        method = req.method
+        key = cache_keys.seqlets_key(attr.key, db.digest, opts)
+
+        def run():
+            scores = np.asarray(attr["scores"], np.float32)[None]
+            hyp = np.asarray(attr["grads"], np.float32)[None]
+            x = onehot(req.sequence, 0.0)
+            contrib = position_contributions(scores, None if method in ("grad_x_input", "integrated_gradients")
+                                             else x)                                                  # (1, L)
+            tab = call_seqlets(contrib, alpha=opts["alpha"], min_len=opts["min_len"], max_len=opts["max_len"],
+                               flank=opts["flank"], merge_gap=opts["merge_gap"], targets=targets_label,
+                               objective=objective_label, method=method)
+            tab = annotate.annotate_seqlets(tab, x, hypothetical=hyp, contributions=contrib, motifs=db.motifs,
+                                            top=opts["n_matches"])
+            return seqlet_arrays(tab), {"settings": tab.settings, "database": db.label, "targets": targets_label,
+                                        "objective": objective_label, "method": method,
+                                        "max_q": float(tab.matches.max_q) if tab.matches is not None else 1.0}
+        return self._typed(self.cache.get_or_compute(key, run), Seqlets)
+
+    def fimo(self, sequence: str, db: MotifDatabase, motif_ids, threshold: float = FIMO_THRESHOLD) -> MotifHits:
+        """FIMO hits of the chosen motifs in the window (see :class:`MotifHits`)."""
+        from .motifs.fimo import fimo_scan
+        ids = sorted(str(m) for m in motif_ids)
+        key = cache_keys.fimo_key(sequence, db.digest, ids, threshold)
+
+        def run():
+            sub = db.motifs.subset(ids)
+            hits = fimo_scan(onehot(sequence, 0.0), sub, threshold=float(threshold))
+            row = {mid: i for i, mid in enumerate(sub.ids)}
+            return ({"motif": np.array([row[str(m)] for m in hits.motif_id], np.int64),
+                     "start": np.asarray(hits.start, np.int64), "end": np.asarray(hits.end, np.int64),
+                     "strand": _str_array(hits.strand), "score": np.asarray(hits.score, np.float64),
+                     "p_value": np.asarray(hits.p_value, np.float64),
+                     "ids": _str_array(sub.ids), "names": _str_array(sub.names)}, {"threshold": float(threshold)})
+        return self._typed(self.cache.get_or_compute(key, run), MotifHits)
+
+    # ------------------------------------------------------------------ test sets
+    def evaluation_job(self, testset, dataset_id: str, split: str, rc: bool, scatter_positions: int = 50_000) -> Job:
+        """The job of the model's accuracy on a test set (seqnn_engine.analysis.predict_file.evaluate), cached
+        under the test set's identity ``dataset_id``. Arrays: one (T,) float64 per metric of
+        ``EVAL_METRICS``, ``sample_pred``, ``sample_obs`` (N, T) predicted and observed values of the
+        first sequences (about ``scatter_positions`` positions)."""
+        from .batch.store import result_key
+        key = result_key(self.model.digest, "dataset:" + dataset_id,
+                         {"op": "evaluate", "split": split, "n": int(testset.num_seqs), "rc": bool(rc)})
+
+        def run(progress):
+            return self.cache.get_or_compute(key, lambda: self._evaluate(testset, rc, progress, scatter_positions))
+        return Job(key, lambda: self.cache.peek(key), run)
+
+    def _evaluate(self, testset, rc: bool, progress, scatter_positions: int):
+        import tempfile
+
+        import h5py
+
+        from .analysis.predict_file import evaluate
+        with tempfile.TemporaryDirectory(prefix="seqnn-eval-") as tmp:
+            preds_path = Path(tmp) / "preds.h5"
+            acc = evaluate(self.model, testset, rc=rc, progress=progress, preds_path=preds_path, resume=False)
+            with h5py.File(preds_path, "r") as f:
+                n_keep = max(1, min(testset.num_seqs, -(-scatter_positions // testset.target_length)))
+                pred = np.asarray(f["preds"][:n_keep], np.float32)
+        obs = [np.asarray(y, np.float32) for _, y in testset.batches(2, 0, n_keep)]
+        obs = np.concatenate(obs)[:n_keep]
+        arrays = {m: np.asarray(getattr(acc, m), np.float64) for m in EVAL_METRICS}
+        arrays["sample_pred"] = pred.reshape(-1, pred.shape[-1])
+        arrays["sample_obs"] = obs.reshape(-1, obs.shape[-1])
+        return arrays, {"num_positions": int(acc.num_positions), "num_seqs": int(testset.num_seqs)}
+
+
+def seqlet_arrays(tab) -> dict:
+    """Named arrays of an annotated SeqletTable (no object arrays, so the result store keeps them)."""
+    n = len(tab)
+    m = tab.matches
+    k = MATCH_K
+
+    def pad(a, fill, dtype):
+        out = np.full((n, k), fill, dtype=dtype)
+        if m is not None and a.size:
+            w = min(k, a.shape[1])
+            out[:, :w] = a[:, :w]
+        return out
+    return {"start": np.asarray(tab.start, np.int64), "end": np.asarray(tab.end, np.int64),
+            "sign": np.asarray(tab.sign, np.int8), "score": np.asarray(tab.score, np.float64),
+            "p_value": np.asarray(tab.p_value, np.float64), "p_adj": np.asarray(tab.p_adj, np.float64),
+            "strand": _str_array(tab.strand),
+            "match_ids": _str_array(pad(m.ids if m else np.zeros((n, 0)), "", object)),
+            "match_names": _str_array(pad(m.names if m else np.zeros((n, 0)), "", object)),
+            "match_strand": _str_array(pad(m.strand if m else np.zeros((n, 0)), "", object)),
+            "match_p": pad(m.p_value if m else np.zeros((n, 0)), np.nan, np.float64),
+            "match_q": pad(m.q_value if m else np.zeros((n, 0)), np.nan, np.float64),
+            "match_offset": pad(m.offset if m else np.zeros((n, 0)), 0, np.int64)}
+
+
+def seqlet_table(result: Result, chrom: str, start: int, chrom_sizes: dict | None = None):
+    """The engine's SeqletTable of a seqlet result, placed at ``chrom:start`` (the display
+    coordinate of window position 0)."""
+    from .motifs.seqlets import MotifMatches, SeqletTable
+    a = result.arrays
+    meta = result.meta
+    n = len(a["start"])
+    obj = lambda v: np.asarray(v, dtype=object)  # noqa: E731
+    matches = MotifMatches(ids=obj(a["match_ids"]), names=obj(a["match_names"]), p_value=np.array(a["match_p"]),
+                           q_value=np.array(a["match_q"]), strand=np.array(a["match_strand"], dtype="<U1"),
+                           offset=np.array(a["match_offset"]), database=meta.get("database", ""),
+                           max_q=float(meta.get("max_q", 1.0)))
+    tab = SeqletTable(seq=np.zeros(n, np.int64), start=np.array(a["start"]), end=np.array(a["end"]),
+                      sign=np.array(a["sign"]), score=np.array(a["score"]), p_value=np.array(a["p_value"]),
+                      p_adj=np.array(a["p_adj"]), targets=meta.get("targets", ""),
+                      objective=meta.get("objective", ""), method=meta.get("method", ""),
+                      settings=dict(meta.get("settings", {})))
+    return tab.with_matches(matches).place([chrom], [int(start)], chrom_sizes=chrom_sizes)
