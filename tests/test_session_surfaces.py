@@ -60,7 +60,7 @@ class PathTrace:
         self.codes = {f.__code__: f.__qualname__ for f in functions}
         self.modules: set = set()
         self.hit: set = set()
-        self.root = str(REPO) + "/"
+        self.roots = (str(REPO / "app") + "/", str(REPO / "seqnn_engine") + "/")   # the project's modules
 
     def __call__(self, frame, event, arg):
         if event != "call" or frame.f_code not in self.codes:
@@ -69,7 +69,7 @@ class PathTrace:
         f = frame
         while f is not None:
             name = f.f_code.co_filename
-            if name.startswith(self.root) and "/tests/" not in name:
+            if name.startswith(self.roots):
                 self.modules.add(str(Path(name).relative_to(REPO)))
             f = f.f_back
 
