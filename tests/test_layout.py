@@ -11,8 +11,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 PKG = ROOT / "seqnn_engine"
 
-ROOMS = {"model", "attribution", "motifs", "genomics", "io", "batch", "analysis", "cli", "plot"}
-TOP_MODULES = {"__init__", "__main__", "errors", "limits", "memory", "session", "plot_data"}
+ROOMS = {"model", "attribution", "motifs", "genomics", "io", "batch", "analysis", "cli", "plot", "session"}
+TOP_MODULES = {"__init__", "__main__", "errors", "limits", "memory"}
 
 
 def _module_name(path: Path) -> str:

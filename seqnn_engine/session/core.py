@@ -1,263 +1,21 @@
-"""One engine session for notebooks, the CLI and the dashboard: same request, same numbers, same key.
-
-A :class:`Session` holds a model (loaded lazily from a model directory or a
-:class:`~seqnn_engine.batch.jobs.ModelSource`, with its precision), the model directory's genome and
-genes, the result cache (:class:`~seqnn_engine.batch.result_cache.ResultCache`: a bounded memory LRU
-in front of an optional :class:`~seqnn_engine.batch.store.ResultStore`) and the defaults. Every result
-is computed here and keyed here (:mod:`seqnn_engine.batch.cache_keys`, model identity =
-``SeqModel.digest`` = :func:`seqnn_engine.batch.store.model_digest`: params, weights, targets.txt,
-head, precision), so the CLI's store entries are the dashboard's and a notebook's.
-
-A request is an input window (:mod:`seqnn_engine.genomics.windows`: :meth:`Session.gene_input`,
-:meth:`Session.interval_input`, :meth:`Session.fasta_input`, or any ``seq_length`` string) plus
-options (:class:`Request`: ensemble, targets, objective bins and statistic, method). Methods
-return typed results (:class:`Prediction`, :class:`Attribution`, :class:`LayerGradients`,
-:class:`GeneValues`, :class:`VariantEffect`, :class:`Seqlets`, :class:`MotifHits`): named
-read-only arrays (``r.preds`` or ``r["preds"]``), ``meta``, the store ``key`` and ``source``
-('memory' | 'store' | 'computed').
-
-Long work reports ``progress(done, total)`` to a callback the caller supplies (the dashboard
-draws a bar and cancels by interrupting its script at the next call; the CLI draws tqdm).
-:meth:`Session.job` gives the key and the cached result of a request without computing it.
-
-Example::
-
-    s = Session("assets/demo")
-    inp = s.gene_input("DMG129")
-    req = Request(inp.sequence, targets=(0, 6), method="saliency")
-    a = s.attribute(req)            # a.scores (L, 4), a.hypothetical (L, 4), a.objective ()
-"""
+"""The :class:`Session` and its :class:`Job` (a request's key, cached result and runner): one model (lazily loaded), its genome and genes, the result cache and the
+defaults; every surface's computation and store key goes through it (see :mod:`seqnn_engine.session`)."""
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
 import numpy as np
 
-from .batch import cache_keys
-from .errors import InputError
-from .batch.result_cache import Result, ResultCache
-
-__all__ = ["Session", "Ensemble", "Request", "Job", "Prediction", "Attribution", "LayerGradients",
-           "GeneValues", "VariantEffect", "Seqlets", "MotifHits", "MotifDatabase", "TSS_RADIUS",
-           "ALL_TARGETS_LIMIT", "TARGET_BLOCK", "SEQLET_OPTIONS", "MATCH_K", "FIMO_THRESHOLD"]
-
-Progress = Optional[Callable[[int, int], None]]
-
-from .genomics.genes import TSS_RADIUS  # noqa: E402  (the one TSS radius of every surface)
-
-#: above this many targets only the chosen targets are predicted (Borzoi-size heads)
-ALL_TARGETS_LIMIT = 512
-#: large heads are predicted and cached per block of this many consecutive output indexes: a block
-#: is computed once and any later choice of targets inside computed blocks is a cache hit
-#: (128 targets x 16,352 bins x 4 B = 8.4 MB per array per block)
-TARGET_BLOCK = 128
-
-#: options of seqlet calls (seqnn_engine.motifs.seqlets.call_seqlets / annotate)
-SEQLET_OPTIONS = {"alpha": 0.05, "min_len": 4, "max_len": 30, "flank": 0, "merge_gap": 5, "n_matches": 3}
-MATCH_K = 3
-FIMO_THRESHOLD = 1e-4
-VARIANT_STATS = ("SUM", "logSUM", "D2")
-EVAL_METRICS = ("pearsonr", "r2", "spearmanr", "var_explained", "poisson")
-
-
-# ======================================================================================
-# requests
-
-
-@dataclass(frozen=True)
-class Ensemble:
-    """Ensemble options: reverse complement, shifts (bp), MC-dropout samples and their seed, N encoding."""
-
-    rc: bool = False
-    shifts: tuple = (0,)
-    mc_n: int = 0
-    n_value: float = 0.0
-    mc_seed: int = 0
-
-    def options(self) -> dict:
-        """The options of a store key (mc_seed only where MC samples are drawn)."""
-        o = {"rc": bool(self.rc), "shifts": [int(s) for s in self.shifts], "mc_n": int(self.mc_n),
-             "n_value": float(self.n_value)}
-        if self.mc_n:
-            o["mc_seed"] = int(self.mc_seed)
-        return o
-
-    def members(self) -> list:
-        """The engine's ensemble members, in the order of ``Prediction.members``."""
-        from .model.ensemble import members
-        return members(self.rc, tuple(self.shifts), self.mc_n)
-
-    @property
-    def n_members(self) -> int:
-        return len(self.shifts) * (2 if self.rc else 1) * max(1, self.mc_n)
-
-
-@dataclass(frozen=True)
-class Request:
-    """What to compute on one window.
-
-    sequence: exactly ``seq_length`` bases (an :class:`~seqnn_engine.genomics.windows.InputWindow`'s
-        ``sequence``). ensemble: :class:`Ensemble`. targets: chosen output indexes (() = all).
-    positions: objective bins: None (all), 'center', or bin indexes. statistic: 'sum' | 'log' |
-        'mean' (input attributions). method: attribution method. mean_center: ACGT-centred scores.
-    window: (start, end) window positions of ISM (None: the whole window). options: further
-        method options (e.g. n_samples), kept in the key.
-    """
-
-    sequence: str
-    ensemble: Ensemble = Ensemble()
-    targets: tuple = ()
-    positions: object = None
-    statistic: str = "sum"
-    method: str = "saliency"
-    mean_center: bool = True
-    window: Optional[tuple] = None
-    options: tuple = ()
-
-    def with_(self, **kw) -> "Request":
-        return replace(self, **kw)
-
-    #: options of a batch task that say how, not what, is computed (never part of a request's identity)
-    HOW = ("batch_size", "ism_engine", "diagnostics")
-
-    @classmethod
-    def from_options(cls, options, sequence: str = "") -> "Request":
-        """The request of a batch task's option dict (the CLI's: rc, shifts, mc_n, mc_seed, n_value,
-        targets, positions, statistic, method, mean_center, window and method options); the
-        options in :attr:`HOW` are left out."""
-        o = dict(options or {})
-        for k in cls.HOW:
-            o.pop(k, None)
-        ens = Ensemble(rc=bool(o.pop("rc", False)), shifts=tuple(int(v) for v in (o.pop("shifts", None) or (0,))),
-                       mc_n=int(o.pop("mc_n", 0) or 0), n_value=float(o.pop("n_value", 0.0)),
-                       mc_seed=int(o.pop("mc_seed", 0) or 0))
-        t = o.pop("targets", None)
-        pos = o.pop("positions", None)
-        w = o.pop("window", None)
-        return cls(sequence, ens, () if t is None else tuple(int(v) for v in t),
-                   pos if pos is None or isinstance(pos, str) else tuple(int(b) for b in pos),
-                   str(o.pop("statistic", "sum")), str(o.pop("method", "saliency")), bool(o.pop("mean_center", True)),
-                   None if w is None else (int(w[0]), int(w[1])), tuple(sorted(o.items())))
-
-    @property
-    def target_list(self) -> Optional[list]:
-        return sorted({int(t) for t in self.targets}) if self.targets else None
-
-    @property
-    def position_arg(self):
-        p = self.positions
-        return p if p is None or isinstance(p, str) else [int(b) for b in p]
-
-
-# ======================================================================================
-# typed results (named read-only arrays; see result_cache.Result)
-
-
-class Prediction(Result):
-    """Ensemble prediction of one window: ``preds`` (P, T') mean, ``sd`` (P, T') (0 with one
-    member), ``members`` (P, T', E), ``target_index`` (T',) int64 (all targets for ordinary
-    heads, the chosen ones ascending for large heads); meta ``member_labels``."""
-
-    def columns(self, targets) -> np.ndarray:
-        """(k,) column of each chosen target."""
-        tidx = [int(t) for t in self.arrays["target_index"]]
-        try:
-            return np.array([tidx.index(int(t)) for t in targets], dtype=np.int64)
-        except ValueError:
-            raise InputError("a chosen target is not in this prediction; pick the targets again") from None
-
-    def per_shift(self, shifts: Sequence[int], members: list) -> np.ndarray:
-        """(H, P, T') each shift's members averaged (RC and MC members of that shift)."""
-        m = np.asarray(self.arrays["members"])
-        labels = [mb.shift for mb in members]
-        return np.stack([m[..., [i for i, s in enumerate(labels) if s == h]].mean(-1) for h in shifts])
-
-
-class Attribution(Result):
-    """Input attribution: ``scores`` (L, 4), ``grads`` (L, 4) hypothetical scores (also
-    ``hypothetical``), ``objective`` (), and each engine diagnostic as ``diag_<name>``; meta
-    method, window."""
-
-    @property
-    def hypothetical(self) -> np.ndarray:
-        return self.arrays["grads"]
-
-    @property
-    def diagnostics(self) -> dict:
-        return {k[5:]: np.asarray(v) for k, v in self.arrays.items() if k.startswith("diag_")}
-
-    def position_scores(self) -> np.ndarray:
-        """(L,) per-position summary (the engine's ``Attribution.position_scores``)."""
-        from .attribution.input_attr import Attribution as EngineAttribution
-        a = EngineAttribution(method=self.meta.get("method", "saliency"), scores=np.asarray(self["scores"])[None],
-                              hypothetical=np.asarray(self["grads"])[None], objective=np.zeros(1, np.float32))
-        return np.asarray(a.position_scores()[0], np.float32)
-
-
-class LayerGradients(Result):
-    """Layer gradients: per tap ``i`` ``grads_<i>`` (T, P_l, U_l) and ``reprs_<i>`` (P_l, U_l),
-    T = the chosen targets ascending; meta layers, targets."""
-
-    def grads(self, i: int) -> np.ndarray:
-        return self.arrays[f"grads_{int(i)}"]
-
-    def reprs(self, i: int) -> np.ndarray:
-        return self.arrays[f"reprs_{int(i)}"]
-
-
-class GeneValues(Result):
-    """Gene values of one gene window: ``values`` (T',) float32 per target (NaN for targets on the
-    strand opposite to the gene), ``target_index`` (T',), ``tss_bins`` (K,), ``n_tss`` ()."""
-
-
-class VariantEffect(Result):
-    """One substitution scored on the window centred on it (seqnn_engine.analysis.variants): ``ref``,
-    ``alt`` (H, P, T') predictions per shift, one (T',) array per statistic, ``target_index``;
-    meta chrom, window_start, position (display coordinate), ref, alt, flipped."""
-
-
-class Seqlets(Result):
-    """Seqlets with their best K motif matches (N seqlets): ``start``, ``end`` (N,) window
-    positions, ``sign``, ``score``, ``p_value``, ``p_adj``, ``strand``, ``match_*`` (N, K)."""
-
-
-class MotifHits(Result):
-    """FIMO hits (N): ``motif`` index into ``ids``, ``start``, ``end`` window positions,
-    ``strand``, ``score``, ``p_value``; ``ids``, ``names`` (M,) the scanned motifs."""
-
-
-@dataclass(frozen=True)
-class MotifDatabase:
-    """A motif set and the exact digest of its source bytes (which keys every result computed with it)."""
-
-    motifs: object        # seqnn_engine.motifs.meme.MotifSet
-    digest: str
-    label: str
-
-    @classmethod
-    def jaspar(cls) -> "MotifDatabase":
-        """The bundled JASPAR 2024 CORE vertebrates non-redundant set."""
-        from .motifs import meme
-        from .batch.store import file_digest
-        return cls(meme.jaspar(), file_digest(meme.JASPAR_FILE), "JASPAR 2024 CORE vertebrates")
-
-    @classmethod
-    def parse(cls, data: bytes, file_name: str) -> "MotifDatabase":
-        """A user's MEME file (bytes as uploaded); InputError (naming the file and line) when malformed."""
-        import hashlib
-
-        from .motifs import meme
-        if len(data) > meme.MAX_MEME_BYTES:
-            raise InputError(f"{file_name} is larger than {meme.MAX_MEME_BYTES >> 20} MB; is it a MEME motif file?")
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError:
-            raise InputError(f"{file_name} is not a text file (MEME motif files are plain text)") from None
-        return cls(meme.parse_meme(text, file_name), hashlib.sha256(data).hexdigest(), file_name)
-
+from ..batch import cache_keys
+from ..batch.result_cache import Result, ResultCache
+from ..errors import InputError
+from .options import (ALL_TARGETS_LIMIT, EVAL_METRICS, FIMO_THRESHOLD, SEQLET_OPTIONS, TARGET_BLOCK, TSS_RADIUS,
+                      VARIANT_STATS, Ensemble, Progress, Request)
+from .results import (Attribution, GeneValues, LayerGradients, MotifDatabase, MotifHits, Prediction,
+                      Seqlets, VariantEffect, _str_array, onehot, seqlet_arrays)
 
 @dataclass
 class Job:
@@ -274,17 +32,6 @@ class Job:
 
     def run(self, progress: Progress = None):
         return self._run(progress)
-
-
-def onehot(sequence: str, n_value: float = 0.0) -> np.ndarray:
-    """(1, L, 4) float32 one-hot of one window."""
-    from .genomics.onehot import encode
-    return encode(sequence, n_value=n_value)[None].astype(np.float32)
-
-
-def _str_array(a) -> np.ndarray:
-    return np.asarray([str(v) for v in np.ravel(a)], dtype=str).reshape(np.shape(a)) if np.size(a) else \
-        np.zeros(np.shape(a), dtype="<U1")
 
 
 # ======================================================================================
@@ -313,7 +60,7 @@ class Session:
         self._genome = self._genes = None
         self._lock = threading.RLock()
         if isinstance(store, (str, Path)):
-            from .batch.store import ResultStore
+            from ..batch.store import ResultStore
             store = ResultStore(store)
         self.cache = ResultCache(max_bytes=memory_bytes, store=store)
 
@@ -336,7 +83,7 @@ class Session:
             return self.source.load()
         if self.model_dir is None:
             raise InputError("a session needs a model directory, a ModelSource or a loaded model")
-        from .model.modeldir import load_model_dir, read_model_dir
+        from ..model.modeldir import load_model_dir, read_model_dir
         if self.allowed_roots is not None:
             read_model_dir(self.model_dir, allowed_roots=self.allowed_roots)
         return load_model_dir(self.model_dir, replicate=self.replicate, precision=self.precision)
@@ -377,7 +124,7 @@ class Session:
         if self._genome is None and self.has_genome:
             with self._lock:
                 if self._genome is None:
-                    from .genomics.genome import Genome
+                    from ..genomics.genome import Genome
                     self._genome = Genome(self._md_path("genome"))
         return self._genome
 
@@ -387,7 +134,7 @@ class Session:
         if self._genes is None and self.has_genes:
             with self._lock:
                 if self._genes is None:
-                    from .genomics.gene_index import open_genes
+                    from ..genomics.gene_index import open_genes
                     self._genes = open_genes(self._md_path("genes"))
         return self._genes
 
@@ -401,13 +148,13 @@ class Session:
     @staticmethod
     def model_dirs(roots) -> list:
         """Model directories under ``roots``: (display name, absolute path str, number of weight files)."""
-        from .model.modeldir import find_model_dirs
+        from ..model.modeldir import find_model_dirs
         return [(md.name, str(md.path), len(md.weights)) for md in find_model_dirs([Path(r) for r in roots])]
 
     def target_catalog(self):
         """The model's :class:`~seqnn_engine.model.target_catalog.TargetCatalog` (built once)."""
         if getattr(self, "_catalog", None) is None:
-            from .model.target_catalog import TargetCatalog
+            from ..model.target_catalog import TargetCatalog
             self._catalog = TargetCatalog.for_model(self.model)
         return self._catalog
 
@@ -430,12 +177,12 @@ class Session:
     @staticmethod
     def parse_fasta(data, name: str | None = None) -> list:
         """FASTA records of an upload (bytes, gzip allowed, ``name`` = the file name) or pasted text."""
-        from .genomics.sequences import parse_fasta
+        from ..genomics.sequences import parse_fasta
         return parse_fasta(data, bare_name=name) if name is not None else parse_fasta(data)
 
     def gene_input(self, gene):
         """The window centred on ``gene``'s primary TSS (a Gene, or a name/id)."""
-        from .genomics.windows import gene_input
+        from ..genomics.windows import gene_input
         if self.genome is None or self.genes is None:
             raise InputError("this model directory names no genome and genes: use a FASTA input")
         g = self.genes.get(gene) if isinstance(gene, str) else gene
@@ -443,14 +190,14 @@ class Session:
 
     def interval_input(self, text: str):
         """The window centred on the interval ``chrom:start-end`` (0-based half-open)."""
-        from .genomics.windows import interval_input
+        from ..genomics.windows import interval_input
         if self.genome is None:
             raise InputError("this model directory names no genome: use a FASTA input")
         return interval_input(self.genome, self.genes, text, self.geometry)
 
     def fasta_input(self, record):
         """The window of a FASTA record (seqnn_engine.genomics.sequences.FastaRecord)."""
-        from .genomics.windows import fasta_input
+        from ..genomics.windows import fasta_input
         return fasta_input(record, self.geometry)
 
     # ------------------------------------------------------------------ keys (the only place they are built)
@@ -486,7 +233,7 @@ class Session:
 
     # ------------------------------------------------------------------ predictions
     def _run_predict(self, seqs, req: Request, tsel, progress, batch_size: int = 4):
-        from .genomics.onehot import encode_batch
+        from ..genomics.onehot import encode_batch
         m, ens = self.model, req.ensemble
         x = encode_batch(list(seqs), n_value=ens.n_value)
         p = m.predict(x, rc=ens.rc, shifts=tuple(ens.shifts), mc_n=ens.mc_n, target_indexes=tsel,
@@ -621,7 +368,7 @@ class Session:
     def attribute_windows(self, seqs: Sequence[str], req: Request, batch_size: int = 4, progress: Progress = None,
                           ism_engine: str = "auto", diagnostics: bool = False):
         """The engine's attribution of many windows (the CLI's batch rows): the model's Attribution."""
-        from .genomics.onehot import encode_batch
+        from ..genomics.onehot import encode_batch
         ens = req.ensemble
         x = encode_batch(list(seqs), n_value=ens.n_value)
         pos = req.position_arg
@@ -661,7 +408,7 @@ class Session:
     @staticmethod
     def max_ism_bp() -> int:
         """The engine's limit on one ISM window (seqnn_engine.limits: SEQNN_MAX_ISM_BP)."""
-        from . import limits
+        from .. import limits
         return int(limits.current().ism_bp)
 
     def gradient_diagnostics(self, req: Request) -> Result:
@@ -674,8 +421,8 @@ class Session:
             "positions": pos, "statistic": req.statistic})
 
         def run():
-            from .attribution.input_attr import center_acgt, gradient_diagnostics as diag
-            from .attribution.objective import make_objective
+            from ..attribution.input_attr import center_acgt, gradient_diagnostics as diag
+            from ..attribution.objective import make_objective
             x = onehot(req.sequence, req.ensemble.n_value)
             obj = make_objective(self.model, 1, tsel, pos if pos is None or isinstance(pos, str) else np.asarray(pos),
                                  req.statistic)
@@ -688,7 +435,7 @@ class Session:
     @staticmethod
     def grad_vs_ism(diag: Result, ism: Attribution, window) -> float:
         """Pearson r of the centred forward saliency map and the ISM deltas on ``window``."""
-        from .attribution.input_attr import pearson_rows
+        from ..attribution.input_attr import pearson_rows
         a, b = int(window[0]), int(window[1])
         return float(pearson_rows(np.asarray(diag["grad_fwd"])[None, a:b], np.asarray(ism["grads"])[None, a:b])[0])
 
@@ -722,8 +469,8 @@ class Session:
         window (:meth:`gene_input`), summed over ``[b - r, b + r]`` around every TSS bin
         (:func:`seqnn_engine.genomics.genes.gene_values`); NaN for targets on the opposite strand when
         targets.txt marks strands (``strand_mask``). ``req.sequence`` is ignored."""
-        from .genomics.genes import gene_values
-        from .genomics.windows import gene_window_sequence
+        from ..genomics.genes import gene_values
+        from ..genomics.windows import gene_window_sequence
         g = self.genes.get(gene) if isinstance(gene, str) else gene
         gw, gs = gene_window_sequence(self.genome, g, self.geometry)
         r = req.with_(sequence=gs.sequence)
@@ -757,9 +504,9 @@ class Session:
         """The :class:`Job` of one substitution at display coordinate ``position`` of input ``inp`` (an
         InputWindow) to base ``alt``, scored on the window centred on it (as the CLI's ``variants``):
         the genome window for genome inputs, the user's record (N outside it) for FASTA inputs."""
-        from .analysis.variants import score_windows, variant_window
-        from .genomics.windows import variant_position_check, variant_source
-        from .io.vcf import Variant
+        from ..analysis.variants import score_windows, variant_window
+        from ..genomics.windows import variant_position_check, variant_source
+        from ..io.vcf import Variant
         alt = (alt or "").upper()
         if alt not in ("A", "C", "G", "T"):
             raise InputError(f"alternative base must be A, C, G or T, got {alt!r}")
@@ -795,8 +542,8 @@ class Session:
         """Seqlets of attribution ``attr`` (of ``req``), annotated with their best motif matches
         (TOMTOM against ``db``). Contribution methods' scores are used as they are; for gradient
         methods the contribution of a base is its hypothetical score at the present base."""
-        from .motifs import annotate
-        from .motifs.seqlets import call_seqlets, position_contributions
+        from ..motifs import annotate
+        from ..motifs.seqlets import call_seqlets, position_contributions
         opts = {**SEQLET_OPTIONS, **(options or {})}
         method = req.method
         key = cache_keys.seqlets_key(attr.key, db.digest, opts)
@@ -819,7 +566,7 @@ class Session:
 
     def fimo(self, sequence: str, db: MotifDatabase, motif_ids, threshold: float = FIMO_THRESHOLD) -> MotifHits:
         """FIMO hits of the chosen motifs in the window (see :class:`MotifHits`)."""
-        from .motifs.fimo import fimo_scan
+        from ..motifs.fimo import fimo_scan
         ids = sorted(str(m) for m in motif_ids)
         key = cache_keys.fimo_key(sequence, db.digest, ids, threshold)
 
@@ -840,7 +587,7 @@ class Session:
         under the test set's identity ``dataset_id``. Arrays: one (T,) float64 per metric of
         ``EVAL_METRICS``, ``sample_pred``, ``sample_obs`` (N, T) predicted and observed values of the
         first sequences (about ``scatter_positions`` positions)."""
-        from .batch.store import result_key
+        from ..batch.store import result_key
         key = result_key(self.model.digest, "dataset:" + dataset_id,
                          {"op": "evaluate", "split": split, "n": int(testset.num_seqs), "rc": bool(rc)})
 
@@ -853,7 +600,7 @@ class Session:
 
         import h5py
 
-        from .analysis.predict_file import evaluate
+        from ..analysis.predict_file import evaluate
         with tempfile.TemporaryDirectory(prefix="seqnn-eval-") as tmp:
             preds_path = Path(tmp) / "preds.h5"
             acc = evaluate(self.model, testset, rc=rc, progress=progress, preds_path=preds_path, resume=False)
@@ -868,45 +615,3 @@ class Session:
         return arrays, {"num_positions": int(acc.num_positions), "num_seqs": int(testset.num_seqs)}
 
 
-def seqlet_arrays(tab) -> dict:
-    """Named arrays of an annotated SeqletTable (no object arrays, so the result store keeps them)."""
-    n = len(tab)
-    m = tab.matches
-    k = MATCH_K
-
-    def pad(a, fill, dtype):
-        out = np.full((n, k), fill, dtype=dtype)
-        if m is not None and a.size:
-            w = min(k, a.shape[1])
-            out[:, :w] = a[:, :w]
-        return out
-    return {"start": np.asarray(tab.start, np.int64), "end": np.asarray(tab.end, np.int64),
-            "sign": np.asarray(tab.sign, np.int8), "score": np.asarray(tab.score, np.float64),
-            "p_value": np.asarray(tab.p_value, np.float64), "p_adj": np.asarray(tab.p_adj, np.float64),
-            "strand": _str_array(tab.strand),
-            "match_ids": _str_array(pad(m.ids if m else np.zeros((n, 0)), "", object)),
-            "match_names": _str_array(pad(m.names if m else np.zeros((n, 0)), "", object)),
-            "match_strand": _str_array(pad(m.strand if m else np.zeros((n, 0)), "", object)),
-            "match_p": pad(m.p_value if m else np.zeros((n, 0)), np.nan, np.float64),
-            "match_q": pad(m.q_value if m else np.zeros((n, 0)), np.nan, np.float64),
-            "match_offset": pad(m.offset if m else np.zeros((n, 0)), 0, np.int64)}
-
-
-def seqlet_table(result: Result, chrom: str, start: int, chrom_sizes: dict | None = None):
-    """The engine's SeqletTable of a seqlet result, placed at ``chrom:start`` (the display
-    coordinate of window position 0)."""
-    from .motifs.seqlets import MotifMatches, SeqletTable
-    a = result.arrays
-    meta = result.meta
-    n = len(a["start"])
-    obj = lambda v: np.asarray(v, dtype=object)  # noqa: E731
-    matches = MotifMatches(ids=obj(a["match_ids"]), names=obj(a["match_names"]), p_value=np.array(a["match_p"]),
-                           q_value=np.array(a["match_q"]), strand=np.array(a["match_strand"], dtype="<U1"),
-                           offset=np.array(a["match_offset"]), database=meta.get("database", ""),
-                           max_q=float(meta.get("max_q", 1.0)))
-    tab = SeqletTable(seq=np.zeros(n, np.int64), start=np.array(a["start"]), end=np.array(a["end"]),
-                      sign=np.array(a["sign"]), score=np.array(a["score"]), p_value=np.array(a["p_value"]),
-                      p_adj=np.array(a["p_adj"]), targets=meta.get("targets", ""),
-                      objective=meta.get("objective", ""), method=meta.get("method", ""),
-                      settings=dict(meta.get("settings", {})))
-    return tab.with_matches(matches).place([chrom], [int(start)], chrom_sizes=chrom_sizes)
