@@ -97,6 +97,9 @@ def test_pvalues_bh_and_sign_rule(setup):
                            min_effect=abs(kt.effect[0]) * 2)
     assert not kt2.verified.any()
     np.testing.assert_array_equal(kt2.p_value, kt.p_value)
+    kt3 = knockout_seqlets(model, x, table, targets=[t], n_shuffles=2, n_null=20, seed=0,
+                           min_fraction=min(1.0, 2 * abs(kt.effect[0]) / abs(kt.base[0])))
+    assert not kt3.verified.any()
 
 
 def test_deterministic_under_seed_and_batch_size(setup):
@@ -134,7 +137,7 @@ def test_bad_options(setup):
     model, t, x, spans = setup
     table = _table(spans, model.seq_length)
     for kw, msg in ((dict(n_shuffles=0), "n_shuffles"), (dict(n_null=0), "n_null"), (dict(alpha=1.5), "alpha"),
-                    (dict(min_effect=-1), "min_effect"), (dict(statistic="max"), "statistic")):
+                    (dict(min_effect=-1), "min_effect"), (dict(min_fraction=2), "min_fraction"), (dict(statistic="max"), "statistic")):
         with pytest.raises(InputError, match=msg):
             knockout_seqlets(model, x, table, targets=[t], **kw)
     with pytest.raises(InputError, match="sequence"):

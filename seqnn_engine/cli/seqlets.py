@@ -71,6 +71,8 @@ def add_parser(sub) -> None:
     v.add_argument("--ko-alpha", type=float, default=0.05, help="BH-FDR level of 'verified' (default 0.05)")
     v.add_argument("--ko-min-effect", type=float, default=0.0, metavar="X",
                    help="also require |knock-out effect| >= X (objective units; default 0)")
+    v.add_argument("--ko-min-fraction", type=float, default=0.0, metavar="F",
+                   help="also require |knock-out effect| >= F x the row's objective (0..1; default 0)")
     v.add_argument("--ko-seed", type=int, default=0, help="seed of the null spans and replacements (default 0)")
     v.add_argument("--verified-only", action="store_true", help="write only the verified seqlets (BED and TSV)")
     v.add_argument("--batch-size", type=int, default=8, help="sequences per forward pass (default 8)")
@@ -138,7 +140,8 @@ def verify_knockout(args, af, table, x):
     kt = knockout_seqlets(model, x, table, targets=o.get("targets"), positions=pos,
                           statistic=o.get("statistic", "sum"), pseudocount=float(o.get("pseudocount", 0.0) or 0.0),
                           untransform=bool(o.get("untransform", False)), n_shuffles=args.ko_shuffles,
-                          n_null=args.ko_null, alpha=args.ko_alpha, min_effect=args.ko_min_effect, seed=args.ko_seed,
+                          n_null=args.ko_null, alpha=args.ko_alpha, min_effect=args.ko_min_effect,
+                          min_fraction=args.ko_min_fraction, seed=args.ko_seed,
                           rc=bool(o.get("rc", False)), shifts=tuple(o.get("shifts") or (0,)),
                           batch_size=args.batch_size)
     return table.with_knockout(kt)

@@ -215,6 +215,7 @@ class SeqletTable:
         if len(knockout) != len(self):
             raise InputError(f"{len(knockout)} knock-out rows for {len(self)} seqlets")
         settings = dict(self.settings, knockout=dict(alpha=knockout.alpha, min_effect=knockout.min_effect,
+                                                     min_fraction=knockout.min_fraction,
                                                      n_shuffles=knockout.n_shuffles, seed=knockout.seed,
                                                      n_null=int(len(knockout.null_effect))))
         return replace(self, ko_effect=np.asarray(knockout.effect, np.float64),

@@ -17,13 +17,15 @@ called from sequences ``x`` (S, L, 4):
 - **q_value**: Benjamini-Hochberg across the table's seqlets;
 - **verified**: ``q_value <= alpha`` AND the effect has the seqlet's sign: knocking out a positive
   seqlet lowers the objective (effect < 0), knocking out a negative one raises it (effect > 0);
-  optionally also ``|effect| >= min_effect`` (objective units; default 0: no floor).
+  optionally also ``|effect| >= min_effect`` (objective units) and ``|effect| >= min_fraction * |f(x)|``
+  (a share of the sequence's objective); both default 0: no floor.
 
 The null of background knock-outs is tight (on the demo model most random spans move the objective by
 under 1e-2), so a small but consistent effect is significant: on the demo's ground truth the negative
 seqlets of saliency change the objective by only +0.1 to +0.4 (a positive seqlet on a planted site: -7
 to -10) yet many pass the test. The prediction does depend on them, a little; ``min_effect`` is
-the way to ask for seqlets the prediction depends on by at least a given amount.
+the way to ask for seqlets the prediction depends on by at least a given amount, ``min_fraction`` by at
+least a given share of the prediction.
 
 Why random bases rather than a dinucleotide shuffle of the span: a shuffle of a 4-30 bp span keeps its
 composition and, for short or repetitive motifs (CpG-rich, palindromic cores), often much of the
@@ -65,7 +67,7 @@ class KnockoutTable:
         M = S * n_null; null_effect: (M,) float64 their mean knock-out effects;
     replacement_bases: (N,) object array, row i a (n_shuffles, end_i - start_i) uint8 array of the bases
         (0..3 = A, C, G, T) put into seqlet i's span by each replacement (to reproduce a knock-out);
-    alpha: the FDR level; min_effect: the |effect| floor of ``verified``; n_shuffles: replacements per span; seed: the random seed;
+    alpha: the FDR level; min_effect, min_fraction: the |effect| floors of ``verified``; n_shuffles: replacements per span; seed: the random seed;
     objective: the objective's description (targets, statistic, bins, ensemble); seconds: wall time.
     """
 
@@ -82,6 +84,7 @@ class KnockoutTable:
     replacement_bases: Optional[np.ndarray] = None
     alpha: float = DEFAULT_ALPHA
     min_effect: float = 0.0
+    min_fraction: float = 0.0
     n_shuffles: int = DEFAULT_N_SHUFFLES
     seed: int = 0
     objective: dict = field(default_factory=dict)
@@ -156,7 +159,7 @@ def null_spans(table, n_seqs: int, seq_length: int, n_null: int, rng: np.random.
 def knockout_seqlets(model, x, table, targets=None, positions=None, statistic: str = "sum",
                      pseudocount: float = 0.0, untransform: bool = False, n_shuffles: int = DEFAULT_N_SHUFFLES,
                      n_null: int = DEFAULT_N_NULL, alpha: float = DEFAULT_ALPHA, min_effect: float = 0.0,
-                     seed: int = 0, rc: bool = False,
+                     min_fraction: float = 0.0, seed: int = 0, rc: bool = False,
                      shifts=(0,), batch_size: int = 4,
                      progress: Optional[Callable[[int, int], None]] = None) -> KnockoutTable:
     """Knock out every seqlet of ``table`` and test its effect on the objective (module docstring).
@@ -168,7 +171,8 @@ def knockout_seqlets(model, x, table, targets=None, positions=None, statistic: s
     n_shuffles: random replacements per span (K >= 1), averaged; n_null: null spans per sequence
     (>= 1; the pooled null has ``S * n_null`` values and bounds the smallest p-value);
     alpha: FDR level of ``verified`` (0 < alpha < 1); min_effect: also require ``|effect| >= min_effect``
-    (objective units, >= 0; default 0); seed: every random draw (null spans, then the
+    (objective units, >= 0; default 0); min_fraction: also require ``|effect| >= min_fraction * |f(x)|``
+    of the seqlet's sequence (0 <= min_fraction <= 1; default 0); seed: every random draw (null spans, then the
     replacements, in table order) comes from ``numpy.random.default_rng(seed)``, so results do not
     depend on ``batch_size``. progress(done, total) counts forward passes of knocked-out sequences.
 
@@ -191,6 +195,8 @@ def knockout_seqlets(model, x, table, targets=None, positions=None, statistic: s
         raise InputError(f"alpha must be between 0 and 1, got {alpha}")
     if not np.isfinite(float(min_effect)) or float(min_effect) < 0:
         raise InputError(f"min_effect must be a number >= 0 (objective units), got {min_effect}")
+    if not 0 <= float(min_fraction) <= 1:
+        raise InputError(f"min_fraction must be in [0, 1] (a share of the sequence's objective), got {min_fraction}")
     if int(batch_size) < 1:
         raise InputError(f"batch_size must be >= 1, got {batch_size}")
     n_shuffles, n_null = int(n_shuffles), int(n_null)
@@ -249,10 +255,12 @@ def knockout_seqlets(model, x, table, targets=None, positions=None, statistic: s
     p = empirical_pvalues(effect, null_effect) if N else np.zeros(0)
     q = bh_qvalues(p)
     verified = (q <= float(alpha)) & sign_agrees(table.sign, effect) & (np.abs(effect) >= float(min_effect))
+    if N and float(min_fraction) > 0:
+        verified &= np.abs(effect) >= float(min_fraction) * np.abs(base[np.asarray(table.seq, np.int64)])
     desc = dict(obj.describe(), rc=bool(rc), shifts=[int(v) for v in np.atleast_1d(shifts)], n_null=n_null,
                 replacement="uniform random bases")
     desc.pop("n_bins", None)
     return KnockoutTable(effect=effect, effect_sd=sd[:N], p_value=p, q_value=q, verified=verified, base=base,
                          null_seq=ns, null_start=na, null_end=nb, null_effect=null_effect, replacement_bases=repl, alpha=float(alpha),
-                         min_effect=float(min_effect),
+                         min_effect=float(min_effect), min_fraction=float(min_fraction),
                          n_shuffles=n_shuffles, seed=int(seed), objective=desc, seconds=time.perf_counter() - t0)
