@@ -579,7 +579,8 @@ def run_motifs(args) -> dict:
         for name, keep in (("verified", kt.verified),
                            (f"verified, |effect| >= {VERIFY_FLOOR:g}", kt.verified & (np.abs(kt.effect) >= VERIFY_FLOOR)),
                            (f"verified, |effect| >= {VERIFY_FRACTION:g} f(x)",
-                            kt.verified & (np.abs(kt.effect) >= VERIFY_FRACTION * np.abs(kt.base[table.seq])))):
+                            kt.verified & (np.abs(kt.effect) >= VERIFY_FRACTION * np.abs(kt.base[table.seq]))),
+                           ("significant, either sign (no sign rule)", kt.significant)):
             sub = table.take(keep)
             v = mt.seqlet_recovery(sub, W, sites, motif, ids[motif])
             vb = [str(sub.matches.ids[i, 0]) for i in range(len(sub))]
@@ -685,8 +686,9 @@ def motifs_report(st) -> str:
                   f"{v0.get('alpha')} across the track's seqlets, and the sign rule: a positive seqlet's knock-out "
                   "lowers the objective, a negative one's raises it (the engine's default). Second row per track: also "
                   f"|effect| >= {VERIFY_FLOOR:g} (objective units, `min_effect`); third: also |effect| >= "
-                  f"{VERIFY_FRACTION:g} of the window's objective f(x) (`min_fraction`). The unverified seqlets are the "
-                  "table above.):", "",
+                  f"{VERIFY_FRACTION:g} of the window's objective f(x) (`min_fraction`); fourth: significant whatever the "
+                  "sign of the effect (`significant`: the prediction depends on the span, though maybe against the "
+                  "seqlet's sign). The unverified seqlets are the table above.):", "",
                   "| track | seqlets kept | recall | precision | ID in top 3 | kept (+ / -) | decoy sites called | "
                   "named as a decoy (best) | kept by place (own / other driver / decoy / flank / background) | "
                   "null |effect| median / 90% / 99% | verification s (forward passes) |",

@@ -91,6 +91,8 @@ def test_pvalues_bh_and_sign_rule(setup):
     assert kt.effect[0] == pytest.approx(kt.effect[3], abs=0.05 * abs(kt.effect[0]))   # same span
     assert kt.p_value[0] == pytest.approx(1 / (1 + M))          # beyond every null knock-out
     assert kt.verified[0] and not kt.verified[3]               # sign rule: a positive seqlet's knock-out lowers f
+    assert kt.significant[0] and kt.significant[3]            # ... though the prediction depends on both
+    np.testing.assert_array_equal(kt.verified, kt.significant & (table.sign * kt.effect < 0))
     assert not kt.verified[1]
     # an effect floor above the motif's effect removes it
     kt2 = knockout_seqlets(model, x, table, targets=[t], n_shuffles=2, n_null=20, seed=0,

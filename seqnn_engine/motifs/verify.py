@@ -62,6 +62,8 @@ class KnockoutTable:
     q_value: (N,) float64 Benjamini-Hochberg q-value across the N seqlets;
     verified: (N,) bool ``q_value <= alpha`` and the sign rule of the module docstring (a positive
         seqlet's knock-out lowers the objective, a negative one's raises it);
+    significant: (N,) bool the same without the sign rule: the prediction depends on the span either way
+        (``significant & ~verified``: the knock-out moves the objective against the seqlet's sign);
     base: (S,) float64 the objective of each sequence, f(x);
     null_seq, null_start, null_end: (M,) int64 the null spans (sequence, half-open input positions),
         M = S * n_null; null_effect: (M,) float64 their mean knock-out effects;
@@ -76,6 +78,7 @@ class KnockoutTable:
     p_value: np.ndarray
     q_value: np.ndarray
     verified: np.ndarray
+    significant: np.ndarray
     base: np.ndarray
     null_seq: np.ndarray
     null_start: np.ndarray
@@ -100,7 +103,7 @@ class KnockoutTable:
         if idx.dtype == bool:
             idx = np.flatnonzero(idx)
         return replace(self, effect=self.effect[idx], effect_sd=self.effect_sd[idx], p_value=self.p_value[idx],
-                       q_value=self.q_value[idx], verified=self.verified[idx],
+                       q_value=self.q_value[idx], verified=self.verified[idx], significant=self.significant[idx],
                        replacement_bases=None if self.replacement_bases is None else self.replacement_bases[idx])
 
 
@@ -254,13 +257,15 @@ def knockout_seqlets(model, x, table, targets=None, positions=None, statistic: s
     effect, null_effect = mean[:N], mean[N:]
     p = empirical_pvalues(effect, null_effect) if N else np.zeros(0)
     q = bh_qvalues(p)
-    verified = (q <= float(alpha)) & sign_agrees(table.sign, effect) & (np.abs(effect) >= float(min_effect))
+    significant = (q <= float(alpha)) & (np.abs(effect) >= float(min_effect))
     if N and float(min_fraction) > 0:
-        verified &= np.abs(effect) >= float(min_fraction) * np.abs(base[np.asarray(table.seq, np.int64)])
+        significant &= np.abs(effect) >= float(min_fraction) * np.abs(base[np.asarray(table.seq, np.int64)])
+    verified = significant & sign_agrees(table.sign, effect)
     desc = dict(obj.describe(), rc=bool(rc), shifts=[int(v) for v in np.atleast_1d(shifts)], n_null=n_null,
                 replacement="uniform random bases")
     desc.pop("n_bins", None)
-    return KnockoutTable(effect=effect, effect_sd=sd[:N], p_value=p, q_value=q, verified=verified, base=base,
+    return KnockoutTable(effect=effect, effect_sd=sd[:N], p_value=p, q_value=q, verified=verified,
+                         significant=significant, base=base,
                          null_seq=ns, null_start=na, null_end=nb, null_effect=null_effect, replacement_bases=repl, alpha=float(alpha),
                          min_effect=float(min_effect), min_fraction=float(min_fraction),
                          n_shuffles=n_shuffles, seed=int(seed), objective=desc, seconds=time.perf_counter() - t0)
