@@ -691,13 +691,13 @@ def motifs_report(st) -> str:
                   "seqlet's sign). The unverified seqlets are the table above.):", "",
                   "| track | seqlets kept | recall | precision | ID in top 3 | kept (+ / -) | decoy sites called | "
                   "named as a decoy (best) | kept by place (own / other driver / decoy / flank / background) | "
-                  "null |effect| median / 90% / 99% | verification s (forward passes) |",
+                  "null abs(effect) median / 90% / 99% | verification s (forward passes) |",
                   "|---|---|---|---|---|---|---|---|---|---|---|"]
         for m in D:
             r = tk[m]
             for name, v in r["verified"].items():
                 nq = r["null_abs_quantiles"]
-                lines.append(f"| {m} | {name} | {_goal_cell(v['recall'], 'recall')} ({v['recovered']}/{v['n_sites']}) | "
+                lines.append(f"| {m} | {name.replace('|', chr(92) + '|')} | {_goal_cell(v['recall'], 'recall')} ({v['recovered']}/{v['n_sites']}) | "
                              f"{_goal_cell(v['precision'], 'precision')} ({v['on_own']}/{v['n_seqlets']}) | "
                              f"{_goal_cell(v['id_top3_rate'], 'id_top3_rate')} ({v['id_top3']}/{v['recovered']}) | "
                              f"{v['n_seqlets']} ({v['positive']} / {v['negative']}) | "
@@ -789,6 +789,13 @@ def motifs_report(st) -> str:
                          f"{max(v['id_top3_rate'] for v in vv.values()):.3f}; "
                          f"{sum(v['n_seqlets'] for v in vv.values())} of {tot['n_seqlets']} seqlets kept; "
                          + ("every seqlet goal met on every track." if not miss else "goals missed: " + "; ".join(miss) + "."))
+    sig_name = "significant, either sign (no sign rule)"
+    if all(sig_name in tk[m].get("verified", {}) for m in D):
+        lost = {m: tk[m]["verified"][sig_name]["recovered"] - tk[m]["verified"]["verified"]["recovered"] for m in D}
+        lines.append("- Sites the sign rule loses (recovered by a significant seqlet, but only by seqlets whose knock-out "
+                     "moves the objective against their sign: a negative saliency run on a site the prediction needs): "
+                     + ", ".join(f"{m} {lost[m]}" for m in D) + ". Without the sign rule, recall is that of the "
+                     "unverified seqlets, but precision falls back towards theirs.")
     lines.append(f"- Decoys: {_pct(tot['decoy_called'], tot['n_decoy_sites'])} of the decoy sites in the output spans "
                  f"overlap a seqlet; {tot['named_decoy_best']} of {tot['n_seqlets']} seqlets have a decoy's JASPAR ID "
                  "as their best match.")
