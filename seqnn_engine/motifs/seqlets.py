@@ -54,7 +54,9 @@ sequence (strong autocorrelation of the background) make it anti-conservative: l
 What joining cannot remove: on the demo's ground truth (benchmarks/RESULTS.md, section "Seqlets
 and TF-MoDISco") saliency gives strong negative runs on other factors' planted sites that the
 model's prediction does not depend on (knocking the site out barely moves the objective); they are
-faithful to the attribution, hence called.
+faithful to the attribution, hence called. Which seqlets the prediction does depend on is asked by
+knocking them out: :func:`seqnn_engine.motifs.verify.knockout_seqlets` (its result joins the table
+with :meth:`SeqletTable.with_knockout`; :meth:`SeqletTable.verified_only` keeps the verified rows).
 
 Result: :class:`SeqletTable`, one row per seqlet, with input coordinates, genome coordinates when
 the windows have them (:meth:`SeqletTable.place`), the summed contribution, p/q-values, sign, and
