@@ -438,6 +438,9 @@ FLANK_BP = 10
 SENSITIVITY = {"no joining (merge_gap None)": {"merge_gap": None}, "alpha 0.5": {"alpha": 0.5},
                "alpha 0.001": {"alpha": 1e-3}, "positive seqlets only": {"signs": (1,)}}
 KNOCKOUT_SEED = 0
+VERIFY = dict(n_shuffles=2, n_null=20, alpha=0.05, seed=0)   # seqnn_engine.motifs.verify.knockout_seqlets
+VERIFY_FLOOR = 1.0   # the second verified row: also |knock-out effect| >= this (objective units)
+VERIFY_FRACTION = 0.05   # the third: also |knock-out effect| >= this share of the window's objective
 
 
 def _seqlet_places(table, windows, sites, motif: str) -> list:
@@ -566,6 +569,28 @@ def run_motifs(args) -> dict:
                                                                         if k_ == k and (s_ > 0) == (sg > 0)]
                                  for sg in (1, -1) for k in SEQLET_PLACES}
         row["seconds_knockout"] = time.perf_counter() - t_ko
+        from seqnn_engine.motifs.verify import knockout_seqlets
+        t_v = time.perf_counter()
+        kt = knockout_seqlets(model, W.x, table, targets=[tix[motif]], batch_size=args.batch_size, **VERIFY)
+        row["seconds_verify"] = time.perf_counter() - t_v
+        row["verify_forward_passes"] = int(len(W) + VERIFY["n_shuffles"] * (len(table) + len(kt.null_effect)))
+        row["null_abs_quantiles"] = [float(v) for v in np.quantile(np.abs(kt.null_effect), [0.5, 0.9, 0.99])]
+        row["verified"] = {}
+        for name, keep in (("verified", kt.verified),
+                           (f"verified, |effect| >= {VERIFY_FLOOR:g}", kt.verified & (np.abs(kt.effect) >= VERIFY_FLOOR)),
+                           (f"verified, |effect| >= {VERIFY_FRACTION:g} f(x)",
+                            kt.verified & (np.abs(kt.effect) >= VERIFY_FRACTION * np.abs(kt.base[table.seq]))),
+                           ("significant, either sign (no sign rule)", kt.significant)):
+            sub = table.take(keep)
+            v = mt.seqlet_recovery(sub, W, sites, motif, ids[motif])
+            vb = [str(sub.matches.ids[i, 0]) for i in range(len(sub))]
+            row["verified"][name] = dict(v.summary(), positive=int((sub.sign > 0).sum()),
+                                         negative=int((sub.sign < 0).sum()),
+                                         named_decoy_best=int(sum(b in decoy_ids for b in vb)),
+                                         **{f"kept_{k}": int(sum(1 for pl, kk in zip(places, keep) if kk and pl == k))
+                                            for k in SEQLET_PLACES})
+            log(f"{motif} {name}: recall {v.recall:.3f} precision {v.precision:.3f} ID top-3 {v.id_top3_rate:.3f}; "
+                f"{len(sub)} of {len(table)} seqlets ({row['seconds_verify']:.0f} s)")
         row["sensitivity"] = {}
         for name, kw in SENSITIVITY.items():   # how far the caller's own settings move recall and precision
             alt = mt.seqlet_recovery(call_seqlets(hyp, onehot=W.x, **kw), W, sites, motif, ids[motif])
@@ -592,7 +617,7 @@ def run_motifs(args) -> dict:
         tracks[motif] = row
     return dict(machine=machine(), quick=bool(args.quick), seconds=time.perf_counter() - t_all, n_windows=len(W),
                 length=W.length, crop_bp=W.crop_bp, chroms=sorted(set(map(str, W.chrom))), ids=ids,
-                decoys=list(DECOYS), modisco_seqlets=args.modisco_seqlets, tracks=tracks)
+                decoys=list(DECOYS), modisco_seqlets=args.modisco_seqlets, tracks=tracks, verify=VERIFY)
 
 
 def _pct(a: int, b: int) -> str:
@@ -652,6 +677,34 @@ def motifs_report(st) -> str:
                  f"{tot['n_seqlets']} ({tot['positive']} / {tot['negative']}) | "
                  f"{_pct(tot['decoy_called'], tot['n_decoy_sites'])} | {tot['named_decoy_best']} / "
                  f"{tot['named_decoy_top3']} |")
+    if all("verified" in tk[m] for m in D):
+        v0 = st.get("verify", {})
+        lines += ["", "**Knock-out verified seqlets** (`seqnn_engine.motifs.verify.knockout_seqlets`: each seqlet's span "
+                  f"replaced by {v0.get('n_shuffles')} seeded random sequences, mean change of the same objective; "
+                  f"null: {v0.get('n_null')} random spans per window of the seqlets' lengths overlapping no seqlet, "
+                  "pooled; empirical two-sided p-value, BH-FDR "
+                  f"{v0.get('alpha')} across the track's seqlets, and the sign rule: a positive seqlet's knock-out "
+                  "lowers the objective, a negative one's raises it (the engine's default). Second row per track: also "
+                  f"|effect| >= {VERIFY_FLOOR:g} (objective units, `min_effect`); third: also |effect| >= "
+                  f"{VERIFY_FRACTION:g} of the window's objective f(x) (`min_fraction`); fourth: significant whatever the "
+                  "sign of the effect (`significant`: the prediction depends on the span, though maybe against the "
+                  "seqlet's sign). The unverified seqlets are the table above.):", "",
+                  "| track | seqlets kept | recall | precision | ID in top 3 | kept (+ / -) | decoy sites called | "
+                  "named as a decoy (best) | kept by place (own / other driver / decoy / flank / background) | "
+                  "null abs(effect) median / 90% / 99% | verification s (forward passes) |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|"]
+        for m in D:
+            r = tk[m]
+            for name, v in r["verified"].items():
+                nq = r["null_abs_quantiles"]
+                lines.append(f"| {m} | {name.replace('|', chr(92) + '|')} | {_goal_cell(v['recall'], 'recall')} ({v['recovered']}/{v['n_sites']}) | "
+                             f"{_goal_cell(v['precision'], 'precision')} ({v['on_own']}/{v['n_seqlets']}) | "
+                             f"{_goal_cell(v['id_top3_rate'], 'id_top3_rate')} ({v['id_top3']}/{v['recovered']}) | "
+                             f"{v['n_seqlets']} ({v['positive']} / {v['negative']}) | "
+                             f"{_pct(v['decoy_called'], v['n_decoy_sites'])} | {v['named_decoy_best']} | "
+                             + " / ".join(str(v[f"kept_{k}"]) for k in SEQLET_PLACES) + " | "
+                             f"{nq[0]:.1e} / {nq[1]:.1e} / {nq[2]:.1e} | "
+                             f"{r['seconds_verify']:.0f} ({r['verify_forward_passes']:,}) |")
     places = ("own", "other driver", "decoy", f"flank (<= {FLANK_BP} bp of own)", "background")
     lines += ["", "**Where the seqlets fall** (each seqlet counted once, first that applies: overlaps an own-motif "
               f"site, another driver's site, a decoy site, lies within {FLANK_BP} bp of an own-motif site, else "
@@ -723,6 +776,26 @@ def motifs_report(st) -> str:
                      "an own site. The demo tracks have no repressor, and saliency (a local gradient) gives "
                      "strong negative values that the prediction does not carry; a caller that reads only the "
                      "attribution cannot tell them from real negative features.")
+    if all("verified" in tk[m] for m in D):
+        for name in tk[D[0]]["verified"]:
+            vv = {m: tk[m]["verified"][name] for m in D}
+            miss = [f"{m} {k} {vv[m][k]:.3f}" for m in D for k in MOTIF_GOALS
+                    if not (np.isfinite(vv[m][k]) and vv[m][k] >= MOTIF_GOALS[k])]
+            lines.append(f"- Knock-out {name}: precision {min(v['precision'] for v in vv.values()):.3f}-"
+                         f"{max(v['precision'] for v in vv.values()):.3f} (unverified "
+                         f"{min(tk[m]['precision'] for m in D):.3f}-{max(tk[m]['precision'] for m in D):.3f}), recall "
+                         f"{min(v['recall'] for v in vv.values()):.3f}-{max(v['recall'] for v in vv.values()):.3f}, "
+                         f"ID in top 3 {min(v['id_top3_rate'] for v in vv.values()):.3f}-"
+                         f"{max(v['id_top3_rate'] for v in vv.values()):.3f}; "
+                         f"{sum(v['n_seqlets'] for v in vv.values())} of {tot['n_seqlets']} seqlets kept; "
+                         + ("every seqlet goal met on every track." if not miss else "goals missed: " + "; ".join(miss) + "."))
+    sig_name = "significant, either sign (no sign rule)"
+    if all(sig_name in tk[m].get("verified", {}) for m in D):
+        lost = {m: tk[m]["verified"][sig_name]["recovered"] - tk[m]["verified"]["verified"]["recovered"] for m in D}
+        lines.append("- Sites the sign rule loses (recovered by a significant seqlet, but only by seqlets whose knock-out "
+                     "moves the objective against their sign: a negative saliency run on a site the prediction needs): "
+                     + ", ".join(f"{m} {lost[m]}" for m in D) + ". Without the sign rule, recall is that of the "
+                     "unverified seqlets, but precision falls back towards theirs.")
     lines.append(f"- Decoys: {_pct(tot['decoy_called'], tot['n_decoy_sites'])} of the decoy sites in the output spans "
                  f"overlap a seqlet; {tot['named_decoy_best']} of {tot['n_seqlets']} seqlets have a decoy's JASPAR ID "
                  "as their best match.")

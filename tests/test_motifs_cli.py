@@ -111,3 +111,38 @@ def test_bad_input_exits_2_with_one_line(scores, tmp_path):
         assert p.returncode == 2, p.stderr
         err = [ln for ln in p.stderr.splitlines() if ln.strip()]
         assert len(err) == 1 and err[0].startswith("error:"), p.stderr
+
+
+def test_seqlets_verify_knockout_round_trip(scores, capsys):
+    d, h5 = scores
+    base = ["seqlets", "--in", str(h5), "--rows", "0-3", "--no-match", "--quiet"]
+    plain_bed, plain_tsv = d / "plain4.bed", d / "plain4.tsv"
+    assert main(base + ["--out", str(plain_bed), "--tsv", str(plain_tsv)]) == 0
+    bed, tsv, vbed, vtsv = d / "ko.bed", d / "ko.tsv", d / "ko_only.bed", d / "ko_only.tsv"
+    ko = ["--verify", "knockout", "--model", str(demo_dir()), "--ko-shuffles", "1", "--ko-null", "5"]
+    assert main(base + ko + ["--out", str(bed), "--tsv", str(tsv)]) == 0
+    # the BED keeps its columns and rows; the TSV gains the knock-out columns
+    assert bed.read_text() == plain_bed.read_text()
+    rows = [ln.split("\t") for ln in tsv.read_text().splitlines()]
+    plain = [ln.split("\t") for ln in plain_tsv.read_text().splitlines()]
+    assert rows[0] == plain[0] + ["ko_effect", "ko_p", "ko_q", "verified"]
+    assert [r[:len(plain[0])] for r in rows[1:]] == plain[1:] and len(rows) > 5
+    recs = [dict(zip(rows[0], r)) for r in rows[1:]]
+    for r in recs:
+        sign, eff, p, q = int(r["sign"]), float(r["ko_effect"]), float(r["ko_p"]), float(r["ko_q"])
+        assert 1 / (1 + 4 * 5) - 1e-6 <= p <= 1 and p <= q + 1e-9
+        assert int(r["verified"]) == int(q <= 0.05 and sign * eff < 0)
+    # the driver motifs the objective sums over are verified; knocking them out lowers the objective
+    assert sum(int(r["verified"]) and int(r["sign"]) > 0 for r in recs) >= 4
+    assert main(base + ko + ["--out", str(vbed), "--tsv", str(vtsv), "--verified-only"]) == 0
+    kept = [r for r in recs if r["verified"] == "1"]
+    only = [ln.split("\t") for ln in vbed.read_text().splitlines()]
+    assert only[0] == BED_HEADER.split("\t") and len(only) == 1 + len(kept)
+    assert [(int(b[1]), int(b[2])) for b in only[1:]] == [(int(r["genome_start"]), int(r["genome_end"])) for r in kept]
+    # the scores file records its model's digest: another model is refused, and so is a missing one
+    capsys.readouterr()
+    assert main(base + ["--verify", "knockout", "--model", str(demo_dir()), "--random-weights",
+                        "--out", str(d / "x.bed")]) == 2
+    assert "computed with model" in capsys.readouterr().err
+    assert main(base + ["--verify", "knockout", "--out", str(d / "x.bed")]) == 2
+    assert main(base + ["--verified-only", "--out", str(d / "x.bed")]) == 2

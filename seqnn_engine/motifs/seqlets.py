@@ -54,7 +54,9 @@ sequence (strong autocorrelation of the background) make it anti-conservative: l
 What joining cannot remove: on the demo's ground truth (benchmarks/RESULTS.md, section "Seqlets
 and TF-MoDISco") saliency gives strong negative runs on other factors' planted sites that the
 model's prediction does not depend on (knocking the site out barely moves the objective); they are
-faithful to the attribution, hence called.
+faithful to the attribution, hence called. Which seqlets the prediction does depend on is asked by
+knocking them out: :func:`seqnn_engine.motifs.verify.knockout_seqlets` (its result joins the table
+with :meth:`SeqletTable.with_knockout`; :meth:`SeqletTable.verified_only` keeps the verified rows).
 
 Result: :class:`SeqletTable`, one row per seqlet, with input coordinates, genome coordinates when
 the windows have them (:meth:`SeqletTable.place`), the summed contribution, p/q-values, sign, and
@@ -73,6 +75,7 @@ from ..errors import InputError
 NULL_SCOPES = ("sequence", "pooled", "both")
 TSV_COLUMNS = ("seq", "start", "end", "chrom", "genome_start", "genome_end", "sign", "score", "p_value", "p_adj",
                "strand", "name", "motif_ids", "motif_names", "match_p", "match_q", "targets", "objective")
+KNOCKOUT_COLUMNS = ("ko_effect", "ko_p", "ko_q", "verified")   # TSV columns after knock-out verification
 
 
 def position_contributions(scores: np.ndarray, onehot: Optional[np.ndarray] = None) -> np.ndarray:
@@ -142,6 +145,10 @@ class SeqletTable:
     opposite-sign neighbours joined it (widened by ``flank`` like the seqlet; equal to start/end when
     nothing joined); motif names are matched on it (:func:`~seqnn_engine.motifs.annotate.seqlet_queries`);
     matches: :class:`MotifMatches` of the rows, or None before annotation;
+    ko_effect, ko_p, ko_q: (N,) float64 and verified: (N,) bool, the knock-out verification
+    (:func:`~seqnn_engine.motifs.verify.knockout_seqlets`, :meth:`with_knockout`), or None before it:
+    the change of the objective when the span is replaced by random bases, its empirical p-value, its
+    BH q-value, and whether the seqlet is verified;
     targets: the track(s) the objective is built from (e.g. 'CTCF'); objective: how (e.g.
     'sum of bins 0:64'); method: the attribution method; settings: the caller's parameters.
     """
@@ -160,6 +167,10 @@ class SeqletTable:
     core_start: Optional[np.ndarray] = None
     core_end: Optional[np.ndarray] = None
     matches: Optional[MotifMatches] = None
+    ko_effect: Optional[np.ndarray] = None
+    ko_p: Optional[np.ndarray] = None
+    ko_q: Optional[np.ndarray] = None
+    verified: Optional[np.ndarray] = None
     targets: str = ""
     objective: str = ""
     method: str = ""
@@ -191,7 +202,39 @@ class SeqletTable:
                        score=self.score[idx], p_value=self.p_value[idx], p_adj=self.p_adj[idx],
                        chrom=opt(self.chrom), genome_start=opt(self.genome_start), genome_end=opt(self.genome_end),
                        strand=self.strand[idx], core_start=self.core_start[idx], core_end=self.core_end[idx],
-                       matches=None if self.matches is None else self.matches.take(idx))
+                       matches=None if self.matches is None else self.matches.take(idx),
+                       ko_effect=opt(self.ko_effect), ko_p=opt(self.ko_p), ko_q=opt(self.ko_q),
+                       verified=opt(self.verified))
+
+    @property
+    def has_knockout(self) -> bool:
+        """True after :meth:`with_knockout` (the knock-out columns are set)."""
+        return self.verified is not None
+
+    def with_knockout(self, knockout) -> "SeqletTable":
+        """A copy holding the knock-out columns of ``knockout`` (a
+        :class:`~seqnn_engine.motifs.verify.KnockoutTable` of these rows, in order)."""
+        if len(knockout) != len(self):
+            raise InputError(f"{len(knockout)} knock-out rows for {len(self)} seqlets")
+        settings = dict(self.settings, knockout=dict(alpha=knockout.alpha, min_effect=knockout.min_effect,
+                                                     min_fraction=knockout.min_fraction,
+                                                     n_shuffles=knockout.n_shuffles, seed=knockout.seed,
+                                                     n_null=int(len(knockout.null_effect))))
+        return replace(self, ko_effect=np.asarray(knockout.effect, np.float64),
+                       ko_p=np.asarray(knockout.p_value, np.float64), ko_q=np.asarray(knockout.q_value, np.float64),
+                       verified=np.asarray(knockout.verified, bool), settings=settings)
+
+    def verified_only(self) -> "SeqletTable":
+        """The verified rows (InputError before :meth:`with_knockout`)."""
+        if self.verified is None:
+            raise InputError("these seqlets were not verified: run seqnn_engine.motifs.verify.knockout_seqlets "
+                             "and SeqletTable.with_knockout first")
+        return self.take(self.verified)
+
+    @property
+    def columns(self) -> tuple:
+        """The TSV columns: :data:`TSV_COLUMNS`, then :data:`KNOCKOUT_COLUMNS` after verification."""
+        return TSV_COLUMNS + (KNOCKOUT_COLUMNS if self.has_knockout else ())
 
     def place(self, chroms: Sequence[str], starts: Sequence[int], strands: Optional[Sequence[str]] = None,
               chrom_sizes: Optional[dict] = None) -> "SeqletTable":
@@ -243,7 +286,7 @@ class SeqletTable:
                 ",".join(f"{m.p_value[i, j]:.3g}" for j in keep), ",".join(f"{m.q_value[i, j]:.3g}" for j in keep))
 
     def records(self) -> list[dict]:
-        """One dict per seqlet with the :data:`TSV_COLUMNS` keys (strings '.' where absent)."""
+        """One dict per seqlet with the :attr:`columns` keys (strings '.' where absent; ``verified`` 1/0)."""
         out = []
         for i in range(len(self)):
             name, ids, names, mp, mq = self._match_cols(i)
@@ -256,20 +299,24 @@ class SeqletTable:
                         "p_value": float(self.p_value[i]), "p_adj": float(self.p_adj[i]),
                         "strand": str(self.strand[i]), "name": name, "motif_ids": ids, "motif_names": names,
                         "match_p": mp, "match_q": mq, "targets": self.targets, "objective": self.objective})
+            if self.has_knockout:
+                out[-1].update(ko_effect=float(self.ko_effect[i]), ko_p=float(self.ko_p[i]), ko_q=float(self.ko_q[i]),
+                               verified=int(bool(self.verified[i])))
         return out
 
     def to_dataframe(self):
         """A pandas DataFrame with the :data:`TSV_COLUMNS` (pandas is imported here)."""
         import pandas as pd
 
-        return pd.DataFrame(self.records(), columns=list(TSV_COLUMNS))
+        return pd.DataFrame(self.records(), columns=list(self.columns))
 
     def to_tsv(self) -> str:
-        """TSV text: a header row of :data:`TSV_COLUMNS`, then one row per seqlet."""
+        """TSV text: a header row of :attr:`columns`, then one row per seqlet."""
+        cols = self.columns
         buf = io.StringIO()
-        buf.write("\t".join(TSV_COLUMNS) + "\n")
+        buf.write("\t".join(cols) + "\n")
         for r in self.records():
-            buf.write("\t".join(_fmt(r[c]) for c in TSV_COLUMNS) + "\n")
+            buf.write("\t".join(_fmt(r[c]) for c in cols) + "\n")
         return buf.getvalue()
 
     def to_bed(self, names: Optional[Sequence[str]] = None) -> str:
