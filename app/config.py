@@ -20,9 +20,10 @@ server path is typed in the page.
 from __future__ import annotations
 
 import os
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from seqnn_engine.limits import read_config
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 ASSETS = REPO_ROOT / "assets"
@@ -91,11 +92,9 @@ def load_settings(env=None) -> Settings:
     store_dir, store_max, mem_max = base.store_dir, base.store_max_bytes, base.memory_cache_bytes
     cfg_path = _config_path(env)
     if cfg_path is not None:
-        try:
-            cfg = tomllib.loads(cfg_path.read_text())
-        except (OSError, tomllib.TOMLDecodeError) as e:
-            problems.append(f"config file {cfg_path} could not be read ({e}); using defaults")
-            cfg = {}
+        cfg, problem = read_config(cfg_path)
+        if problem:
+            problems.append(problem)
         extra = cfg.get("model_roots", [])
         if isinstance(extra, str):
             extra = [extra]

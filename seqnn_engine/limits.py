@@ -164,27 +164,41 @@ def _config_file(env) -> Path | None:
 _FILE_CACHE: dict = {}
 
 
-def _read_table(path: Path, problems: list) -> dict:
+def read_config(path) -> tuple[dict, str | None]:
+    """The TOML config file at ``path`` -> (its tables as a dict, a problem message or None).
+
+    The one reader of the config file (the dashboard's settings and the engine's ``[limits]``
+    read the same file): cached by path, modification time and size; an absent file is
+    ``({}, None)``; an unreadable or invalid one is ``({}, "config ... could not be read ...")``.
+    Never raises.
+    """
+    path = Path(path)
     try:
         st = path.stat()
     except OSError:
-        return {}   # an absent config file means "no overrides"
+        return {}, None
     key = (str(path), st.st_mtime_ns, st.st_size)
     if key not in _FILE_CACHE:
         try:
-            data = tomllib.loads(path.read_text())
-            table = data.get("limits", {})
-            if not isinstance(table, dict):
-                raise ValueError("[limits] must be a table")
-            _FILE_CACHE.clear()
-            _FILE_CACHE[key] = (dict(table), None)
+            value = (tomllib.loads(path.read_text()), None)
         except (OSError, UnicodeDecodeError, ValueError) as e:   # TOMLDecodeError is a ValueError
-            _FILE_CACHE.clear()
-            _FILE_CACHE[key] = ({}, f"limits config {path} could not be read ({e}); using defaults")
-    table, problem = _FILE_CACHE[key]
+            value = ({}, f"config file {path} could not be read ({e}); using defaults")
+        _FILE_CACHE.clear()
+        _FILE_CACHE[key] = value
+    data, problem = _FILE_CACHE[key]
+    return dict(data), problem
+
+
+def _read_table(path: Path, problems: list) -> dict:
+    data, problem = read_config(path)
     if problem:
-        problems.append(problem)
-    return table
+        problems.append(problem.replace("config file", "limits config", 1))
+        return {}
+    table = data.get("limits", {})
+    if not isinstance(table, dict):
+        problems.append(f"limits config {path} could not be read ([limits] must be a table); using defaults")
+        return {}
+    return dict(table)
 
 
 def _positive(value, spec: LimitSpec, where: str, problems: list):

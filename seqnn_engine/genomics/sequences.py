@@ -47,12 +47,12 @@ window position 0, so window position ``p`` is user position
 from __future__ import annotations
 
 import os
-import zlib
 from dataclasses import dataclass
 
 import numpy as np
 
 from .. import limits as _limits
+from ..io.textio import gunzip_limited
 from ..limits import FastaLimits
 from . import onehot as _onehot
 from ..errors import InputError
@@ -170,7 +170,8 @@ def _to_text(data, limits: FastaLimits) -> str:
     if isinstance(data, (bytes, bytearray, memoryview)):
         raw = bytes(data)
         if raw[:2] == b"\x1f\x8b":
-            raw = _gunzip_limited(raw, limits.max_total_bytes)
+            raw = gunzip_limited(raw, limits.max_total_bytes, "FASTA input",
+                                 "upload fewer or shorter sequences; " + _limits.how_to_change("upload_bytes"))
         if len(raw) > limits.max_total_bytes:
             raise InputError(
                 f"FASTA input is {len(raw):,} bytes, more than the limit of "
@@ -196,38 +197,6 @@ def _to_text(data, limits: FastaLimits) -> str:
         f"FASTA input must be text or bytes, got {type(data).__name__}; "
         "use read_fasta(path) for files"
     )
-
-
-def _gunzip_limited(raw: bytes, limit: int) -> bytes:
-    d = zlib.decompressobj(16 + zlib.MAX_WBITS)
-    out = []
-    total = 0
-    try:
-        buf = raw
-        while buf:
-            chunk = d.decompress(buf, limit + 1 - total)
-            out.append(chunk)
-            total += len(chunk)
-            if total > limit:
-                raise InputError(
-                    f"decompressed FASTA input is more than the limit of {limit:,} "
-                    "bytes: upload fewer or shorter sequences; " + _limits.how_to_change("upload_bytes")
-                )
-            buf = d.unconsumed_tail
-            if d.eof:
-                # concatenated gzip members (bgzip files are made of many)
-                rest = d.unused_data
-                if not rest:
-                    break
-                d = zlib.decompressobj(16 + zlib.MAX_WBITS)
-                buf = rest
-        if not d.eof:
-            raise zlib.error("truncated")
-    except zlib.error:
-        raise InputError(
-            "the gzip-compressed FASTA input is corrupt or truncated: upload the file again"
-        ) from None
-    return b"".join(out)
 
 
 def parse_fasta(

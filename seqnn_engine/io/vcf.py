@@ -39,16 +39,15 @@ from __future__ import annotations
 
 import contextlib
 import gzip
-import io
 import os
 import re
 import tempfile
 import zlib
 from dataclasses import dataclass
-from typing import Iterable, Iterator, Optional
+from typing import Iterable, Optional
 
 from ..errors import InputError
-from .textio import text_lines
+from .textio import open_text, text_lines
 
 __all__ = ["Variant", "VcfVariants", "VcfReader", "parse_vcf", "read_vcf", "KEEP_FILTERS"]
 
@@ -186,19 +185,9 @@ def _parse_lines(lines: Iterable[str], source: str, keep_filtered: bool) -> VcfV
     return c.result()
 
 
-@contextlib.contextmanager
-def _text_stream(path: str) -> Iterator[io.TextIOBase]:
-    """A file as decoded lines (gzip/bgzip or plain; BOM removed; any line end)."""
-    with open(path, "rb") as fh:
-        magic = fh.read(2)
-    raw = gzip.open(path, "rb") if magic == b"\x1f\x8b" else open(path, "rb")
-    with raw, io.TextIOWrapper(raw, encoding="utf-8-sig", errors="strict", newline=None) as fh:
-        yield fh
-
-
 def _read_text_file(path: str, source: str, keep_filtered: bool) -> VcfVariants:
     try:
-        with _text_stream(path) as fh:
+        with open_text(path) as fh:
             return _parse_lines(fh, source, keep_filtered)
     except UnicodeDecodeError as e:
         raise InputError(f"{source} is not a text VCF (undecodable byte at offset {e.start}): "
@@ -210,7 +199,7 @@ def _read_text_file(path: str, source: str, keep_filtered: bool) -> VcfVariants:
 def _header_lines(path: str) -> int:
     """Number of leading '#' lines of a text VCF (plain or bgzip), read until the first record."""
     n = 0
-    with _text_stream(path) as fh:
+    with open_text(path) as fh:
         for line in fh:
             if not line.startswith("#"):
                 break
