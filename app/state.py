@@ -144,11 +144,21 @@ def clear_cancel() -> None:
     st.session_state.pop("cancelled", None)
 
 
+def _eta_text(seconds) -> str:
+    if seconds is None:
+        return "time not known yet"
+    return f"about {seconds:,.0f} s" if seconds < 120 else f"about {seconds / 60:,.1f} min"
+
+
 def result(job, label: str, *, again: str | None = None, start: bool = True, where=None):
     """The result of an engine :class:`~seqnn_engine.session.Job`, the one peek / cancel / progress
     block of the dashboard: a cached result is returned at once; with ``start`` False a miss gives
-    None; work cancelled earlier shows a warning and a button to run it again (None); otherwise
-    the job runs with a progress bar and a Cancel button."""
+    None; work cancelled earlier shows a warning and a button to run it again (None); a light job
+    (``job.queued()`` False: its memory estimate is below the engine's queue threshold) runs here
+    with a progress bar and a Cancel button; a heavy one goes to the engine's work queue (admitted
+    by its memory estimate; the same request from several sessions is computed once) and the page
+    shows its place in the queue, the estimated time, progress and a Cancel button until it is
+    done. Other sessions keep browsing meanwhile: the computation runs in the queue's worker."""
     hit = job.cached()
     if hit is not None or not start:
         return hit
@@ -158,8 +168,34 @@ def result(job, label: str, *, again: str | None = None, start: bool = True, whe
             clear_cancel()
             st.rerun()
         return None
-    with progress(label, job.key, where) as cb:
-        return job.run(cb)
+    if not job.queued():
+        with progress(label, job.key, where) as cb:
+            return job.run(cb)
+    ticket = job.submit(label)
+
+    def cancel():
+        st.session_state["cancelled"] = job.key
+        ticket.cancel()
+
+    slot = (where or st).empty()
+    box = slot.container()
+    bar = box.progress(0.0, text=f"{label}: queued")
+    box.button("Cancel", key=f"cancel_{job.key}", on_click=cancel)
+    try:
+        while not ticket.wait(0.25):
+            if ticket.status == "queued":
+                ahead = ticket.position
+                bar.progress(0.0, text=f"{label}: queued, {ahead} request(s) ahead; {_eta_text(ticket.eta_seconds)}")
+            else:
+                msg = ticket.message or "running"
+                bar.progress(min(ticket.progress, 1.0), text=f"{label}: {msg}; {_eta_text(ticket.eta_seconds)} left")
+    finally:
+        slot.empty()
+    if ticket.status == "cancelled":
+        st.session_state["cancelled"] = job.key
+        st.warning(f"{label} cancelled.")
+        return None
+    return ticket.result()
 
 
 # ----------------------------------------------------------------------------------- page context

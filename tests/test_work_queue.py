@@ -193,3 +193,17 @@ def test_bad_configuration_is_an_input_error(monkeypatch):
         WorkQueue(workers=0, budget_bytes=MB)
     with pytest.raises(InputError, match="SEQNN_MAX_MEMORY_MB"):
         WorkQueue(workers=1, budget_bytes=0)
+
+
+def test_the_same_key_gives_the_same_ticket_while_in_flight():
+    q = WorkQueue(workers=1, budget_bytes=100 * MB)
+    f0, s0, r0 = _gate()
+    calls = []
+    a = q.submit(f0, estimate_bytes=1, label="a", key="k1")
+    b = q.submit(lambda p: calls.append(1), estimate_bytes=1, label="again", key="k1")
+    assert b is a
+    assert s0.wait(5)
+    r0.set()
+    assert a.result(5) == "ok"
+    c = q.submit(lambda p: "fresh", estimate_bytes=1, label="after", key="k1")   # finished: computed anew
+    assert c is not a and c.result(5) == "fresh" and calls == []

@@ -110,7 +110,7 @@ class WorkQueue:
     """A first-come-first-served pool of ``workers`` threads admitted by memory.
 
     workers: requests running at once (>= 1). budget_bytes: the memory the running
-    requests may hold together (default: the engine's limit minus ``reserve_bytes``).
+    requests may hold together (default: the engine's limit in force, minus ``reserve_bytes``).
     clock: a monotonic time source (tests inject one).
     """
 
@@ -118,32 +118,47 @@ class WorkQueue:
                  clock: Callable[[], float] = time.monotonic):
         if int(workers) < 1:
             raise InputError(f"a work queue needs at least 1 worker, got {workers}")
-        if budget_bytes is None:
-            from ..memory import limit_bytes
-            budget_bytes = limit_bytes() - int(reserve_bytes)
-        if budget_bytes <= 0:
-            raise InputError("the work queue's memory budget is not positive: raise SEQNN_MAX_MEMORY_MB")
         self.workers = int(workers)
-        self.budget_bytes = int(budget_bytes)
+        self._budget = None if budget_bytes is None else int(budget_bytes)
+        self.reserve_bytes = int(reserve_bytes)
+        if self.budget_bytes <= 0:
+            raise InputError("the work queue's memory budget is not positive: raise SEQNN_MAX_MEMORY_MB")
         self._clock = clock
         self._lock = threading.Condition()
         self._waiting: deque[Ticket] = deque()
         self._running: list[Ticket] = []
         self._durations: dict[str, list[float]] = {}
+        self._by_key: dict[str, Ticket] = {}
         self._numbers = itertools.count(1)
         self._threads = [threading.Thread(target=self._worker, name=f"seqnn-work-{i}", daemon=True)
                          for i in range(self.workers)]
         for t in self._threads:
             t.start()
 
+    @property
+    def budget_bytes(self) -> int:
+        """The memory the running requests may hold together: the given budget, else the engine's
+        limit in force now (``SEQNN_MAX_MEMORY_MB``) minus ``reserve_bytes``."""
+        if self._budget is not None:
+            return self._budget
+        from ..memory import limit_bytes
+        return limit_bytes() - self.reserve_bytes
+
     # -- submission -----------------------------------------------------------------------
     def submit(self, fn: Callable[[Callable], Any], *, estimate_bytes: int, label: str, kind: str = "",
-               seconds: Optional[float] = None) -> Ticket:
+               seconds: Optional[float] = None, key: Optional[str] = None) -> Ticket:
         """Queue ``fn(progress)``; returns its :class:`Ticket` without waiting.
 
         estimate_bytes: the request's peak from the memory model. seconds: an optional
-        guess of its duration (used until requests of this kind have finished).
+        guess of its duration (used until requests of this kind have finished). key: the
+        request's identity (e.g. its store key): while a ticket of the same key is queued or
+        running, submitting again returns that ticket instead of computing twice.
         """
+        if key is not None:
+            with self._lock:
+                t = self._by_key.get(key)
+                if t is not None and not t.finished and not t._cancel:
+                    return t
         est = int(getattr(estimate_bytes, "peak_bytes", estimate_bytes))
         if est > self.budget_bytes:
             raise InputError(
@@ -155,6 +170,8 @@ class WorkQueue:
             t.number = next(self._numbers)
             t.submitted_at = self._clock()
             self._waiting.append(t)
+            if key is not None:
+                self._by_key[key] = t
             self._lock.notify_all()
         return t
 
@@ -227,6 +244,9 @@ class WorkQueue:
         return held + self._waiting[0].estimate_bytes <= self.budget_bytes
 
     def _finish(self, t: Ticket, status: str) -> None:
+        for k, v in list(self._by_key.items()):
+            if v is t:
+                del self._by_key[k]
         t.status = status
         t.finished_at = self._clock()
         t._done.set()
@@ -265,6 +285,22 @@ class WorkQueue:
                 self._lock.notify_all()
 
 
+QUEUE_ABOVE_MB = 512
+
+
+def queue_above_bytes() -> int:
+    """Requests estimated above this many bytes go through the queue in the dashboard
+    (``SEQNN_QUEUE_ABOVE_MB``, default 512); lighter ones run at once in the caller's thread,
+    so a cheap view never waits behind a Borzoi gradient."""
+    import os
+    v = os.environ.get("SEQNN_QUEUE_ABOVE_MB", "")
+    try:
+        mb = float(v) if v.strip() else QUEUE_ABOVE_MB
+    except ValueError:
+        raise InputError(f"SEQNN_QUEUE_ABOVE_MB must be a number of MB, got {v!r}") from None
+    return int(mb * 2**20)
+
+
 _DEFAULT: Optional[WorkQueue] = None
 _DEFAULT_LOCK = threading.Lock()
 
@@ -272,8 +308,8 @@ _DEFAULT_LOCK = threading.Lock()
 def default_queue() -> WorkQueue:
     """The process's shared queue: ``SEQNN_WORKERS`` workers (default 1), the engine's memory limit.
 
-    The budget is the limit minus this process's current resident memory (the loaded
-    models and cached results), measured once when the queue is created.
+    The budget is the limit in force minus this process's resident memory when the queue was
+    created (the interpreter, TensorFlow and what was loaded by then).
     """
     global _DEFAULT
     with _DEFAULT_LOCK:

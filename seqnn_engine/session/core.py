@@ -20,18 +20,55 @@ from .results import (Attribution, GeneValues, LayerGradients, MotifDatabase, Mo
 @dataclass
 class Job:
     """A request bound to a session: its store ``key``, its cached result (``cached()``, no
-    computation) and ``run(progress)`` (cached or computed)."""
+    computation), ``run(progress)`` (cached or computed, in the caller's thread) and
+    ``submit(label)`` (computed by the process's work queue, admitted by the memory model).
+
+    estimate: a callable giving the request's estimated peak bytes (the memory model's plan;
+    it raises InputError when the request cannot fit the limit at all), or None for the model's
+    weights as a floor.
+    """
 
     key: str
     _peek: Callable
     _run: Callable
     members: int = 1
+    estimate: Optional[Callable[[], int]] = None
+    kind: str = ""
+    model: object = None
 
     def cached(self):
         return self._peek()
 
     def run(self, progress: Progress = None):
         return self._run(progress)
+
+    def estimate_bytes(self) -> int:
+        """The request's estimated peak (bytes) before it starts."""
+        if self.estimate is not None:
+            return int(self.estimate())
+        if self.model is not None:
+            from ..memory import weights_bytes
+            return int(weights_bytes(self.model))
+        return 0
+
+    def queued(self) -> bool:
+        """Whether the dashboard should queue this job: its estimate is above
+        :func:`seqnn_engine.batch.queue.queue_above_bytes` (``SEQNN_QUEUE_ABOVE_MB``, default 512)."""
+        from ..batch.queue import queue_above_bytes
+        return self.estimate_bytes() > queue_above_bytes()
+
+    def submit(self, label: str, queue=None):
+        """Queue the computation (``queue`` default :func:`seqnn_engine.batch.queue.default_queue`):
+        a :class:`~seqnn_engine.batch.queue.Ticket` with position, time estimate, progress and cancel.
+        The same key already queued or running gives its ticket (one computation for every session)."""
+        from ..batch.queue import default_queue
+        q = queue or default_queue()
+
+        def work(progress):
+            return self._run(lambda done, total: progress(done / total if total else 0.0, f"{done:,} / {total:,}"))
+
+        return q.submit(work, estimate_bytes=self.estimate_bytes(), label=label, kind=self.kind or label,
+                        key=self.key)
 
 
 # ======================================================================================
@@ -343,18 +380,37 @@ class Session:
         """The :class:`Job` of ``kind`` ('predict' | 'attribute' | 'layer_gradients') for ``req``."""
         if kind == "predict":
             return Job(self.prediction_key(req), lambda: self._peek_prediction(req),
-                       lambda cb: self._predict(req, cb), req.ensemble.n_members)
+                       lambda cb: self._predict(req, cb), req.ensemble.n_members,
+                       estimate=lambda: self._estimate("predict", req), kind="predict", model=self.model)
         if kind == "attribute":
             diag = bool(kw.get("diagnostics", False))
             key = self.attribution_key(req, diag)
             return Job(key, lambda: self._typed(self.cache.peek(key), Attribution),
-                       lambda cb: self._attribute(req, key, diag, cb), req.ensemble.n_members)
+                       lambda cb: self._attribute(req, key, diag, cb), req.ensemble.n_members,
+                       estimate=lambda: self._estimate("attribute", req), kind=req.method, model=self.model)
         if kind == "layer_gradients":
             layers = [int(i) for i in kw["layers"]]
             key = self.layers_key(req, layers)
             return Job(key, lambda: self._typed(self.cache.peek(key), LayerGradients),
-                       lambda cb: self._layer_gradients(req, layers, key, cb), req.ensemble.n_members)
+                       lambda cb: self._layer_gradients(req, layers, key, cb), req.ensemble.n_members,
+                       estimate=lambda: self._estimate("layer_gradients", req, layers=layers),
+                       kind="layer_gradients", model=self.model)
         raise InputError(f"unknown job kind {kind!r}")
+
+    def _estimate(self, kind: str, req: Request, layers=()) -> int:
+        """Peak bytes of one request from the engine's memory model (InputError above the limit)."""
+        from .. import memory
+        m, ens = self.model, req.ensemble
+        targets = req.target_list
+        n_t = len(targets) if targets is not None else None
+        mc = ens.mc_n > 0
+        if kind == "predict":
+            return memory.predict_plan(m, 1, ens.n_members, n_t, batch_size=1, return_var=True, mc=mc).peak_bytes
+        if kind == "layer_gradients":
+            return memory.layer_gradients_plan(m, 1, list(layers), n_t or m.num_targets, ens.n_members,
+                                               batch_size=1, mc=mc).peak_bytes
+        return memory.attribution_plan(m, req.method, 1, ens.n_members, batch_size=1, mc=mc,
+                                       n_targets=n_t).peak_bytes
 
     @staticmethod
     def _typed(r, cls):
