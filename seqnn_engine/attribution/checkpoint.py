@@ -24,6 +24,21 @@ Layer gradients force cuts at the tapped tensors, so their cotangents are exact
 boundary cotangents; K cotangents (one per target) travel together through each
 segment on one persistent tape.
 
+The local stage. The layers from the input up to the first non-local one (attention,
+squeeze-excite, cropping: :func:`local_region`) compute each output position from a
+bounded window of the input, so they need not run at full length: at Borzoi scale they
+are the tensors of 0.5-1 GB each (524,288 or 262,144 positions x 512-608 channels). The
+input is cut into chunks (multiples of the region's largest stride); each chunk runs on
+its slice of x widened by a halo of at least the region's receptive field, and keeps only
+its own output positions. Forward: the pieces are concatenated into the region's outputs
+(the tower's output, the U-net skips), which the segments read like x. Backward: each
+chunk recomputes its slice under a tape and pulls back the cotangents of its own output
+positions; the input gradient is the sum over chunks (exact by linearity; every position
+a chunk's outputs read is inside its slice, and slices at the ends of x see the same
+zero padding as the full sequence). :func:`make_plan` ('auto') takes the stage when it
+lowers the estimated peak, with the fewest chunks whose working set fits beside the rest
+of the sweep's. Full-width Borzoi: 8 chunks of 65,536 bp with a halo of 384 bp.
+
 Shapes: x (B, L, 4); cotangents carry a leading K axis: (K, B, ...).
 """
 from __future__ import annotations
