@@ -90,7 +90,7 @@ def main(argv=None):
     x = np.eye(4, dtype=np.float32)[rng.integers(0, 4, (1, model.seq_length))]
     P = model.target_length
     bins = np.arange(P // 2 - 8, P // 2 + 8)
-    est = memory.attribution_plan(model, "saliency", 1, 1, 1, checkpoint=bool(a.checkpoint))
+    est = memory.attribution_plan(model, "saliency", 1, 1, 1, checkpoint=bool(a.checkpoint), n_targets=a.targets)
     gather = model.head_gather is not None and bool(a.checkpoint)
     plan = ck.plan_for(model, head=not gather)
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
