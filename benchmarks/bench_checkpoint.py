@@ -6,6 +6,9 @@ Run each variant in a fresh process (peak RSS is the process's ru_maxrss):
     flock /tmp/seqnn_bigmem.lock python benchmarks/bench_checkpoint.py --checkpoint 1
     flock /tmp/seqnn_bigmem.lock python benchmarks/bench_checkpoint.py --checkpoint 0
 
+--precision bfloat16 builds the model in bfloat16 (see seqnn_engine.model.precision);
+--chunk-bp sets the checkpointed plan's local stage ('auto', 'none', or bp per chunk).
+saliency_s is wall time, saliency_cpu_s the process's CPU time (steadier on a shared machine).
 --width N divides every filter count by N (1 = the published full-width Borzoi, 186M
 parameters); --seq-length shortens the input (multiples of 2^12 keep the geometry).
 The params are the published calico/borzoi examples/params_pred.json (--params; default
@@ -63,6 +66,9 @@ def main(argv=None):
     ap.add_argument("--seq-length", type=int, default=None)
     ap.add_argument("--checkpoint", type=int, default=1)
     ap.add_argument("--targets", type=int, default=2)
+    ap.add_argument("--precision", default="float32", choices=("float32", "bfloat16"))
+    ap.add_argument("--chunk-bp", default="auto",
+                    help="the checkpointed plan's local stage: 'auto', 'none' or bp per chunk")
     a = ap.parse_args(argv)
     import keras
 
@@ -74,23 +80,29 @@ def main(argv=None):
     t0 = time.perf_counter()
     spec = parse_params(reduce_width(borzoi_params(a.params), a.width, a.seq_length))
     keras.utils.set_random_seed(0)
-    model = SeqModel(spec, build_network(spec, 0), 0)
+    model = SeqModel(spec, build_network(spec, 0, precision=a.precision), 0)
+    if a.chunk_bp != "auto":        # every plan of this model (the runner's too) with this local stage
+        chunk = None if a.chunk_bp == "none" else int(a.chunk_bp)
+        plan_for = ck.plan_for
+        ck.plan_for = lambda m, *args, chunk_bp=None, **kw: plan_for(m, *args, chunk_bp=chunk, **kw)
     t_build = time.perf_counter() - t0
     rng = np.random.default_rng(0)
     x = np.eye(4, dtype=np.float32)[rng.integers(0, 4, (1, model.seq_length))]
     P = model.target_length
     bins = np.arange(P // 2 - 8, P // 2 + 8)
-    est = memory.attribution_plan(model, "saliency", 1, 1, 1, checkpoint=bool(a.checkpoint))
-    plan = ck.plan_for(model)
+    est = memory.attribution_plan(model, "saliency", 1, 1, 1, checkpoint=bool(a.checkpoint), n_targets=a.targets)
+    gather = model.head_gather is not None and bool(a.checkpoint)
+    plan = ck.plan_for(model, head=not gather)
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    t1 = time.perf_counter()
+    t1, c1 = time.perf_counter(), time.process_time()
     r = model.attribute(x, "saliency", targets=list(range(a.targets)), positions=bins, batch_size=1,
                         diagnostics=False, checkpoint=bool(a.checkpoint))
-    dt = time.perf_counter() - t1
+    dt, cpu = time.perf_counter() - t1, time.process_time() - c1
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     print(json.dumps({"width": a.width, "seq_length": model.seq_length, "params": model.n_params,
-                      "checkpoint": bool(a.checkpoint), "segments": len(plan.segments),
-                      "saliency_s": round(dt, 1), "build_s": round(t_build, 1),
+                      "precision": a.precision, "checkpoint": bool(a.checkpoint), "segments": len(plan.segments),
+                      "local_chunks": len(plan.local.chunks) if plan.local is not None else 0,
+                      "saliency_s": round(dt, 1), "saliency_cpu_s": round(cpu, 1), "build_s": round(t_build, 1),
                       "peak_rss_gib": round(peak / 2**30, 2), "rss_before_gib": round(rss0 / 2**30, 2),
                       "estimate_gib": round(est.peak_bytes / 2**30, 2),
                       "estimate_parts_gib": {k: round(v / 2**30, 3) for k, v in est.parts.items()},

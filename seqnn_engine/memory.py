@@ -5,7 +5,9 @@ The estimate of an operation is built from the model's geometry and the request:
 - ``weights``: the model's variables (resident while it runs);
 - ``work``: the working set of one batch (chunk) of sequences: a forward pass without a
   tape (:func:`checkpoint.forward_bytes`), one autodiff tape over the whole graph, or the
-  checkpointed backward sweep (:class:`checkpoint.Plan`), each per sequence times the batch;
+  checkpointed backward sweep (:class:`checkpoint.Plan`: the larger of its segments' peaks and
+  that of its local stage, which runs the layers before attention in position chunks), each
+  per sequence times the batch;
 - ``results``: the arrays the operation returns and accumulates while it runs (streaming
   float64 mean and variance over ensemble members, per-member arrays, ...).
 

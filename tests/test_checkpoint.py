@@ -96,9 +96,13 @@ def test_plan_covers_the_graph_in_order(models, name):
     km = m.net.model
     for plan in (ck.plan_for(m), ck.make_plan(km, every_candidate=True)):
         assert len(plan.segments) > 1
-        nodes = [n for s in plan.segments for n in s.nodes]
-        assert [id(n) for n in nodes] == [id(n) for n in ck._Graph(km).nodes]     # each node once, in order
-        made = {id(km.inputs[0])}
+        local = list(plan.local.nodes) if plan.local is not None else []      # the local stage runs first
+        nodes = local + [n for s in plan.segments for n in s.nodes]
+        order = [id(n) for n in ck._Graph(km).nodes]
+        assert sorted(map(id, nodes)) == sorted(order)                      # each node once
+        assert [id(n) for n in nodes if id(n) not in set(map(id, local))] == [i for i in order if i not in
+                                                                            set(map(id, local))]  # in order
+        made = {id(km.inputs[0])} | {id(t) for t in (plan.local.outputs if plan.local is not None else ())}
         for s in plan.segments:
             assert all(id(t) in made for t in s.inputs)            # inputs come from earlier segments
             made |= {id(t) for t in s.outputs}

@@ -193,3 +193,24 @@ def test_ism_chunk_fits_the_limit(model, monkeypatch):
     _set_limit(monkeypatch, memory.weights_bytes(m) + 100)
     with pytest.raises(InputError, match="SEQNN_MAX_MEMORY_MB"):
         memory.ism_chunk(m)
+
+
+def test_local_stage_estimate_bounds_one_chunk_and_the_peak(model):
+    """The checkpointed estimate covers its local stage (the layers before attention, run in position
+    chunks): one chunk's share of the stage's tape bounds the tensors that chunk's region computes, and
+    the plan's peak is at least the stage's."""
+    m = model
+    km = m.net.model
+    plan = ck.make_plan(km, (), 1, chunk_bp=256)
+    st = plan.local
+    assert st is not None and len(st.chunks) == m.seq_length // 256 and st.halo > 0
+    a, b, a0, b0 = st.chunks[1]                      # an interior chunk: the slice has halo on both sides
+    assert (a0, b0) == (a - st.halo, b + st.halo)
+    vals = {id(km.inputs[0]): tf.constant(_x(m, 1)[:, a0:b0])}
+    for node in st.nodes:
+        vals[id(node.outputs[0])] = graph.call(node.operation, [vals[id(t)] for t in node.input_tensors])
+    made = sum(int(v.numpy().nbytes) for v in vals.values())
+    frac = (b0 - a0) / m.seq_length
+    assert made <= frac * st.bwd_bytes
+    assert plan.peak_bytes >= st.peak_bytes >= st.out_bytes + m.seq_length * 16
+    assert plan.peak_bytes < ck.make_plan(km, (), 1).peak_bytes     # smaller than without the stage
