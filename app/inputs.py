@@ -24,7 +24,9 @@ FASTA_UPLOAD_TYPES = ["fa", "fasta", "fna", "fas", "txt", "gz"]
 ATTR_METHODS = {"saliency": "Saliency (gradient)", "grad_x_input": "Gradient x input",
                 "smoothgrad": "SmoothGrad", "integrated_gradients": "Integrated gradients",
                 "deep_lift_shap": "DeepLIFT/SHAP"}
-OBJECTIVES = {"window": "Whole window", "center": "Central bins", "tss": "TSS bins", "range": "Selected range"}
+OBJECTIVES = {"window": "Whole window", "center": "Central bins", "tss": "TSS bins (gene's strand)",
+              "exons": "Exon bins (gene's strand)", "range": "Selected range"}
+CENTRES = {"tss": "TSS", "body": "gene body"}
 STATISTICS = {"sum": "sum", "log": "log(sum)", "mean": "mean"}
 
 
@@ -88,9 +90,13 @@ def _gene_input(ses, sb) -> SeqInput | None:
                        format_func=lambda i: f"{by_id[i].gene_name} · {by_id[i].gene_id} · "
                                              f"{by_id[i].chrom}:{by_id[i].start:,} ({by_id[i].strand})")
     g = ses.genes.get(gid)
-    inp = ses.gene_input(g)
+    centre = sb.radio("Window centred on", list(CENTRES), key="gene_centre", horizontal=True,
+                      format_func=CENTRES.get, help="The primary TSS, or the middle of the gene body (as "
+                                                    "Borzoi's gene scripts)")
+    inp = ses.gene_input(g, centre)
+    where = f"the TSS {g.primary_tss:,}" if centre == "tss" else f"the gene body ({g.start:,}-{g.end:,})"
     sb.caption(f"Strand **{g.strand}** · window {inp.chrom}:{inp.start:,}-{inp.start + len(inp.sequence):,} "
-               f"centred on the TSS {g.primary_tss:,}")
+               f"centred on {where}")
     return inp
 
 
@@ -302,10 +308,12 @@ def options(ses, inp: SeqInput | None) -> Options:
     with sb.expander("Attribution", expanded=False):
         method = st.selectbox("Method", list(ATTR_METHODS), key="attr_method", format_func=ATTR_METHODS.get)
         objs = list(OBJECTIVES)
-        if inp is None or not inp.tss_bins:
-            objs.remove("tss")
-            if st.session_state.get("attr_objective") == "tss":
-                st.session_state["attr_objective"] = "window"
+        gene = inp is not None and inp.gene_window is not None
+        for o, ok in (("tss", inp is not None and bool(inp.tss_bins)), ("exons", gene and bool(inp.exon_bins))):
+            if not ok:
+                objs.remove(o)
+                if st.session_state.get("attr_objective") == o:
+                    st.session_state["attr_objective"] = "window"
         objective = st.radio("Objective bins", objs, key="attr_objective", format_func=OBJECTIVES.get)
         statistic = st.selectbox("Statistic", list(STATISTICS), key="attr_stat", format_func=STATISTICS.get)
         taps = model.taps

@@ -88,7 +88,7 @@ def model(path: str, replicate: int = 0, precision: str = "float32"):
 PERSISTENT_KEYS = (
     "model_path", "replicate", "precision", "input_mode", "gene", "gene_query", "interval", "fasta_text", "fasta_record", "targets",
     "target_group", "target_query", "target_strand",
-    "ens_rc", "ens_shifts", "ens_mc", "ens_n", "attr_method", "attr_objective", "attr_stat", "layers",
+    "ens_rc", "ens_shifts", "ens_mc", "ens_n", "attr_method", "attr_objective", "attr_stat", "layers", "gene_centre",
     "view", "var_pos", "var_alt", "page", "dataset", "eval_limit", "eval_rc", "fimo_motifs", "motif_db",
 )
 
@@ -238,13 +238,17 @@ class Ctx:
         o = self.opts
         base = dict(sequence=self.inp.sequence, ensemble=o.ensemble, targets=tuple(o.targets),
                     statistic=o.statistic, method=o.method)
+        if o.objective in ("tss", "exons") and getattr(self.inp, "gene_window", None) is not None \
+                and "positions" not in kw:
+            # gene objectives: the gene's TSS or exon bins, the chosen targets read on its strand
+            base["positions"], base["targets"] = self.session.gene_objective(self.inp, o.objective, o.targets)
         base.update(kw)
         if "positions" not in base:
             base["positions"] = self.objective_positions()
         return Request(**base)
 
     def objective_positions(self):
-        """Bins of the attribution objective: None (all), 'center', TSS bins or the range's bins."""
+        """Bins of the attribution objective: None (all), 'center', TSS bins, exon bins or the range's bins."""
         o = self.opts.objective
         if o == "window":
             return None
@@ -254,6 +258,10 @@ class Ctx:
             if not self.inp.tss_bins:
                 raise InputError("this input has no TSS in the model output: choose another objective")
             return tuple(sorted(set(int(b) for b in self.inp.tss_bins)))
+        if o == "exons":
+            if not getattr(self.inp, "exon_bins", ()):
+                raise InputError("this input has no exon in the model output: choose another objective")
+            return tuple(int(b) for b in self.inp.exon_bins)
         bins = self.range_bins()
         if bins.size == 0:
             raise InputError("the selected range does not overlap the model output bins: select a range inside "

@@ -90,3 +90,34 @@ def tss_bin_positions(window: GeneWindow, radius: int = TSS_RADIUS) -> np.ndarra
         raise InputError(f"gene {window.gene_name or window.gene_id} has no TSS inside the model's output bins")
     b = np.unique(np.concatenate([np.arange(t - radius, t + radius + 1) for t in window.tss_bins]))
     return b[(b >= 0) & (b < window.target_length)]
+
+
+GENE_OBJECTIVES = ("exons", "tss")
+
+
+def strand_matched_targets(catalog, targets, strand: str) -> list[int]:
+    """The chosen targets read on the gene's strand: each stranded target is replaced by the member of
+    its strand pair on ``strand`` ('+' or '-'); unstranded targets stay. catalog: the model's
+    :class:`~seqnn_engine.model.target_catalog.TargetCatalog`. Returns sorted unique output indexes."""
+    if strand not in ("+", "-"):
+        return sorted({int(t) for t in targets})
+    out = set()
+    for t in targets:
+        t = int(t)
+        if catalog.strand[t] == "." or catalog.strand[t] == strand:
+            out.add(t)
+        else:
+            out.add(int(catalog.partner[t]))
+    return sorted(out)
+
+
+def gene_objective(window: GeneWindow, objective: str, targets, catalog, tss_radius: int = TSS_RADIUS):
+    """(bins (K,) int64, targets list) of a gene objective, the same on every surface.
+
+    objective 'exons': the sum over the gene's exon bins of the strand-matched targets (Borzoi's
+    gene-specific gradients); 'tss': the bins within ``tss_radius`` of its TSSs, strand-matched.
+    """
+    if objective not in GENE_OBJECTIVES:
+        raise InputError(f"gene objective must be one of {', '.join(GENE_OBJECTIVES)}, got {objective!r}")
+    bins = exon_bin_positions(window) if objective == "exons" else tss_bin_positions(window, tss_radius)
+    return np.asarray(bins, np.int64), strand_matched_targets(catalog, targets, window.strand)

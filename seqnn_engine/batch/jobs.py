@@ -221,6 +221,22 @@ def attribute_windows(model, seqs: Sequence[str], options: Mapping[str, Any]) ->
             "objective": np.asarray(a.objective, dtype=np.float32).reshape(scores.shape[0])}
 
 
+def attribute_rows(model, rows: Sequence, options: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    """Attributions of windows that each bring their own objective: rows are (window, bins,
+    targets) triples (gene objectives: a gene's exon or TSS bins and its strand-matched
+    targets). Same outputs as :func:`attribute_windows`, one row per input."""
+    from ..session import Request, Session
+
+    ses, req = Session(model=model), Request.from_options(options)
+    outs = [ses.attribute_windows([seq], req.with_(positions=tuple(bins), targets=tuple(targets)),
+                                  batch_size=int(options.get("batch_size", 4)),
+                                  ism_engine=str(options.get("ism_engine", "auto")))
+            for seq, bins, targets in rows]
+    return {"scores": np.concatenate([np.asarray(a.scores, np.float32) for a in outs]),
+            "grads": np.concatenate([np.asarray(a.hypothetical, np.float32) for a in outs]),
+            "objective": np.concatenate([np.asarray(a.objective, np.float32).reshape(1) for a in outs])}
+
+
 def _variant_work(model, pairs, options):
     from ..analysis.variants import score_windows
     return score_windows(model, [p[0] for p in pairs], [p[1] for p in pairs], options)
@@ -235,6 +251,7 @@ RESULT_NAMES: dict[str, tuple[str, ...]] = {
 WORK: dict[str, Callable] = {
     "predict": predict_windows,
     "attribute": attribute_windows,
+    "attribute_rows": attribute_rows,
     "variants": _variant_work,
 }
 

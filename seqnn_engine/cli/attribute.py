@@ -41,6 +41,12 @@ def add_common(p, method: bool) -> None:
         a.add_argument("--method", choices=METHODS, default="saliency", help="attribution method (default saliency)")
     a.add_argument("--positions", default="all", metavar="SPEC",
                    help="output bins in the objective: all (default), center, or 'bins A:B'")
+    a.add_argument("--objective", choices=("bins", "exons", "tss"), default="bins",
+                   help="bins: the --positions bins (default); with --gtf/--genes: exons (the sum over the "
+                        "gene's exon bins of the targets read on the gene's strand, as Borzoi's gene "
+                        "gradients) or tss (its TSS bins, strand-matched), per gene")
+    a.add_argument("--gene-centre", choices=("tss", "body"), default="tss",
+                   help="with --gtf: centre each gene's window on its primary TSS (default) or its body")
     a.add_argument("--statistic", choices=("sum", "mean", "log"), default="sum",
                    help="objective statistic over bins (default sum)")
     a.add_argument("--no-mean-center", action="store_true", help="keep raw gradients (no ACGT mean-centring)")
@@ -91,6 +97,32 @@ def store_key_fn(info, options):
     return lambda seq: ses.attribution_key(req.with_(sequence=seq))
 
 
+def gene_objective_rows(args, info, win, tidx) -> list:
+    """(window, bins, targets) per gene row for --objective exons|tss (the session's gene_objective)."""
+    from ..analysis.gene_predict import gene_objective
+    from ..model.target_catalog import TargetCatalog
+
+    if win.gene_windows is None:
+        raise InputError(f"--objective {args.objective} is per gene: give genes with --gtf and --genes")
+    if args.positions != "all":
+        raise InputError(f"--objective {args.objective} sets the objective bins: leave out --positions")
+    cat = TargetCatalog.from_table(info.targets, info.num_targets)
+    targets = list(range(info.num_targets)) if tidx is None else [int(t) for t in tidx]
+    rows = []
+    for seq, gw in zip(win.seqs, win.gene_windows):
+        bins, tsel = gene_objective(gw, args.objective, targets, cat)
+        rows.append((seq, tuple(int(b) for b in bins), tuple(int(t) for t in tsel)))
+    return rows
+
+
+def rows_key_fn(info, options):
+    """Store key of a gene-objective row: the session's key of its request (its bins and targets)."""
+    from ..session import Request, Session
+
+    ses, req = Session(model=info), Request.from_options(options)
+    return lambda row: ses.attribution_key(req.with_(sequence=row[0], positions=row[1], targets=row[2]))
+
+
 def run(args) -> int:
     return run_attribution(args, args.method, "attribute")
 
@@ -118,13 +150,20 @@ def run_attribution(args, method: str, command: str) -> int:
             print(note, file=sys.stderr)
         dtype = opt.float_dtype(args)
         L = info.seq_length
-        job = job_fingerprint(command, info, win.digest(), options, {"dtype": np.dtype(dtype).name})
+        rows, work, key_fn = win.seqs, "attribute", (store_key_fn(info, options) if store is not None else None)
+        extra = {"dtype": np.dtype(dtype).name}
+        if args.objective != "bins":
+            rows = gene_objective_rows(args, info, win, tidx)
+            work, extra["objective"] = "attribute_rows", args.objective
+            key_fn = rows_key_fn(info, options) if store is not None else None
+        extra["gene_centre"] = getattr(args, "gene_centre", "tss")
+        job = job_fingerprint(command, info, win.digest(), options, extra)
         static = {**target_static(info, tidx), **chrom_static(win.chrom_sizes)}
         datasets = {"scores": ((L, 4), dtype), "grads": ((L, 4), dtype), "objective": ((), np.float32)}
         path, report = run_to_file(
-            args, executor, rows=win.seqs, kind="attribute", options=options, datasets=datasets,
+            args, executor, rows=rows, kind=work, options=options, datasets=datasets,
             coords=win.coords, static=static, job=job, include_seqs=True, seqs=win.seqs, store=store,
-            store_key=store_key_fn(info, options) if store is not None else None, desc=command)
+            store_key=key_fn, desc=command)
     finally:
         executor.close()
     if args.tsv_out:

@@ -688,3 +688,15 @@ def gene_values(preds, tss_bins, tss_radius: int = TSS_RADIUS, target_strands=No
         elif gene_strand != ".":
             raise InputError(f"gene strand must be '+', '-' or '.', got {gene_strand!r}")
     return out
+
+
+def output_coverage(gene, window: GeneWindow) -> tuple[float, float]:
+    """(share of the gene body, share of its exon bases) inside the window's output bins."""
+    lo = window.start + window.crop * window.stride
+    hi = lo + window.target_length * window.stride
+
+    def inside(a, b):
+        return max(0, min(b, hi) - max(a, lo))
+    body = max(gene.end - gene.start, 1)
+    ex = sum(e - s for s, e in gene.exons) or 1
+    return inside(gene.start, gene.end) / body, sum(inside(s, e) for s, e in gene.exons) / ex

@@ -44,7 +44,7 @@ class InputWindow:
     notes: messages about padding, cropping or ambiguous bases.
     source_length: length of the user's record (FASTA input).
     record: the user's FastaRecord (FASTA input; variants are cut from it).
-    gene: the Gene of a gene input.
+    gene: the Gene of a gene input. exon_bins: output bins of its exons. gene_window: its GeneWindow.
     """
 
     sequence: str
@@ -60,6 +60,8 @@ class InputWindow:
     source_length: int = 0
     record: object = None
     gene: object = None
+    exon_bins: tuple = ()
+    gene_window: object = None
 
     @property
     def genomic(self) -> bool:
@@ -69,10 +71,24 @@ class InputWindow:
         return f"{self.chrom} position (0-based)" if self.genomic else "position in the sequence (0-based)"
 
 
-def gene_window_sequence(genome, gene, geometry):
-    """(GeneWindow, GenomeSequence): the window centred on ``gene``'s primary TSS and its bases."""
+GENE_CENTRES = ("tss", "body")
+
+
+def gene_centre(gene, centre: str = "tss") -> int:
+    """The window centre of a gene: its primary TSS ('tss') or the middle of its body ('body', as
+    Borzoi's gene scripts centre gene-body windows)."""
+    if centre == "tss":
+        return int(gene.primary_tss)
+    if centre == "body":
+        return (int(gene.start) + int(gene.end)) // 2
+    raise InputError(f"a gene window is centred on 'tss' or 'body', got {centre!r}")
+
+
+def gene_window_sequence(genome, gene, geometry, centre: str = "tss"):
+    """(GeneWindow, GenomeSequence): the window centred on ``gene``'s primary TSS (``centre`` 'tss')
+    or on the middle of its body ('body'), and its bases."""
     from .genes import gene_window
-    gw = gene_window(gene, geometry.seq_length, geometry.stride, geometry.crop)
+    gw = gene_window(gene, geometry.seq_length, geometry.stride, geometry.crop, center=gene_centre(gene, centre))
     return gw, genome.fetch(gene.chrom, gw.start, gw.end)
 
 
@@ -91,16 +107,22 @@ def _overlapping(genes, gs) -> tuple:
     return () if genes is None else tuple(genes.overlapping(gs.chrom, gs.start, gs.end))
 
 
-def gene_input(genome, genes, gene, geometry) -> InputWindow:
-    """The window of ``gene`` (a Gene) with the annotation's genes of the window and its TSS bins."""
-    gw, gs = gene_window_sequence(genome, gene, geometry)
+def gene_input(genome, genes, gene, geometry, centre: str = "tss") -> InputWindow:
+    """The window of ``gene`` (a Gene) with the annotation's genes of the window, its TSS and exon bins;
+    centred on the primary TSS (``centre`` 'tss') or the gene body ('body')."""
+    from .genes import output_coverage
+    gw, gs = gene_window_sequence(genome, gene, geometry, centre)
     notes = []
     if len(gw.tss_outside):
         notes.append(f"{len(gw.tss_outside)} TSS(s) of {gene.gene_name} lie outside the model output")
+    body, exons = output_coverage(gene, gw)
+    if body < 1.0:
+        notes.append(f"{gene.gene_name} is {gene.end - gene.start:,} bp: {body:.0%} of its body and {exons:.0%} "
+                     "of its exon bases lie inside the model output")
     notes += _padding_note(gs)
     return InputWindow(gs.sequence, f"{gene.gene_name} ({gene.gene_id}) {gs.chrom}:{gw.start}-{gw.end}", "gene",
                        gs.chrom, gs.start, gene.strand, _overlapping(genes, gs), tuple(int(b) for b in gw.tss_bins),
-                       None, tuple(notes), gene=gene)
+                       None, tuple(notes), gene=gene, exon_bins=tuple(int(b) for b in gw.exon_bins), gene_window=gw)
 
 
 def interval_input(genome, genes, text: str, geometry) -> InputWindow:

@@ -217,13 +217,23 @@ class Session:
         from ..genomics.sequences import parse_fasta
         return parse_fasta(data, bare_name=name) if name is not None else parse_fasta(data)
 
-    def gene_input(self, gene):
-        """The window centred on ``gene``'s primary TSS (a Gene, or a name/id)."""
+    def gene_input(self, gene, centre: str = "tss"):
+        """The window of ``gene`` (a Gene, or a name/id) centred on its primary TSS (``centre``
+        'tss') or on its body ('body')."""
         from ..genomics.windows import gene_input
         if self.genome is None or self.genes is None:
             raise InputError("this model directory names no genome and genes: use a FASTA input")
         g = self.genes.get(gene) if isinstance(gene, str) else gene
-        return gene_input(self.genome, self.genes, g, self.geometry)
+        return gene_input(self.genome, self.genes, g, self.geometry, centre)
+
+    def gene_objective(self, inp, objective: str, targets) -> tuple:
+        """(bins, targets) of a gene objective ('exons' | 'tss') on a gene input: the gene's exon or
+        TSS bins and the chosen targets read on the gene's strand (the CLI's ``--objective``)."""
+        from ..analysis.gene_predict import gene_objective
+        if getattr(inp, "gene_window", None) is None:
+            raise InputError(f"the {objective} objective needs a gene input: pick a gene")
+        bins, tsel = gene_objective(inp.gene_window, objective, targets, self.target_catalog())
+        return tuple(int(b) for b in bins), tuple(tsel)
 
     def interval_input(self, text: str):
         """The window centred on the interval ``chrom:start-end`` (0-based half-open)."""
