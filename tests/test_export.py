@@ -19,7 +19,10 @@ import pytest
 
 from seqnn_engine.io.atomic import atomic_write, write_bytes_atomic
 from seqnn_engine.errors import InputError
-from seqnn_engine.io.export import ScoresWriter, bigwig_bytes, hdf5_bytes, modisco_zip_bytes, read_hdf5, read_scores, to_csv_text, to_npz_bytes, top_positions_bed, track_bigwig_bytes, track_to_bigwig, write_bigwig, write_hdf5, write_modisco_npz
+from seqnn_engine.io.export import (ScoresWriter, bigwig_bytes, hdf5_bytes, modisco_zip_bytes, read_hdf5,
+                                    read_scores, to_csv_text, to_npz_bytes, top_positions_bed,
+                                    track_bigwig_bytes, track_to_bigwig, write_bigwig, write_hdf5,
+                                    write_modisco_npz)
 
 REPO = Path(__file__).resolve().parents[1]
 

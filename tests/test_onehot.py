@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 
 from seqnn_engine import InputError
-from seqnn_engine.genomics.onehot import decode, encode, encode_batch, encode_with_report, from_indices, reverse_complement, reverse_complement_str
+from seqnn_engine.genomics.onehot import (decode, encode, encode_batch, encode_with_report, from_indices,
+                                          reverse_complement, reverse_complement_str)
 
 
 def test_encode_acgt_and_n_conventions():

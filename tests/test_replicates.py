@@ -99,3 +99,32 @@ def test_digest_changes_with_the_selection(rep_dir):
     a = Replicates(rep_dir, "all", max_resident=3).digest
     b = Replicates(rep_dir, "0,1", max_resident=3).digest
     assert a != b and len(a) == 16
+
+
+def test_cli_replicates_combine_independent_runs(rep_dir, x, tmp_path):
+    from seqnn_engine.cli import main
+    from seqnn_engine.genomics.onehot import decode
+    from seqnn_engine.io.export import read_hdf5
+
+    fa = tmp_path / "w.fa"
+    fa.write_text(">w\n" + decode(x[0]) + "\n")
+    out = tmp_path / "p.h5"
+    assert main([str(a) for a in ["predict", "--model", rep_dir, "--fasta", fa, "--targets", "0,3", "--rc",
+                                  "--replicates", "all", "--float32", "--quiet", "--out", out]]) == 0
+    got = read_hdf5(out)
+    means = np.stack([load_model_dir(rep_dir, replicate=r).predict(x, rc=True, target_indexes=[0, 3]).mean
+                      for r in range(3)])
+    np.testing.assert_allclose(got["preds"], means.mean(0), rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(got["preds_replicate_std"], means.std(0, ddof=1), rtol=1e-4, atol=1e-7)
+    assert not list(tmp_path.glob("p.rep*.h5"))           # part files removed once combined
+
+    out2 = tmp_path / "a.h5"
+    assert main([str(a) for a in ["attribute", "--model", rep_dir, "--fasta", fa, "--targets", "0",
+                                  "--positions", "center", "--replicates", "0,2", "--float32", "--quiet",
+                                  "--out", out2]]) == 0
+    a = read_hdf5(out2)
+    s = np.stack([load_model_dir(rep_dir, replicate=r).attribute(x, "saliency", targets=[0], positions="center").scores
+                  for r in (0, 2)])
+    np.testing.assert_allclose(a["scores"], s.mean(0), rtol=1e-4, atol=1e-8)
+    assert main([str(a) for a in ["predict", "--model", rep_dir, "--fasta", fa, "--replicates", "0,5",
+                                  "--quiet", "--out", tmp_path / "bad.h5"]]) == 2

@@ -19,7 +19,9 @@ import numpy as np
 
 from ..errors import InputError
 from . import options as opt
-from .inputs import check_one_input, chrom_static, collect_windows, job_fingerprint, run_to_file, summary_line, target_static
+from . import replicates
+from .inputs import (check_one_input, chrom_static, collect_windows, job_fingerprint, run_to_file,
+                     summary_line, target_static)
 
 METHODS = ("saliency", "grad_x_input", "smoothgrad", "integrated_gradients", "ism", "deep_lift_shap")
 ISM_ENGINES = ("auto", "incremental", "subwindow", "hybrid", "full")   # = attribution.ism.ISM_ENGINES
@@ -34,6 +36,7 @@ def add_parser(sub) -> None:
 
 def add_common(p, method: bool) -> None:
     opt.add_model_options(p)
+    replicates.add_option(p)
     opt.add_sequence_inputs(p)
     opt.add_ensemble_options(p, targets_help="targets averaged in the objective, e.g. 0,1 or 0-3 (default all)")
     a = p.add_argument_group("objective and method")
@@ -124,7 +127,8 @@ def rows_key_fn(info, options):
 
 
 def run(args) -> int:
-    return run_attribution(args, args.method, "attribute")
+    return replicates.run_over_replicates(args, lambda a: run_attribution(a, a.method, "attribute"),
+                                          ("scores", "grads", "objective"))
 
 
 def run_attribution(args, method: str, command: str) -> int:

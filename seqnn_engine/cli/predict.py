@@ -17,13 +17,16 @@ import sys
 import numpy as np
 
 from . import options as opt
-from .inputs import check_one_input, chrom_static, collect_windows, job_fingerprint, run_to_file, summary_line, target_static
+from . import replicates
+from .inputs import (check_one_input, chrom_static, collect_windows, job_fingerprint, run_to_file,
+                     summary_line, target_static)
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser("predict", help="ensemble predictions of FASTA / BED / gene windows into HDF5",
                        description="Predict many sequences with a model (chunked, resumable).")
     opt.add_model_options(p)
+    replicates.add_option(p)
     opt.add_sequence_inputs(p)
     opt.add_ensemble_options(p)
     opt.add_job_options(p)
@@ -48,6 +51,10 @@ def store_key_fn(info, options):
 
 
 def run(args) -> int:
+    return replicates.run_over_replicates(args, _run, ("preds",))
+
+
+def _run(args) -> int:
     opt.check_job_args(args)
     out = opt.out_path(args.out)
     kind = check_one_input(args)

@@ -30,7 +30,8 @@ from typing import Optional, Union
 
 from ..io.atomic import atomic_write
 from ..errors import InputError
-from .genes import _GFF3_GENE_TYPES, Gene, GeneSet, NameLookup, _check_format, _gff3_attributes, _gtf_attributes, _open_text, _strip_prefix, annotation_format
+from .genes import (_GFF3_GENE_TYPES, Gene, GeneSet, NameLookup, _check_format, _gff3_attributes,
+                    _gtf_attributes, _open_text, _strip_prefix, annotation_format)
 from ..io.tabix import is_indexed
 
 __all__ = ["GeneEntry", "TabixGenes", "build_name_index", "default_index_dir", "open_genes", "read_name_index"]
