@@ -55,15 +55,20 @@ def pick_model(settings) -> tuple[str, int, str] | None:
                         else names[p])
     rep = 0
     if n_weights[path] > 1:
-        if st.session_state.get("replicate", 0) >= n_weights[path]:
+        choices = list(range(n_weights[path])) + ["all"]
+        if st.session_state.get("replicate", 0) not in choices:
             st.session_state["replicate"] = 0
-        rep = sb.selectbox("Replicate (weights file)", list(range(n_weights[path])), key="replicate")
+        rep = sb.selectbox("Replicate (weights file)", choices, key="replicate",
+                           format_func=lambda r: f"all {n_weights[path]} (replicates as ensemble members)"
+                           if r == "all" else str(r),
+                           help="'all': predictions and attributions average the replicates; the band shows "
+                                "their spread. Other views use replicate 0.")
     from seqnn_engine.model.precision import PRECISIONS
     precision = sb.selectbox("Precision", PRECISIONS, key="precision",
                              help="bfloat16: the model's convolutions and dense layers compute in bfloat16 "
                                   "(faster on CPUs with AMX and on GPUs; weights and outputs stay float32, "
                                   "results agree with float32 to about 0.999 Pearson)")
-    return path, int(rep), str(precision)
+    return path, (rep if rep == "all" else int(rep)), str(precision)
 
 
 # ----------------------------------------------------------------------------------- sequence

@@ -18,7 +18,7 @@ import streamlit as st
 
 from app.config import Settings, load_settings
 from seqnn_engine import InputError
-from seqnn_engine.session import Request, Session
+from seqnn_engine.session import Request, Session, open_session
 from seqnn_engine.genomics.windows import InputWindow
 
 PLOTLY_CONFIG = {"displaylogo": False, "scrollZoom": False,
@@ -58,11 +58,12 @@ def model_loaded(path: str, replicate: int = 0, precision: str = "float32") -> b
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
-def _session(path: str, replicate: int, precision: str, store_dir: str, store_max_bytes: int,
+def _session(path: str, replicate, precision: str, store_dir: str, store_max_bytes: int,
              memory_bytes: int) -> Session:
     s = settings()
-    ses = Session(path, replicate=replicate, precision=precision, store=_store(store_dir, store_max_bytes),
-                  memory_bytes=memory_bytes, allowed_roots=s.model_roots)
+    # replicate: one weights file (int) or "all" (a ReplicateSession: replicates as ensemble members)
+    ses = open_session(path, replicate, precision=precision, store=_store(store_dir, store_max_bytes),
+                       memory_bytes=memory_bytes, allowed_roots=s.model_roots)
     ses.model          # only models under the configured roots (InputError otherwise)
     # The compiled prediction and the default attribution are traced once here, so a session's
     # first result is not slowed by tracing (one-time cost per server process).
@@ -71,10 +72,11 @@ def _session(path: str, replicate: int, precision: str, store_dir: str, store_ma
     return ses
 
 
-def session(path: str, replicate: int = 0, precision: str = "float32") -> Session:
-    """The engine session of one model (shared by every browser session of this server process)."""
+def session(path: str, replicate=0, precision: str = "float32") -> Session:
+    """The engine session of one model (shared by every browser session of this server process);
+    ``replicate`` "all" combines the directory's replicates."""
     s = settings()
-    return _session(path, int(replicate), str(precision), str(s.store_dir), int(s.store_max_bytes),
+    return _session(path, replicate if replicate == "all" else int(replicate), str(precision), str(s.store_dir), int(s.store_max_bytes),
                     int(s.memory_cache_bytes))
 
 

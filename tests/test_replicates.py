@@ -27,12 +27,14 @@ def rep_dir(tmp_path_factory):
     from seqnn_engine.model.weights import save_weights
 
     d = tmp_path_factory.mktemp("reps")
-    for name in ("params.json", "targets.txt", "model.weights.h5"):
+    for name in ("params.json", "targets.txt", "model.weights.h5", "genome.fa.gz", "genome.fa.gz.fai",
+                 "genome.fa.gz.gzi", "genes.gtf"):
         shutil.copy(DEMO / name, d / name)
     for k in (1, 2):
         m = load_model(d / "params.json", None, seed=k)
         save_weights(m.net.layers, d / f"rep{k}.weights.h5")
     (d / "manifest.json").write_text(json.dumps({"name": "demo x3", "params": "params.json", "targets": "targets.txt",
+                                                 "genome": "genome.fa.gz", "genes": "genes.gtf",
                                                  "weights": ["model.weights.h5", "rep1.weights.h5",
                                                              "rep2.weights.h5"]}))
     return d
@@ -128,3 +130,47 @@ def test_cli_replicates_combine_independent_runs(rep_dir, x, tmp_path):
     np.testing.assert_allclose(a["scores"], s.mean(0), rtol=1e-4, atol=1e-8)
     assert main([str(a) for a in ["predict", "--model", rep_dir, "--fasta", fa, "--replicates", "0,5",
                                   "--quiet", "--out", tmp_path / "bad.h5"]]) == 2
+
+
+def test_replicate_session_and_dashboard(rep_dir, tmp_path, monkeypatch):
+    """ReplicateSession: the mean and spread of the replicates' own sessions; the dashboard with
+    replicate 'all' shows (and downloads) exactly that."""
+    from seqnn_engine.session import Ensemble, ReplicateSession, Request, Session
+
+    rs = ReplicateSession(rep_dir, "all")
+    inp = rs.gene_input("DEMOG00135")
+    req = Request(inp.sequence, ensemble=Ensemble(rc=True), targets=(0, 6))
+    p = rs.predict(req)
+    singles = [Session(rep_dir, replicate=r).predict(req) for r in range(3)]
+    reps = np.stack([s["preds"] for s in singles])
+    np.testing.assert_allclose(p["preds"], reps.mean(0), rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(p["sd"], reps.std(0, ddof=1), rtol=1e-5, atol=1e-7)
+    assert p["members"].shape[-1] == 6 and p.meta["member_labels"][0].startswith("r0/")
+    a = rs.attribute(req.with_(method="saliency", positions="center"))
+    sa = np.stack([Session(rep_dir, replicate=r).attribute(req.with_(method="saliency", positions="center"))["scores"]
+                   for r in range(3)])
+    np.testing.assert_allclose(a["scores"], sa.mean(0), rtol=1e-5, atol=1e-9)
+    np.testing.assert_allclose(a["scores_replicate_std"], sa.std(0, ddof=1), rtol=1e-4, atol=1e-9)
+
+    pytest.importorskip("streamlit.testing.v1")
+    from streamlit.testing.v1 import AppTest
+
+    from seqnn_engine.io.export import read_hdf5
+    cfg = tmp_path / "config.toml"
+    cfg.write_text("")
+    monkeypatch.setenv("SEQNN_MODEL_ROOTS", str(rep_dir.parent))
+    monkeypatch.setenv("SEQNN_STORE_DIR", str(tmp_path / "store"))
+    monkeypatch.setenv("SEQNN_DASHBOARD_CONFIG", str(cfg))
+    at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "app" / "main.py"), default_timeout=300)
+    at.session_state["model_path"] = str(rep_dir.resolve())
+    at.session_state["replicate"] = "all"
+    at.session_state["gene"] = "DEMOG00135"
+    at.session_state["targets"] = [0, 6]
+    at.session_state["ens_rc"] = True
+    at.run()
+    assert not at.exception, at.exception
+    d = read_hdf5(at.session_state["downloads"]["predictions"]["hdf5"].make())
+    np.testing.assert_allclose(d["preds"], p["preds"], rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(d["sd"], p["sd"], rtol=1e-6, atol=1e-7)
+    at.selectbox(key="replicate_shown").set_value(1).run()
+    assert not at.exception, at.exception

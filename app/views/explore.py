@@ -84,7 +84,17 @@ def overview_figure(ctx: Ctx):
     if cached is not None and cached[0] == ident:
         return cached[1]
     genes = _gene_features(inp) if inp.genomic else None
-    fig = plot.tracks_figure(ctx.bin_x(), ctx.pred["preds"][:, ctx.cols], ctx.pred["sd"][:, ctx.cols],
+    mean, sd = ctx.pred["preds"][:, ctx.cols], ctx.pred["sd"][:, ctx.cols]
+    if "replicate_preds" in ctx.pred:          # a replicate ensemble: the mean and spread, or one replicate
+        reps = ctx.pred.meta.get("replicates", [])
+        shown = st.selectbox("Replicates shown", ["mean"] + list(reps), key="replicate_shown",
+                             format_func=lambda r: "mean ± spread across replicates" if r == "mean" else f"replicate {r}")
+        if shown != "mean":
+            mean, sd = ctx.pred["replicate_preds"][reps.index(shown)][:, ctx.cols], None
+        ident = ident + (shown,)
+        if cached is not None and cached[0] == ident:
+            return cached[1]
+    fig = plot.tracks_figure(ctx.bin_x(), mean, sd,
                                 ctx.target_names(), genes=genes,
                                 x_range=(inp.start, inp.start + model.seq_length), x_title=inp.coord_label())
     st.session_state["overview_fig"] = (ident, fig)

@@ -32,8 +32,9 @@ from .options import (ALL_TARGETS_LIMIT, EVAL_METRICS, FIMO_THRESHOLD, MATCH_K, 
 from .results import (Attribution, GeneValues, LayerGradients, MotifDatabase, MotifHits, Prediction,
                       Seqlets, VariantEffect, onehot, seqlet_arrays, seqlet_table)
 from .core import Job, Session
+from .replicates import ReplicateSession, open_session
 
-__all__ = ["Session", "Ensemble", "Request", "Job", "Prediction", "Attribution", "LayerGradients",
+__all__ = ["Session", "ReplicateSession", "open_session", "Ensemble", "Request", "Job", "Prediction", "Attribution", "LayerGradients",
            "GeneValues", "VariantEffect", "Seqlets", "MotifHits", "MotifDatabase", "TSS_RADIUS",
            "ALL_TARGETS_LIMIT", "TARGET_BLOCK", "SEQLET_OPTIONS", "MATCH_K", "FIMO_THRESHOLD", "VARIANT_STATS",
            "EVAL_METRICS", "onehot", "seqlet_arrays", "seqlet_table"]
