@@ -10,8 +10,7 @@ engine calls and the figures it sends) and times:
 * the first page (the model loaded once before): the default gene's prediction of the default
   targets and the default attribution, computed;
 * cached updates: the same page again, a new selected range (logo and heatmap redrawn), the stranded
-  tracks switched to '-' and back, a target dropped and the original selection restored, each a
-  full script run.
+  tracks switched to '-' and back, each a full script run.
 
 Goal: a page update <= 2 s once the prediction is cached. Writes the 'scale_page' section of
 benchmarks/RESULTS.md (unless --no-write). The browser's own drawing is not included: the
@@ -72,16 +71,13 @@ def main(argv=None) -> int:
     rows.append(("new selected range (logo, heatmap)", timed(lambda: at.slider(key="range_slider")
                                                              .set_value((mid - 40, mid + 40)).run())))
     check()
-    rows.append(("stranded tracks '-'", timed(lambda: at.radio(key="target_strand").set_value("-").run())))
+    minus = timed(lambda: at.radio(key="target_strand").set_value("-").run())   # predicts the '-' members
     check()
     rows.append(("stranded tracks back to the gene's strand", timed(lambda: at.radio(key="target_strand")
                                                                     .set_value("gene").run())))
     check()
-    chosen = list(at.multiselect(key="targets").value)
-    at.multiselect(key="targets").set_value(chosen[:-1]).run()      # computes the new objective once
-    check()
-    rows.append(("original targets restored (cached)", timed(lambda: at.multiselect(key="targets")
-                                                             .set_value(chosen).run())))
+    rows.append(("stranded tracks '-' again (now cached)", timed(lambda: at.radio(key="target_strand")
+                                                                .set_value("-").run())))
     check()
     cached = [s for name, s in rows[1:]]
     ok = max(cached) <= 2.0
@@ -96,6 +92,9 @@ def main(argv=None) -> int:
         "| page update | seconds |",
         "|---|---|",
         *[f"| {name} | {s:.2f} |" for name, s in rows],
+        "",
+        f"Not cached, for comparison: the first switch of the stranded tracks to '-' predicts the '-' members of "
+        f"the pairs (new target blocks): {minus:.2f} s.",
         "",
         f"Slowest cached update: {max(cached):.2f} s (goal <= 2 s: {'met' if ok else 'NOT met'}).",
     ])
