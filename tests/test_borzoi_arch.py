@@ -26,63 +26,27 @@ import pytest
 import tensorflow as tf
 
 from conftest import REPO, randomise_affine
+from tools.scale_model import KINDS as SCALE_KINDS, N_TARGETS, narrow_params, targets_txt
 
 FULL_LENGTH = 524_288
 SHORT_LENGTH = 16_384
-N_TARGETS = 7611
 SEED = 0
 
 
-def borzoi_params(seq_length: int, repeat_transformer: int = 2) -> dict:
-    """params_pred.json's blocks (same order and options) at narrow widths."""
-    return {"model": {
-        "seq_length": seq_length, "augment_rc": True, "augment_shift": 3, "activation": "gelu",
-        "norm_type": "batch-sync", "bn_momentum": 0.9, "kernel_initializer": "lecun_normal", "l2_scale": 2.0e-8,
-        "trunk": [
-            {"name": "conv_dna", "filters": 16, "kernel_size": 15, "norm_type": None, "activation": "linear",
-             "pool_size": 2},
-            {"name": "res_tower", "filters_init": 16, "filters_end": 32, "divisible_by": 8, "kernel_size": 5,
-             "num_convs": 1, "pool_size": 2, "repeat": 6},
-            {"name": "transformer_tower", "key_size": 8, "heads": 2, "num_position_features": 8, "dropout": 0.2,
-             "mha_l2_scale": 1.0e-8, "l2_scale": 1.0e-8, "kernel_initializer": "he_normal",
-             "repeat": repeat_transformer},
-            {"name": "unet_conv", "kernel_size": 3, "upsample_conv": True},
-            {"name": "unet_conv", "kernel_size": 3, "upsample_conv": True},
-            {"name": "Cropping1D", "cropping": 16},
-            {"name": "conv_nac", "filters": 24, "dropout": 0.1},
-        ],
-        "head_human": {"name": "final", "units": N_TARGETS, "activation": "softplus"},
-    }}
+def borzoi_params(seq_length: int) -> dict:
+    """params_pred.json's blocks (same order and options) at narrow widths (tools/scale_model.py)."""
+    return narrow_params(seq_length, width=16, n_targets=N_TARGETS)
 
 
 # Borzoi-like target kinds: (assay, stranded, rows); 2,000 + 800 + 1,500 + 600 + 2,711 = 7,611
-KINDS = [("RNA", True, 2000), ("CAGE", True, 800), ("DNASE", False, 1500), ("ATAC", False, 600),
-         ("CHIP", False, 2711)]
+KINDS = [(assay, stranded, n) for assay, stranded, n, _ in SCALE_KINDS]
 
 
 def write_targets(path) -> dict:
-    """A Borzoi-like targets.txt: stranded kinds as adjacent +/- rows pointing at each other.
-    Returns {assay: row indexes}, and 'pair': the (T,) partner of each row."""
-    lines = ["\tidentifier\tfile\tclip\tclip_soft\tscale\tsum_stat\tstrand_pair\tdescription"]
-    pair = np.arange(N_TARGETS)
-    rows = {}
-    i = 0
-    for assay, stranded, n in KINDS:
-        rows[assay] = np.arange(i, i + n)
-        for j in range(n):
-            k = i + j
-            if stranded:
-                plus = j % 2 == 0
-                pair[k] = k + 1 if plus else k - 1
-                ident, strand = f"{assay}{j // 2}{'+' if plus else '-'}", ("+" if plus else "-")
-            else:
-                ident, strand = f"{assay}{j}", ""
-            lines.append(f"{k}\t{ident}\t/data/{assay}{j}{strand}.w5\t768\t384\t0.01\tsum_sqrt\t{pair[k]}\t"
-                         f"{assay}:sample {j // 2 if stranded else j}")
-        i += n
-    assert i == N_TARGETS
-    path.write_text("\n".join(lines) + "\n")
-    rows["pair"] = pair
+    """A Borzoi-like targets.txt (tools/scale_model.targets_txt): stranded kinds as adjacent +/- rows
+    pointing at each other. Returns {assay: row indexes}, and 'pair': the (T,) partner of each row."""
+    text, rows = targets_txt(N_TARGETS)
+    path.write_text(text)
     return rows
 
 

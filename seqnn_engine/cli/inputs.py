@@ -156,7 +156,7 @@ def collect_windows(args, info, kind: str) -> Windows:
         return Windows(seqs, coords, sizes, notes=notes)
 
     if kind == "gtf":
-        from ..genomics.genes import output_coverage
+        from ..genomics.genes import coverage_note
         from ..genomics.windows import gene_window_sequence
 
         genes = read_genes_input(args, info)
@@ -172,10 +172,9 @@ def collect_windows(args, info, kind: str) -> Windows:
                         continue
                     raise
                 gw, got = gene_window_sequence(genome, g, info.geometry, getattr(args, "gene_centre", "tss"))
-                body, exons = output_coverage(g, gw)
-                if body < 1.0:
-                    notes.append(f"gene {g.gene_id} is {g.end - g.start:,} bp: {body:.0%} of its body and "
-                                 f"{exons:.0%} of its exon bases lie inside the model output")
+                note = coverage_note(g, gw)
+                if note:
+                    notes.append(note)
                 add(got.sequence, chrom, gw.start, g.gene_id, g.strand)
                 gws.append(gw)
             sizes = dict(genome.chrom_lengths)

@@ -64,6 +64,8 @@ def combine(parts, out: Path, replicates, arrays: tuple) -> None:
     ``<name>_replicate_std`` added (float32)."""
     import h5py
 
+    from ..model.replicates import replicate_spread
+
     tmp = out.with_name(out.name + ".partial")
     shutil.copyfile(parts[0], tmp)
     with h5py.File(tmp, "r+") as f:
@@ -77,7 +79,6 @@ def combine(parts, out: Path, replicates, arrays: tuple) -> None:
             stack = np.stack(stack)
             dtype = f[name].dtype
             f[name][...] = stack.mean(axis=0).astype(dtype)
-            std = stack.std(axis=0, ddof=1) if len(parts) > 1 else np.zeros(stack.shape[1:], np.float32)
-            f.create_dataset(f"{name}_replicate_std", data=std.astype(np.float32))
+            f.create_dataset(f"{name}_replicate_std", data=replicate_spread(stack))
         f.attrs["replicates"] = json.dumps([int(r) for r in replicates])
     os.replace(tmp, out)

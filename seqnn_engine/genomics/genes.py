@@ -700,3 +700,12 @@ def output_coverage(gene, window: GeneWindow) -> tuple[float, float]:
     body = max(gene.end - gene.start, 1)
     ex = sum(e - s for s, e in gene.exons) or 1
     return inside(gene.start, gene.end) / body, sum(inside(s, e) for s, e in gene.exons) / ex
+
+
+def coverage_note(gene, window: GeneWindow) -> str | None:
+    """A message when the gene body reaches past the window's output bins, else None."""
+    body, exons = output_coverage(gene, window)
+    if body >= 1.0:
+        return None
+    return (f"{gene.gene_name or gene.gene_id} is {gene.end - gene.start:,} bp: {body:.0%} of its body and "
+            f"{exons:.0%} of its exon bases lie inside the model output")

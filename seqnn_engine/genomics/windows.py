@@ -110,15 +110,14 @@ def _overlapping(genes, gs) -> tuple:
 def gene_input(genome, genes, gene, geometry, centre: str = "tss") -> InputWindow:
     """The window of ``gene`` (a Gene) with the annotation's genes of the window, its TSS and exon bins;
     centred on the primary TSS (``centre`` 'tss') or the gene body ('body')."""
-    from .genes import output_coverage
+    from .genes import coverage_note
     gw, gs = gene_window_sequence(genome, gene, geometry, centre)
     notes = []
     if len(gw.tss_outside):
         notes.append(f"{len(gw.tss_outside)} TSS(s) of {gene.gene_name} lie outside the model output")
-    body, exons = output_coverage(gene, gw)
-    if body < 1.0:
-        notes.append(f"{gene.gene_name} is {gene.end - gene.start:,} bp: {body:.0%} of its body and {exons:.0%} "
-                     "of its exon bases lie inside the model output")
+    note = coverage_note(gene, gw)
+    if note:
+        notes.append(note)
     notes += _padding_note(gs)
     return InputWindow(gs.sequence, f"{gene.gene_name} ({gene.gene_id}) {gs.chrom}:{gw.start}-{gw.end}", "gene",
                        gs.chrom, gs.start, gene.strand, _overlapping(genes, gs), tuple(int(b) for b in gw.tss_bins),

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from typing import Callable, Optional, Sequence
+from typing import Callable, Optional
 
 import numpy as np
 
@@ -107,7 +107,10 @@ class ReplicateAttribution:
         return self.scores.sum(axis=-1)
 
 
-def _spread(stack: np.ndarray) -> np.ndarray:
+def replicate_spread(stack: np.ndarray) -> np.ndarray:
+    """(...) float32 standard deviation over the replicate axis 0 of ``stack`` (R, ...) (ddof 1;
+    zeros for one replicate): the spread every surface reports."""
+    stack = np.asarray(stack, np.float32)
     if stack.shape[0] < 2:
         return np.zeros(stack.shape[1:], np.float32)
     return stack.std(axis=0, ddof=1).astype(np.float32)
@@ -203,7 +206,7 @@ class Replicates:
             n = e * len(preds)
             member_var = ((within + between) * n / max(n - 1, 1)).astype(np.float32)
         labels = [f"r{r}/{lab}" for r in self.indexes for lab in preds[0].member_labels]
-        return ReplicatePrediction(mean=mean, replicate_std=_spread(means), per_replicate=means,
+        return ReplicatePrediction(mean=mean, replicate_std=replicate_spread(means), per_replicate=means,
                                    member_var=member_var, replicates=np.asarray(self.indexes),
                                    target_indexes=preds[0].target_indexes, member_labels=labels)
 
@@ -214,7 +217,7 @@ class Replicates:
         hyp = np.stack([a.hypothetical for a in res]).astype(np.float32)
         obj = np.stack([np.asarray(a.objective, np.float64) for a in res])
         return ReplicateAttribution(method=method, scores=scores.mean(axis=0), hypothetical=hyp.mean(axis=0),
-                                    scores_std=_spread(scores), hypothetical_std=_spread(hyp),
+                                    scores_std=replicate_spread(scores), hypothetical_std=replicate_spread(hyp),
                                     objective=obj.mean(axis=0), objective_per_replicate=obj,
                                     per_replicate_scores=scores, replicates=np.asarray(self.indexes),
                                     options=dict(res[0].options))

@@ -20,6 +20,7 @@ import hashlib
 import numpy as np
 
 from ..errors import InputError
+from ..model.replicates import replicate_spread
 from .core import Job, Session
 from .options import Progress, Request
 from .results import Attribution, Prediction
@@ -80,11 +81,10 @@ class ReplicateSession(Session):
 
     def _combine_predictions(self, key: str, parts) -> Prediction:
         reps = np.stack([np.asarray(p["preds"], np.float32) for p in parts])
-        sd = reps.std(axis=0, ddof=1) if len(parts) > 1 else np.zeros(reps.shape[1:], np.float32)
         members = np.concatenate([np.asarray(p["members"], np.float32) for p in parts], axis=-1)
         labels = [f"r{r}/{lab}" for r, p in zip(self.replicate_indexes, parts)
                   for lab in p.meta.get("member_labels", [])]
-        arrays = {"preds": reps.mean(axis=0), "sd": sd.astype(np.float32), "members": members,
+        arrays = {"preds": reps.mean(axis=0), "sd": replicate_spread(reps), "members": members,
                   "target_index": np.asarray(parts[0]["target_index"]), "replicate_preds": reps}
         meta = {"member_labels": labels, "replicates": list(self.replicate_indexes)}
         return Prediction(key, arrays, meta, _source(parts))
@@ -94,8 +94,7 @@ class ReplicateSession(Session):
         arrays = {"scores": scores.mean(axis=0),
                   "grads": np.stack([np.asarray(p["grads"], np.float32) for p in parts]).mean(axis=0),
                   "objective": np.asarray(np.mean([float(p["objective"]) for p in parts]), np.float32),
-                  "scores_replicate_std": (scores.std(axis=0, ddof=1) if len(parts) > 1
-                                           else np.zeros(scores.shape[1:])).astype(np.float32)}
+                  "scores_replicate_std": replicate_spread(scores)}
         meta = dict(parts[0].meta)
         meta["replicates"] = list(self.replicate_indexes)
         return Attribution(key, arrays, meta, _source(parts))
