@@ -218,6 +218,7 @@ class SeqletTable:
             raise InputError(f"{len(knockout)} knock-out rows for {len(self)} seqlets")
         settings = dict(self.settings, knockout=dict(alpha=knockout.alpha, min_effect=knockout.min_effect,
                                                      min_fraction=knockout.min_fraction,
+                                                     min_share=float(getattr(knockout, "min_share", 0.0)),
                                                      n_shuffles=knockout.n_shuffles, seed=knockout.seed,
                                                      n_null=int(len(knockout.null_effect))))
         return replace(self, ko_effect=np.asarray(knockout.effect, np.float64),
