@@ -163,6 +163,25 @@ def tuning_windows(demo_dir, seq_length: int, crop_bp: int, chrom: str = "chr2",
     return gt.HeldOutWindows(np.array([chrom] * len(starts)), starts, x, int(crop_bp))
 
 
+VALIDATION_SEED = 777   # the generator seed of the validation chromosome (the shipped demo genome's is 20240605)
+
+
+def validation_genome(out_dir, seed: int = VALIDATION_SEED, size: int = 900_000) -> Path:
+    """A freshly generated demo chromosome (``tools.demo.genome_gen.generate`` with another seed, one
+    chromosome named chr3 of ``size`` bp) written to ``out_dir``: the same generator, planted-site densities
+    and motifs as the demo genome, but sequence the model was never trained on and that is not the
+    held-out evaluation chromosome. Its windows (``gt.held_out_windows(out_dir, ...)``) and sites
+    (``gt.site_tables(out_dir)``) are where the benchmark chooses its operating point. Returns ``out_dir``."""
+    from tools.demo.genome_gen import SEED, generate
+
+    if int(seed) == SEED:
+        raise ValueError(f"seed {seed} regenerates the shipped demo genome; use another seed")
+    out = Path(out_dir)
+    if not (out / "genome_meta.json").exists():
+        generate(out, seed=int(seed), chrom_sizes={"chr3": int(size)}, log=lambda m: None)
+    return out
+
+
 def run(args) -> dict:
     from seqnn_engine import load_model_dir
     from tools.demo import demo_dir
