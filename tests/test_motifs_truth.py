@@ -56,3 +56,22 @@ def test_tuning_windows_come_from_a_training_chromosome():
     assert set(held.chrom) == {"chr3"}
     with pytest.raises(InputError, match="training chromosome"):
         tuning_windows(demo_dir(), 4096, 256, chrom="chr3")
+
+
+def test_validation_genome_is_new_sequence_with_planted_sites(tmp_path):
+    import pytest
+
+    from motif_truth import validation_genome
+    from tools.demo import demo_dir
+    from tools.demo.genome_gen import SEED
+    from tools.demo.groundtruth import held_out_windows, site_tables
+
+    g = validation_genome(tmp_path / "v", seed=5, size=200_000)
+    w = held_out_windows(g, 4096, 256)
+    demo = held_out_windows(demo_dir(), 4096, 256, limit=len(w))
+    assert len(w) == 200_000 // 4096 and set(w.chrom) == {"chr3"}
+    assert np.mean(w.x.argmax(-1) == demo.x.argmax(-1)) < 0.5        # not the held-out sequence (~0.25 by chance)
+    st = site_tables(g)["chr3"]
+    assert st.driver.sum() > 10 and set(st.name[st.driver]) <= {"CTCF", "SPI1", "CEBPB", "REST"}
+    with pytest.raises(ValueError, match="shipped demo genome"):
+        validation_genome(tmp_path / "d", seed=SEED)
