@@ -209,8 +209,26 @@ def sequence_input(ses) -> SeqInput | None:
             return last
         return None
     if inp is not None:
+        inp = variant_centred(ses, inp, sb)
         st.session_state["last_input"] = inp
     return inp
+
+
+def variant_centred(ses, inp: SeqInput, sb) -> SeqInput:
+    """``inp`` re-centred on the variant chosen in the variant view (``var_centre``: the variant and the
+    input it was chosen on), while that input stays the chosen one; a new input drops the centring."""
+    centre = st.session_state.get("var_centre")
+    if centre is None:
+        return inp
+    if centre["base"] != (inp.label, int(inp.start)):
+        st.session_state.pop("var_centre", None)
+        return inp
+    try:
+        return ses.variant_centred_input(inp, centre["variant"])
+    except InputError as e:
+        sb.error(str(e))
+        st.session_state.pop("var_centre", None)
+        return inp
 
 
 # ----------------------------------------------------------------------------------- options
