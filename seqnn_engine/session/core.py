@@ -1,22 +1,77 @@
-"""The :class:`Session` (its jobs in :mod:`.job`, its variant requests in :mod:`.variants`): one model (lazily loaded), its genome and genes, the result cache and the
+"""The :class:`Session` and its :class:`Job` (a request's key, cached result and runner; the variant requests are in :mod:`.variants`): one model (lazily loaded), its genome and genes, the result cache and the
 defaults; every surface's computation and store key goes through it (see :mod:`seqnn_engine.session`)."""
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 import numpy as np
 
 from ..batch import cache_keys
 from ..batch.result_cache import Result, ResultCache
 from ..errors import InputError
-from .job import Job
 from .options import (ALL_TARGETS_LIMIT, EVAL_METRICS, FIMO_THRESHOLD, SEQLET_OPTIONS, TARGET_BLOCK, TSS_RADIUS,
                       Ensemble, Progress, Request)
 from .results import (Attribution, GeneValues, LayerGradients, MotifDatabase, MotifHits, Prediction,
                       Seqlets, _str_array, onehot, seqlet_arrays)
 from .variants import VariantJobs
+
+
+@dataclass
+class Job:
+    """A request bound to a session: its store ``key``, its cached result (``cached()``, no
+    computation), ``run(progress)`` (cached or computed, in the caller's thread) and
+    ``submit(label)`` (computed by the process's work queue, admitted by the memory model).
+
+    estimate: a callable giving the request's estimated peak bytes (the memory model's plan;
+    it raises InputError when the request cannot fit the limit at all), or None for the model's
+    weights as a floor.
+    """
+
+    key: str
+    _peek: Callable
+    _run: Callable
+    members: int = 1
+    estimate: Optional[Callable[[], int]] = None
+    kind: str = ""
+    model: object = None
+
+    def cached(self):
+        return self._peek()
+
+    def run(self, progress: Progress = None):
+        return self._run(progress)
+
+    def estimate_bytes(self) -> int:
+        """The request's estimated peak (bytes) before it starts."""
+        if self.estimate is not None:
+            return int(self.estimate())
+        if self.model is not None:
+            from ..memory import weights_bytes
+            return int(weights_bytes(self.model))
+        return 0
+
+    def queued(self) -> bool:
+        """Whether the dashboard should queue this job: its estimate is above
+        :func:`seqnn_engine.batch.queue.queue_above_bytes` (``SEQNN_QUEUE_ABOVE_MB``, default 512)."""
+        from ..batch.queue import queue_above_bytes
+        return self.estimate_bytes() > queue_above_bytes()
+
+    def submit(self, label: str, queue=None):
+        """Queue the computation (``queue`` default :func:`seqnn_engine.batch.queue.default_queue`):
+        a :class:`~seqnn_engine.batch.queue.Ticket` with position, time estimate, progress and cancel.
+        The same key already queued or running gives its ticket (one computation for every session)."""
+        from ..batch.queue import default_queue
+        q = queue or default_queue()
+
+        def work(progress):
+            return self._run(lambda done, total: progress(done / total if total else 0.0, f"{done:,} / {total:,}"))
+
+        return q.submit(work, estimate_bytes=self.estimate_bytes(), label=label, kind=self.kind or label,
+                        key=self.key)
+
 
 # ======================================================================================
 # the session
@@ -368,6 +423,11 @@ class Session(VariantJobs):
                                                batch_size=1, mc=mc).peak_bytes
         return memory.attribution_plan(m, req.method, 1, ens.n_members, batch_size=1, mc=mc,
                                        n_targets=n_t).peak_bytes
+
+    @staticmethod
+    def _new_job(*args, **kw) -> Job:
+        """A :class:`Job` (for the mixins, which do not import this module)."""
+        return Job(*args, **kw)
 
     @staticmethod
     def _typed(r, cls):

@@ -25,7 +25,6 @@ import numpy as np
 
 from ..batch import cache_keys
 from ..errors import InputError
-from .job import Job
 from .options import VARIANT_STATS, Progress, Request
 from .results import VariantAttribution, VariantEffect
 
@@ -125,7 +124,7 @@ class VariantJobs:
         idx = getattr(self, "replicate_indexes", None)
         return [self] if not idx else [self.replicate_session(r) for r in idx]
 
-    def _one_variant_job(self, vw, opts: dict, meta: dict) -> Job:
+    def _one_variant_job(self, vw, opts: dict, meta: dict):
         """The scores of one VariantWindow with this session's own model (no replicate combination)."""
         from .. import memory
         from ..analysis.variants import score_windows
@@ -143,13 +142,14 @@ class VariantJobs:
         def estimate():
             t = opts["targets"]
             return memory.variants_plan(self.model, 1, len(opts["shifts"]), opts["rc"],
-                                        None if t is None else len(t), 1, True, len(opts["stats"])).peak_bytes
+                                        None if t is None else len(t), int(opts["batch_size"]), True,
+                                        len(opts["stats"])).peak_bytes
         n = len(opts["shifts"]) * (2 if opts["rc"] else 1) * max(1, opts["mc_n"])
-        return Job(key, lambda: self._typed(self.cache.peek(key), VariantEffect),
+        return self._new_job(key, lambda: self._typed(self.cache.peek(key), VariantEffect),
                    lambda cb: self._typed(self.cache.get_or_compute(key, lambda: run(cb)), VariantEffect),
                    n, estimate=estimate, kind="variant", model=self.model)
 
-    def variant_window_job(self, vw, req: Request, stats=VARIANT_STATS, position=None) -> Job:
+    def variant_window_job(self, vw, req: Request, stats=VARIANT_STATS, position=None):
         """The :class:`Job` of the scores of a VariantWindow ``vw`` (see the module docstring; ``position``:
         the display coordinate shown, default the genome position)."""
         opts = self.variant_options(req, stats)
@@ -181,15 +181,15 @@ class VariantJobs:
 
         def run(progress: Progress = None):
             return combine([j.run(_chain_progress(progress, i, len(subs))) for i, j in enumerate(subs)])
-        return Job(key, peek, run, subs[0].members * len(subs), estimate=subs[0].estimate, kind="variant",
+        return self._new_job(key, peek, run, subs[0].members * len(subs), estimate=subs[0].estimate, kind="variant",
                    model=self.model)
 
-    def variant_job(self, inp, position: int, alt: str, req: Request, stats=VARIANT_STATS) -> Job:
+    def variant_job(self, inp, position: int, alt: str, req: Request, stats=VARIANT_STATS):
         """The :class:`Job` of one substitution at display coordinate ``position`` of input ``inp`` (an
         InputWindow) to base ``alt``, scored on the window centred on it (as the CLI's ``variants``)."""
         return self.variant_window_job(self.typed_variant_window(inp, position, alt), req, stats, position)
 
-    def vcf_variant_job(self, variant, req: Request, stats=VARIANT_STATS) -> Job:
+    def vcf_variant_job(self, variant, req: Request, stats=VARIANT_STATS):
         """The :class:`Job` of a VCF variant's scores (REF and ALT as the VCF gives them; a flipped variant
         is still ALT minus REF), the numbers of the CLI's ``variants`` for that record."""
         return self.variant_window_job(self.vcf_variant_window(variant), req, stats)
@@ -207,7 +207,7 @@ class VariantJobs:
         base = req.with_(positions=None, statistic="sum", method=method, window=None)
         return base.with_(sequence=vw.ref_seq), base.with_(sequence=vw.alt_seq)
 
-    def variant_attribution_job(self, vw, req: Request, method: str = VARIANT_ATTR_METHOD) -> Job:
+    def variant_attribution_job(self, vw, req: Request, method: str = VARIANT_ATTR_METHOD):
         """The :class:`Job` of the attribution of a variant's score on its REF and ALT windows
         (:class:`VariantAttribution`; see the module docstring). Both are ordinary attribution jobs of the
         session (keyed, cached, estimated and, on a ReplicateSession, combined over replicates like any)."""
@@ -238,6 +238,6 @@ class VariantJobs:
 
         def run(progress: Progress = None):
             return combine([j.run(_chain_progress(progress, i, 2)) for i, j in enumerate(subs)])
-        return Job(key, peek, run, subs[0].members, estimate=subs[0].estimate, kind=subs[0].kind or method,
+        return self._new_job(key, peek, run, subs[0].members, estimate=subs[0].estimate, kind=subs[0].kind or method,
                    model=self.model)
 
