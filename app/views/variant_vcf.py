@@ -2,7 +2,7 @@
 window the user chose, and the choice of one, which re-centres the session's input on it (the window
 its scores use, as the CLI's ``variants``), so the overview and every view move with it.
 
-State: ``vcf`` {name, variants} (the parsed upload; kept when the view or the input changes),
+State: ``vcf`` {name, variants, serial} (the parsed upload; kept when the view or the input changes),
 ``var_centre`` {base: (label, start) of the input it was chosen on, variant} (read by
 ``app.inputs.variant_centred``), ``vcf_pick`` (the selectbox: an index into the listed variants).
 """
@@ -22,14 +22,16 @@ def _on_upload() -> None:
     if up is None:
         return
     try:
-        st.session_state["vcf"] = {"name": up.name, "variants": Session.read_vcf_upload(up.getvalue(), up.name)}
+        serial = int(st.session_state.get("vcf", {}).get("serial", 0)) + 1
+        st.session_state["vcf"] = {"name": up.name, "variants": Session.read_vcf_upload(up.getvalue(), up.name),
+                                   "serial": serial}
         st.session_state.pop("vcf_error", None)
     except InputError as e:
         st.session_state["vcf_error"] = f"{up.name}: {e}"
 
 
 def _forget() -> None:
-    for k in ("vcf", "vcf_error", "var_centre", "vcf_pick", "vcf_pick_for"):
+    for k in ("vcf", "vcf_error", "var_centre", "vcf_pick", "vcf_pick_for", "vcf_window"):
         st.session_state.pop(k, None)
 
 
@@ -56,7 +58,12 @@ def chosen_variant(ctx: Ctx):
         st.info("A VCF lists genome variants: choose a gene or interval input (a FASTA record has no genome "
                 "coordinates), or enter a position and a base instead.")
         return None
-    wv = ctx.session.window_variants(inp, vcf["variants"])
+    key = (vcf["serial"], str(ctx.session.model_dir), base.label, int(base.start))
+    cached = st.session_state.get("vcf_window")
+    if cached is None or cached[0] != key:     # the window's list is read once per upload and window
+        cached = (key, ctx.session.window_variants(inp, vcf["variants"]))
+        st.session_state["vcf_window"] = cached
+    wv = cached[1]
     c1, c2 = st.columns([4, 1])
     c1.caption(f"**{vcf['name']}**: {len(wv)} of {wv.n_total:,} variant(s) in the window {base.label} "
                f"({wv.n_other_chrom:,} on other chromosomes, {wv.n_outside:,} elsewhere on {wv.chrom})")
