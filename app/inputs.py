@@ -224,7 +224,11 @@ def variant_centred(ses, inp: SeqInput, sb) -> SeqInput:
         st.session_state.pop("var_centre", None)
         return inp
     try:
-        return ses.variant_centred_input(inp, centre["variant"])
+        moved = ses.variant_centred_input(inp, centre["variant"])
+        v = centre["variant"]
+        sb.caption(f"Window moved to be centred on variant **{v.id}** ({v.chrom}:{v.pos:,}), chosen in the "
+                   f"variant view: {moved.chrom}:{moved.start:,}-{moved.start + len(moved.sequence):,}")
+        return moved
     except InputError as e:
         sb.error(str(e))
         st.session_state.pop("var_centre", None)
