@@ -1,4 +1,4 @@
-"""The variant view at scale with Streamlit's AppTest: a VCF upload lists the variants of the window,
+"""The variant view at scale with Streamlit's AppTest on the bundled demo model: a VCF upload lists the variants of the window,
 choosing one re-centres the session's input on it, the scores are the CLI's numbers for that record,
 and the attribution of the score renders.
 
@@ -13,7 +13,7 @@ import h5py
 import numpy as np
 import pytest
 
-from test_app_support import DEFAULT_GENE, DEMO, REPO, dashboard_env
+from test_app_support import DEFAULT_GENE, DEMO, REPO
 
 pytest.importorskip("streamlit.testing.v1")
 from streamlit.testing.v1 import AppTest  # noqa: E402
@@ -23,8 +23,15 @@ MAIN = str(REPO / "app" / "main.py")
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory):
-    with dashboard_env(tmp_path_factory) as e:
-        yield e
+    """The bundled demo model (the dashboard's default: no extra model roots) with its genome and genes,
+    an empty result store and an empty dashboard config."""
+    store = tmp_path_factory.mktemp("store")
+    cfg = tmp_path_factory.mktemp("cfg") / "none.toml"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SEQNN_MODEL_ROOTS", "")
+        mp.setenv("SEQNN_STORE_DIR", str(store))
+        mp.setenv("SEQNN_DASHBOARD_CONFIG", str(cfg))
+        yield {"model_dir": DEMO.resolve(), "store": store}
 
 
 @pytest.fixture(scope="module")
