@@ -62,7 +62,7 @@ def pick_model(settings) -> tuple[str, int, str] | None:
                            format_func=lambda r: f"all {n_weights[path]} (replicates as ensemble members)"
                            if r == "all" else str(r),
                            help="'all': predictions and attributions average the replicates; the band shows "
-                                "their spread. Other views use replicate 0.")
+                                "their spread (variant scores too). Other views use replicate 0.")
     from seqnn_engine.model.precision import PRECISIONS
     precision = sb.selectbox("Precision", PRECISIONS, key="precision",
                              help="bfloat16: the model's convolutions and dense layers compute in bfloat16 "
