@@ -120,7 +120,7 @@ def chosen_variant(ctx: Ctx):
         st.info("None of these variants can be scored (insertions/deletions or REF mismatches).")
         return None
     label = lambda i: f"{wv.variants[i].id} · {wv.chrom}:{wv.variants[i].pos:,} {wv.variants[i].ref}>{wv.variants[i].alt}"  # noqa: E731
-    pick = st.selectbox("Variant (the window is centred on it; or select a row of the table)", [None] + ok, key="vcf_pick",
+    pick = st.selectbox("Variant (or select a table row; the window is centred on it)", [None] + ok, key="vcf_pick",
                         format_func=lambda i: "choose a variant" if i is None else label(i))
     if pick != current:
         if pick is None:
