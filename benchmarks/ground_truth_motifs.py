@@ -566,10 +566,10 @@ def motifs_report(st) -> str:
     lines.append(f"- Decoys: {_pct(tot['decoy_called'], tot['n_decoy_sites'])} of the decoy sites in the output spans "
                  f"overlap a seqlet; {tot['named_decoy_best']} of {tot['n_seqlets']} seqlets have a decoy's JASPAR ID "
                  "as their best match.")
-    lines += ["", f"**TF-MoDISco** (modisco-lite via `seqnn_engine.motifs.modisco.run_modisco`, the same windows, "
+    lines += ["", "**TF-MoDISco** (modisco-lite via `seqnn_engine.motifs.modisco.run_modisco`, the same windows, "
               "hypothetical scores of the forward-only saliency (on the RC + shift ensemble saliency of the seqlets, a "
               "run of 2026-12-02 07:20 UTC found CEBPB's pattern matched to CEBPG MA0838.1, CEBPA MA0102.5 and CEBPE "
-              "MA0837.3, the planted MA0466.4 just outside the 3 best; the other three drivers as here), at most {st['modisco_seqlets']} seqlets per metacluster; patterns "
+              f"MA0837.3, the planted MA0466.4 just outside the 3 best; the other three drivers as here), at most {st['modisco_seqlets']} seqlets per metacluster; patterns "
               "trimmed to the positions that are informative (>= 0.2 bits) or contribute (>= 0.3 of the largest "
               "|CWM|), named by TOMTOM of the trimmed probability matrix, ranked by p-value, q <= 0.5):", "",
               "| track | patterns | pattern(s) matched to the planted ID (top 3) | seqlets | matched pattern's "
