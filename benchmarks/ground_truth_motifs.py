@@ -502,7 +502,7 @@ def motifs_report(st) -> str:
         by = {}
         for m, k in missed:
             by.setdefault(k, []).append(f"{m} {tk[m][k]:.3f}")
-        lines.append("- Seqlet goals missed: " + "; ".join(f"{k} >= {MOTIF_GOALS[k]} ({', '.join(v)})"
+        lines.append("- Unverified seqlets (the attribution alone), goals missed: " + "; ".join(f"{k} >= {MOTIF_GOALS[k]} ({', '.join(v)})"
                                                           for k, v in by.items()) + ".")
     else:
         lines.append("- Every seqlet goal (recall >= 0.9, precision >= 0.8, ID in top 3 >= 0.9) is met on every track.")
