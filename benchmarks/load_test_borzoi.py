@@ -55,6 +55,9 @@ GENES = ("GENE3", "GENE5", "GENE7", "GENE9")      # one per heavy session; the d
 N_HEAVY = len(GENES)
 LABEL_JS = """(g) => [...document.querySelectorAll('strong')].some(s => s.textContent.startsWith(g + ' ('))"""
 PROGRESS_JS = """() => [...document.querySelectorAll('[data-testid="stProgress"]')].map(p => p.innerText.trim())"""
+SCALE_GENE_JS = """() => [...document.querySelectorAll('strong')].some(s => /^GENE\\d+ \\(/.test(s.textContent))
+    && !document.querySelector('[data-testid="stProgress"]')
+    && [...document.querySelectorAll('.gtitle')].some(t => t.textContent.startsWith('Sequence logo'))"""
 NO_PROGRESS_JS = """() => !document.querySelector('[data-testid="stProgress"]')"""
 MODEL_PAGE_JS = """() => [...document.querySelectorAll('h3')].some(h => h.textContent.startsWith('Model: '))"""
 QUEUED = re.compile(r"^(?P<label>.+?): queued, (?P<ahead>\d+) request\(s\) ahead; (?P<eta>.+)$")
@@ -117,9 +120,9 @@ async def open_on_model(page, url: str, label: str, timeout_s: float) -> None:
     await page.wait_for_function(lt.GENE_DRAWN_JS, arg=lt.FIRST_GENE, timeout=lt.STEP_TIMEOUT_MS)
     await lt.settle(page)
     await lt.switch_model(page, label)
-    await asyncio.sleep(0.5)
-    await page.wait_for_function(lt.LOGO_TITLE_JS, timeout=timeout_s * 1000)
-    await settled_after(page, time.perf_counter(), NO_PROGRESS_JS, timeout_s=timeout_s)
+    # the test model's gene (tools/scale_model names them GENE<n>) heads the page, with its logo
+    await page.wait_for_function(SCALE_GENE_JS, timeout=timeout_s * 1000)
+    await settled_after(page, time.perf_counter(), SCALE_GENE_JS, timeout_s=timeout_s)
 
 
 @dataclass
