@@ -336,7 +336,8 @@ def report(r: dict) -> str:
             "the published full-width Borzoi (benchmarks/borzoi_params_pred.json, human head, 186 M parameters) "
             "with seeded random weights in a model directory of tools/scale_model (Borzoi-like targets.txt of "
             "7,611 targets, random genome and GTF)")
-    lines = ["## Load test at Borzoi scale: 4 queued saliency maps while a 5th session browses "
+    lines = [f"## Load test at Borzoi scale{', quick validation (narrow model)' if r['quick'] else ''}: "
+             "4 queued saliency maps while a 5th session browses "
              "(`benchmarks/load_test_borzoi.py`)", "",
              f"Machine: {machine()}; load average {r['load_before']:.1f} before / {r['load_after']:.1f} after "
              "(the 2 cores were shared with other jobs; the browser ran on them too). Model: " + what + ". "
