@@ -240,7 +240,10 @@ async def browse_flow(browser, url: str, label: str, ready: asyncio.Event, stop:
 
 # ----------------------------------------------------------------------------------- run
 
-def run(quick: bool, budget_mb: int, cache: Path, timeout_s: float, worker_nice: int = 10) -> dict:
+def run(quick: bool, budget_mb: int, cache: Path, timeout_s: float, worker_nice: int = 10,
+        end_by: float | None = None) -> dict:
+    """One run (see the module docstring); ``end_by``: a time.time() by which the sessions stop waiting
+    (those not done by then are reported as not completed)."""
     from playwright.async_api import async_playwright
     tmp = Path(tempfile.mkdtemp(prefix="seqnn-load-borzoi-"))
     t_build = time.perf_counter()
@@ -283,9 +286,11 @@ def run(quick: bool, budget_mb: int, cache: Path, timeout_s: float, worker_nice:
                     browse = asyncio.create_task(browse_flow(browser, url, label, ready, stop, timeout_s))
                     await ready.wait()      # the browsing session's page is open before the heavy ones start
                     go.set()
-                    heavy = [asyncio.create_task(heavy_flow(browser, url, label, g, go, timeout_s, tmp)) for g in GENES]
+                    left = timeout_s if end_by is None else max(60.0, min(timeout_s, end_by - time.time()))
+                    out["session_limit_s"] = left
+                    heavy = [asyncio.create_task(heavy_flow(browser, url, label, g, go, left, tmp)) for g in GENES]
                     t1 = time.perf_counter()
-                    done, pending = await asyncio.wait(heavy, timeout=timeout_s)
+                    done, pending = await asyncio.wait(heavy, timeout=left + 30)
                     out["wall_s"] = time.perf_counter() - t1
                     stop.set()
                     for t in pending:
@@ -382,7 +387,7 @@ def report(r: dict) -> str:
                   "latency is the browser drawing and the websocket, on the same 2 cores."]
     lines += ["", "| measurement (MB = 2^20 bytes, as SEQNN_MAX_MEMORY_MB) | value |", "|---|---|",
               f"| saliency maps completed | **{done} / {N_HEAVY}** |",
-              f"| wall time of the {N_HEAVY} sessions | {r['wall_s']:.0f} s |",
+              f"| wall time of the {N_HEAVY} sessions | {r['wall_s']:.0f} s (limit {r['session_limit_s']:.0f} s) |",
               f"| server RSS after the warm-up | {r['rss_after_warm_up'] / mib:,.0f} MB |",
               f"| server RSS peak (whole run, sampled every 0.25 s) | **{peak_mb:,.0f} MB** of the "
               f"{r['budget_mb']:,} MB budget ({'within' if peak_mb <= r['budget_mb'] else 'ABOVE'}) |",
@@ -404,12 +409,19 @@ def main(argv=None) -> int:
     ap.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="where the full-width model directory is kept")
     ap.add_argument("--timeout", type=float, default=3600.0, help="seconds for the warm-up, and for the sessions")
     ap.add_argument("--worker-nice", type=int, default=10, help="SEQNN_WORKER_NICE of the server (0: off)")
+    ap.add_argument("--end-by", default=None, help="HH:MM (UTC, today): the sessions stop waiting then")
     ap.add_argument("--no-write", action="store_true", help="print only; do not update RESULTS.md")
     a = ap.parse_args(argv)
     if not os.path.exists(lt.CHROMIUM):
         print("Debian chromium is needed: apt-get install -y chromium", file=sys.stderr)
         return 2
-    r = run(a.quick, a.budget_mb, a.cache, a.timeout, a.worker_nice)
+    end_by = None
+    if a.end_by:
+        import datetime as dt
+        hh, mm = (int(v) for v in a.end_by.split(":"))
+        now = dt.datetime.now(dt.timezone.utc)
+        end_by = now.replace(hour=hh, minute=mm, second=0, microsecond=0).timestamp()
+    r = run(a.quick, a.budget_mb, a.cache, a.timeout, a.worker_nice, end_by)
     text = report(r)
     print(text)
     print(f"server log: {r['log']}")
