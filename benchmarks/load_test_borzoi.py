@@ -290,7 +290,8 @@ def run(quick: bool, budget_mb: int, cache: Path, timeout_s: float, worker_nice:
                     out["session_limit_s"] = left
                     heavy = [asyncio.create_task(heavy_flow(browser, url, label, g, go, left, tmp)) for g in GENES]
                     t1 = time.perf_counter()
-                    done, pending = await asyncio.wait(heavy, timeout=left + 30)
+                    # each session ends itself at its limit (keeping what its page showed); this is a backstop
+                    done, pending = await asyncio.wait(heavy, timeout=left + 300)
                     out["wall_s"] = time.perf_counter() - t1
                     stop.set()
                     for t in pending:
