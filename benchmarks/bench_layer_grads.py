@@ -119,24 +119,31 @@ def write_section(rows, a) -> None:
     from results import machine, update_section
     lines = [f"## Layer gradients at Borzoi scale: tapped layers and targets (`benchmarks/bench_layer_grads.py --matrix`)",
              "", f"Machine: {machine()}.", "",
-             f"Model: tools/scale_model (`--model {a.model}`): {rows[0].get('seq_length', '?'):,} bp, "
-             f"{rows[0].get('num_targets', '?'):,} targets, random weights; layer gradients of the first N "
+             "Model: tools/scale_model (`--model narrow`): 524,288 bp, 7,611 targets, random weights; layer gradients of the first N "
              "targets over 16 central bins, float32, engine defaults (checkpoint='auto'), one sequence, each "
              "cell in a fresh process. 'before': the engine before the head gather on the layer-gradient paths "
              "(the full (16,352 x 7,611) head and its K cotangents per target chunk); 'after': this checkout. "
-             "Estimate: `memory.layer_gradients_plan` of this checkout's model (checkpointed).", "",
-             "| code | tapped layers | targets | peak RSS GiB | RSS before the call GiB | estimate GiB | time s |",
-             "|---|---|---|---|---|---|---|"]
+             "Estimate: that engine's `memory.layer_gradients_plan` (checkpointed) of the whole call; job: "
+             "`layer_grads.estimate_bytes`, checked against `SEQNN_GRADIENT_MEMORY_MB` (default 2 GiB; "
+             "raised here so that every cell runs). Time on a shared 2-core machine (other jobs running).", "",
+             "| code | tapped layers | targets | peak RSS GiB | RSS before the call GiB | estimate GiB | job estimate GiB | time s |",
+             "|---|---|---|---|---|---|---|---|"]
+    full = [r for r in rows if r.get("model") == "full"]
+    rows = [r for r in rows if r.get("model") != "full"]
     for r in rows:
         if "error" in r:
             lines.append(f"| {r['code']} | {len(r['layers'])} | {r['targets']} | failed: "
-                         f"{r['error'].splitlines()[-1] if r['error'] else '?'} | | | |")
+                         f"{r['error'].splitlines()[-1] if r['error'] else '?'} | | | | |")
             continue
         lines.append(f"| {r['code']} | {len(r['layers'])} ({', '.join(r['layers'])}) | {r['targets']} | "
-                     f"{r['peak_rss_gib']} | {r['rss_before_gib']} | {r['estimate_gib']} | {r['time_s']} |")
-    extra = getattr(a, "notes", None)
-    if extra:
-        lines += ["", extra]
+                     f"{r['peak_rss_gib']} | {r['rss_before_gib']} | {r['estimate_gib']} | {r['job_estimate_gib']} | "
+                     f"{r['time_s']} |")
+    for r in full:
+        lines += ["", f"Full-width Borzoi (`--model full`: {r['params']:,} parameters, {r['seq_length']:,} bp, "
+                      f"{r['num_targets']:,} targets, random weights), layer gradients of {len(r['layers'])} tapped layer "
+                      f"({', '.join(r['layers'])}) for {r['targets']} targets, this checkout: peak RSS "
+                      f"**{r['peak_rss_gib']} GiB** ({r['rss_before_gib']} GiB after building the model), estimate "
+                      f"{r['estimate_gib']} GiB (job estimate {r['job_estimate_gib']} GiB), {r['time_s']} s ({r['cpu_s']} s CPU)."]
     sys.path.insert(0, str(HERE))
     update_section("layer_grads_scale", "\n".join(lines))
 
@@ -149,7 +156,13 @@ def main(argv=None) -> int:
     ap.add_argument("--seq-length", type=int, default=524_288)
     ap.add_argument("--matrix", action="store_true")
     ap.add_argument("--before-tree", default=None)
+    ap.add_argument("--write", nargs="+", metavar="LOG",
+                    help="write the RESULTS.md section from JSON lines of earlier runs (matrix and --model full)")
     a = ap.parse_args(argv)
+    if a.write:
+        rows = [json.loads(s) for f in a.write for s in Path(f).read_text().splitlines() if s.startswith("{")]
+        write_section(rows, a)
+        return 0
     if a.matrix:
         return matrix(a)
     print(json.dumps(run_one(a)), flush=True)

@@ -231,8 +231,8 @@ def ism_chunk(model, n_members: int = 1, batch_size: int = 4, engine: str = "ful
 # of a tap carry cotangents and the checkpointed plan's segments below the earliest tap never run.
 
 def _layer_gather(model, idx) -> bool:
-    from .attribution.layer_grads import _uses_gather
-    return _uses_gather(model, tuple(idx))
+    from .model.head import gathers_taps
+    return gathers_taps(model, tuple(idx))
 
 
 def _swept_nodes(model, idx, gather: bool) -> list:
@@ -280,17 +280,29 @@ def layer_gradient_job_bytes(model, n_seqs: int, layers, n_targets: int, n_membe
     return int(result + stats + members + work)
 
 
-def _swept_plan_peak(model, plan, idx) -> int:
+def _forward_to(model, mc: bool, head: bool) -> int:
+    """Per-sequence forward working set (no tape) of the graph up to the output (head) or to
+    the final Dense's input (head=False, with a head gather)."""
+    from .attribution import checkpoint
+    key = ("memory_forward_bytes_to", bool(mc), bool(head))
+    return model._fn(key, lambda: checkpoint.forward_bytes(checkpoint.keras_graph(model, mc, head)[0],
+                                                           _dtype_bytes(model)))
+
+
+def _swept_plan_peak(model, plan, idx, mc: bool = False, head: bool = True) -> int:
     """Per-sequence peak of a checkpointed layer-gradient run of ``plan`` (cuts at taps ``idx``):
-    the segments the sweep runs (those after the segment producing the earliest tap; the sweep
-    stops there), the local stage's backward only when the input is tapped, and its forward
-    (x, its outputs twice, one chunk's share of the forward working set) always."""
+    the forward pass (the stored boundaries beside the forward working set of the graph, e.g.
+    attention's logits, run whatever the taps), the segments the sweep runs (those after the
+    segment producing the earliest tap; the sweep stops there), the local stage's backward only
+    when the input is tapped, and its forward (x, its outputs twice, one chunk's share of the
+    forward working set) always."""
     ids = {id(model.net.tap_tensors[i]) for i in idx if i != 0}
     first = -1              # the input or a local-stage output tapped: every segment runs
     if 0 not in idx and not ids & {id(t) for t in (plan.local.outputs if plan.local is not None else ())}:
         first = next((j for j, seg in enumerate(plan.segments)
                       if ids & {id(t) for node in seg.nodes for t in node.outputs}), -1)
     peaks = [p for j, p in enumerate(plan.segment_peaks) if j > first]
+    peaks.append(plan.stored_bytes + _forward_to(model, mc, head))
     st = plan.local
     if st is not None:
         if 0 in idx:
@@ -332,7 +344,7 @@ def layer_gradients_plan(model, n_seqs: int, layers, n_targets: int, n_members: 
         per = sum(c.out for c in costs) + k * 2 * max((c.work for c in swept), default=0)
     else:
         p = ck.plan_for(model, mc, tuple(i for i in idx if i != 0), k, db, head=not gather)
-        per = _swept_plan_peak(model, p, idx) if checkpoint else p.tape_bytes
+        per = _swept_plan_peak(model, p, idx, mc, not gather) if checkpoint else p.tape_bytes
     cols = k if gather else model.num_targets
     per += k * per_tap * F32 * 2 + model.target_length * cols * F32 * (k + 1)
     parts = {"weights": weights_bytes(model), "results": results}

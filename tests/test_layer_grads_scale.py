@@ -7,7 +7,8 @@ shorter twin of the published Borzoi blocks with a head of 7,611 targets (tools/
   hand for the RC member): an independent path.
 - The traced graphs of those paths hold no tensor whose last axis is the 7,611 targets.
 - The layer-gradient memory estimates do not depend on the head's size (only on the requested
-  targets), and shrink when the earliest tapped layer is deeper (the sweep stops there).
+  targets), and are smaller for taps above the input than for the input (the sweep stops at the
+  earliest tap).
 """
 from __future__ import annotations
 
@@ -143,11 +144,12 @@ def test_estimates_depend_on_requested_targets_not_the_head(twin, small_head, la
     assert more.parts["results"] > fewer.parts["results"]
 
 
-def test_checkpointed_estimate_shrinks_with_a_deeper_earliest_tap(twin):
+def test_checkpointed_estimate_is_smaller_for_taps_above_the_input(twin):
     m, _ = twin
     est = {name: memory.layer_gradients_plan(m, 1, [name], 2, checkpoint=True, batch_size=1).parts["work"]
            for name in (0, "trunk.1.res_tower", "trunk.4.unet_conv")}
-    assert est[0] > est["trunk.1.res_tower"] >= est["trunk.4.unet_conv"]
+    # tapping the input sweeps every segment and the chunked local stage back; deeper taps stop early
+    assert est[0] > est["trunk.1.res_tower"] and est[0] > est["trunk.4.unet_conv"]
     jobs = {name: layer_grads.estimate_bytes(m, 1, [name], 2) for name in (0, "trunk.4.unet_conv")}
     # the cotangents travel only through layers downstream of the tap: not through the input's
     # (L, 16) first convolution

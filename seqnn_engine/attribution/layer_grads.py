@@ -4,7 +4,7 @@ For each chosen target t, the prediction aggregated over chosen bins,
 y_t = sum_{p in bins} pred[p, t], is differentiated w.r.t. a layer's activations:
 grads (S, T, P_l, U_l), with the layer's representations (S, P_l, U_l) and the
 predictions (S, P, T) of the T chosen targets. Where the head ends in a Dense layer only the
-chosen targets' kernel columns are computed (the head gather, ``model.head``) on every path:
+chosen targets' kernel columns are computed (the head gather, ``seqnn_engine.model.head``) on every path:
 no (P, T_all) array of all targets is built. One forward pass per member, then T backward passes, in target
 chunks that respect a memory budget: on models made of local layers they run as one batch
 over the graph (``batched_vjp``); otherwise (attention, U-net, layer norm, MC-dropout
@@ -28,6 +28,7 @@ import tensorflow as tf
 from ..model import ensemble as ens
 from .. import limits as _limits
 from .. import memory as _memory
+from ..model.head import gathers_taps
 from ..model.mc_dropout import check_seed, member_seed_tensor
 from ..errors import InputError
 from . import batched_vjp
@@ -72,15 +73,6 @@ def estimate_bytes(model, n_seqs: int, layers, n_targets: int, n_members: int = 
                                             dtype_bytes, batch_size, target_chunk)
 
 
-def _uses_gather(model, tap_idx: tuple) -> bool:
-    """Whether layer gradients of these taps compute the requested targets' columns of the final
-    Dense only (the head gather): the head ends in a Dense and no tap is its output."""
-    if getattr(model, "head_gather", None) is None:
-        return False
-    out = model.net.model.outputs[0]
-    return all(i == 0 or model.net.tap_tensors[i] is not out for i in tap_idx)
-
-
 def _member_targets(model, rc: bool, gather: bool):
     """f(o, tsel (k,), pmask (B, P)) -> (preds (B, P, k) un-augmented, objective (B, k)).
 
@@ -109,7 +101,7 @@ def _layer_fn(model, tap_idx: tuple, rc: bool, mc: bool, k_static: int, batched:
     array of every target); preds are the k targets' un-augmented predictions.
     """
     key = ("layer_grad", tap_idx, rc, mc, k_static, batched)
-    gather = _uses_gather(model, tap_idx)
+    gather = gathers_taps(model, tap_idx)
     targets_of = _member_targets(model, rc, gather)
 
     def make():
@@ -175,7 +167,7 @@ def _checkpointed_layer_fn(model, tap_idx: tuple, rc: bool, mc: bool, k_static: 
     from their cotangents (k, B, P, C), so no (B, P, T) array of every target is built."""
     from . import checkpoint
     key = ("layer_grad_ckpt", tap_idx, rc, mc, k_static)
-    gather = _uses_gather(model, tap_idx)
+    gather = gathers_taps(model, tap_idx)
     targets_of = _member_targets(model, rc, gather)
 
     def make():
