@@ -138,6 +138,15 @@ def write_section(rows, a) -> None:
         lines.append(f"| {r['code']} | {len(r['layers'])} ({', '.join(r['layers'])}) | {r['targets']} | "
                      f"{r['peak_rss_gib']} | {r['rss_before_gib']} | {r['estimate_gib']} | {r['job_estimate_gib']} | "
                      f"{r['time_s']} |")
+    pairs = {}
+    for r in rows:
+        if "grad_l2" in r:
+            pairs.setdefault((tuple(r["layers"]), r["targets"]), {})[r["code"]] = np.asarray(r["grad_l2"])
+    diffs = [float(np.max(np.abs(p["after"] - p["before"]) / np.abs(p["before"]))) for p in pairs.values()
+             if "after" in p and "before" in p]
+    if diffs:
+        lines += ["", f"Same gradients before and after: the L2 norm of every tapped layer's gradients agrees to "
+                      f"a relative {max(diffs):.1e} at most over the {len(diffs)} cells (float32 rounding)."]
     for r in full:
         lines += ["", f"Full-width Borzoi (`--model full`: {r['params']:,} parameters, {r['seq_length']:,} bp, "
                       f"{r['num_targets']:,} targets, random weights), layer gradients of {len(r['layers'])} tapped layer "
