@@ -152,7 +152,10 @@ def write_section(rows, a) -> None:
                       f"{r['num_targets']:,} targets, random weights), layer gradients of {len(r['layers'])} tapped layer "
                       f"({', '.join(r['layers'])}) for {r['targets']} targets, this checkout: peak RSS "
                       f"**{r['peak_rss_gib']} GiB** ({r['rss_before_gib']} GiB after building the model), estimate "
-                      f"{r['estimate_gib']} GiB (job estimate {r['job_estimate_gib']} GiB), {r['time_s']} s ({r['cpu_s']} s CPU)."]
+                      f"{r['estimate_gib']} GiB (job estimate {r['job_estimate_gib']} GiB), {r['time_s']} s ({r['cpu_s']} s CPU)."
+                      + (f" The job estimate is above the default `SEQNN_GRADIENT_MEMORY_MB` (2 GiB): with the "
+                         f"defaults this request is refused until that variable is raised."
+                         if r["job_estimate_gib"] > 2 else "")]
     sys.path.insert(0, str(HERE))
     update_section("layer_grads_scale", "\n".join(lines))
 
