@@ -179,9 +179,10 @@ class ReplicateSession(Session):
             if memo is not None and memo in self._jobs:
                 self._jobs.move_to_end(memo)
                 return self._jobs[memo]
-        # the most recently used replicates last, so the loads for their keys evict the others
-        order = sorted(self.replicate_indexes, key=lambda r: (r in self._lru, list(self._lru).index(r)
-                                                              if r in self._lru else 0))
+        # keys need each replicate's identity: the loaded replicates first (most recently used
+        # first, while they are loaded), then the others, so only those load
+        recent = list(self._lru)[::-1]
+        order = recent + [r for r in self.replicate_indexes if r not in recent]
         made = {r: self.replicate_session(r).job(kind, req, **kw) for r in order}
         subs = [made[r] for r in self.replicate_indexes]
         if memo is not None:
