@@ -228,7 +228,7 @@ def layer_gradients(model, x, layers=(0,), targets=None, positions=None, rc: boo
     layers: tap indexes or names (0 = the one-hot input; see ``model.taps``).
     targets: target indexes (None = all). positions: None (all bins) | 'center' |
     bins (k,) | per-sequence bins (S, k) | mask. memory_budget: bytes (default
-    seqnn_engine.limits: SEQNN_GRADIENT_MEMORY_MB, 2 GiB); beyond it InputError says what to reduce.
+    seqnn_engine.limits: SEQNN_GRADIENT_MEMORY_MB, by default the SEQNN_MAX_MEMORY_MB value); beyond it InputError says what to reduce.
     dtype: 'float32' or 'float16' storage of grads. backward: 'auto' (batched where the
     model allows, see batched_vjp), 'batched' (InputError where it does not) or 'tape'
     (one autodiff pass per target); all give the same gradients to float rounding.
