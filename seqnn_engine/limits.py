@@ -147,6 +147,7 @@ class Limits:
     gradient_bytes: int
     memory_bytes: int
     source: dict = field(default_factory=dict, compare=False)
+    gradient_set: bool = field(default=True, compare=False)   # False: gradient_bytes follows memory_bytes
     problems: tuple = field(default=(), compare=False)
 
     def fasta(self):
@@ -247,14 +248,15 @@ def load_limits(env=None) -> Limits:
             v = _positive(raw, s, s.env, problems)
             if v is not None:
                 values[name], source[name] = v, s.env
-    if source["gradient_bytes"] == "default":     # one memory model: it follows max_memory_mb
+    gradient_set = source["gradient_bytes"] != "default"
+    if not gradient_set:        # one memory model: unset, the layer-gradient bound is max_memory_mb
         values["gradient_bytes"] = values["memory_bytes"]
         source["gradient_bytes"] = source["memory_bytes"]
     for p in problems:
         if p not in _WARNED:
             _WARNED.add(p)
             warnings.warn(p, LimitsWarning, stacklevel=2)
-    return Limits(**values, source=source, problems=tuple(problems))
+    return Limits(**values, source=source, problems=tuple(problems), gradient_set=gradient_set)
 
 
 def current() -> Limits:

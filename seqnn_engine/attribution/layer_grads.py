@@ -253,10 +253,12 @@ def layer_gradients(model, x, layers=(0,), targets=None, positions=None, rc: boo
     mask = position_mask(positions, S, model.target_length)
     mems = ens.members(rc, shifts, mc_n)
     batched = _use_batched(model, backward, mems)
-    budget = _limits.current().gradient_bytes if memory_budget is None else int(memory_budget)
+    lim = _limits.current()
+    # unset, SEQNN_GRADIENT_MEMORY_MB is the memory limit, checked below by the job's memory plan
+    budget = (lim.gradient_bytes if lim.gradient_set else None) if memory_budget is None else int(memory_budget)
     need = estimate_bytes(model, S, tap_idx, len(tidx), len(mems), return_all, 2 if dtype == "float16" else 4,
                           batch_size, target_chunk)
-    if need > budget:
+    if budget is not None and need > budget:
         raise _limits.exceeded("gradient_bytes", f"layer gradients need about {need / 2**30:.3g} GiB "
                                "(targets x layer size x positions x sequences)",
                                "choose fewer targets, smaller layers, fewer sequences, or float16 storage", budget)
