@@ -169,12 +169,13 @@ async def timed(res: SessionResult, name: str, action, page) -> None:
     res.steps[name] = time.perf_counter() - t0
 
 
-async def choose(page, box_label: str, option: str) -> None:
-    """Type ``option`` into the select box labelled ``box_label`` and click the match."""
+async def choose(page, box_label: str, option: str, match: str | None = None) -> None:
+    """Type ``option`` into the select box labelled ``box_label`` and click the match (the first
+    option containing ``match``, default ``option``)."""
     box = page.locator('[data-testid="stSelectbox"]', has_text=box_label)
     await box.locator("input").first.click()
     await page.keyboard.type(option)
-    opt = page.locator('[role="option"]', has_text=option).first
+    opt = page.locator('[role="option"]', has_text=match or option).first
     await opt.wait_for(timeout=STEP_TIMEOUT_MS)
     await opt.click()
 
@@ -219,8 +220,8 @@ async def drop_target(page, name: str) -> None:
     await ms.locator(f'button[aria-label^="Remove {name} - "], button[aria-label="Remove {name}"]').first.click()
 
 
-async def box_select(page) -> None:
-    old = await page.locator(".gtitle", has_text="Sequence logo").first.text_content()
+async def drag_box(page, lo: float = 0.40, hi: float = 0.44) -> None:
+    """Box-select the fractions ``lo``..``hi`` of the prediction chart's width (returns at mouse-up)."""
     drag = page.locator('[data-testid="stPlotlyChart"]').first.locator(".nsewdrag").first
     bb = None
     for _ in range(150):       # the chart may be re-mounted right after a run: wait until it has a box
@@ -232,13 +233,23 @@ async def box_select(page) -> None:
     if bb is None:
         raise TimeoutError("the prediction chart has no drag area to box-select on")
     y = bb["y"] + bb["height"] / 2
-    await page.mouse.move(bb["x"] + bb["width"] * 0.40, y)
+    await page.mouse.move(bb["x"] + bb["width"] * lo, y)
     await page.mouse.down()
-    await page.mouse.move(bb["x"] + bb["width"] * 0.44, y, steps=6)
+    await page.mouse.move(bb["x"] + bb["width"] * hi, y, steps=6)
     await page.mouse.up()
-    await page.wait_for_function(
-        "(old) => [...document.querySelectorAll('.gtitle')].some(t => t.textContent.startsWith('Sequence logo')"
-        " && t.textContent !== old)", arg=old, timeout=STEP_TIMEOUT_MS)
+
+
+LOGO_TITLE_JS = ("() => { const t = [...document.querySelectorAll('.gtitle')]"
+                 ".find(t => t.textContent.startsWith('Sequence logo')); return t ? t.textContent : null; }")
+LOGO_CHANGED_JS = ("(old) => [...document.querySelectorAll('.gtitle')].some(t => t.textContent.startsWith('Sequence logo')"
+                   " && t.textContent !== old)")
+
+
+async def box_select(page, lo: float = 0.40, hi: float = 0.44) -> None:
+    """Box-select a range on the prediction chart and wait until the logo of the new range is drawn."""
+    old = await page.evaluate(LOGO_TITLE_JS)
+    await drag_box(page, lo, hi)
+    await page.wait_for_function(LOGO_CHANGED_JS, arg=old, timeout=STEP_TIMEOUT_MS)
 
 
 def _decode(dtype: str, bdata: str) -> np.ndarray:

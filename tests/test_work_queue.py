@@ -6,6 +6,7 @@ below is forced, not timed: a test never depends on how fast the machine is.
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -193,6 +194,63 @@ def test_bad_configuration_is_an_input_error(monkeypatch):
         WorkQueue(workers=0, budget_bytes=MB)
     with pytest.raises(InputError, match="SEQNN_MAX_MEMORY_MB"):
         WorkQueue(workers=1, budget_bytes=0)
+    for bad in ("-1", "20", "ten"):
+        monkeypatch.setenv("SEQNN_WORKER_NICE", bad)
+        with pytest.raises(InputError, match="SEQNN_WORKER_NICE must be a whole number from 0 to 19"):
+            WorkQueue(workers=1, budget_bytes=MB)
+
+
+NICE_PROBE = """
+import json, os, threading
+import numpy as np
+import tensorflow as tf
+from seqnn_engine.batch.queue import WorkQueue
+x = tf.ones((512, 512))
+float(tf.reduce_sum(x @ x))                      # TensorFlow's compute pool exists from here on
+python = lambda: {t.native_id for t in threading.enumerate()}
+native = lambda: [int(t) for t in os.listdir("/proc/self/task") if int(t) not in python()]
+nice = lambda tid: os.getpriority(os.PRIO_PROCESS, tid)
+before = {"native": [nice(t) for t in native()], "main": nice(threading.get_native_id())}
+page = {}
+def a_page():                                   # a Python thread like a page's script run
+    page["before"] = nice(threading.get_native_id())
+    assert go.wait(30)
+    page["after"] = nice(threading.get_native_id())
+go = threading.Event()
+th = threading.Thread(target=a_page)
+th.start()
+def work(progress):
+    me = threading.get_native_id()
+    float(tf.reduce_sum(x @ x))
+    return {"worker": nice(me), "native": [nice(t) for t in native() if t != me]}
+inside = WorkQueue(workers=1, budget_bytes=1 << 20, nice=NICE).submit(work, estimate_bytes=1, label="w").result(60)
+go.set()
+th.join()
+print(json.dumps({"before": before, "inside": inside, "page": page, "main": nice(threading.get_native_id())}))
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="thread priorities are read from /proc (Linux)")
+@pytest.mark.parametrize("nice", [7, 0])
+def test_queued_work_runs_at_a_lower_cpu_priority_than_the_pages(nice):
+    """The worker thread and the native compute threads (TensorFlow's pool) run queued work at the
+    queue's niceness; Python threads (pages, the main thread) keep theirs; nice=0 changes nothing.
+    In a fresh interpreter, so this test process keeps its own priorities."""
+    import json
+    import os
+    import subprocess
+    import sys
+    repo = Path(__file__).resolve().parents[1]
+    out = subprocess.run([sys.executable, "-c", f"NICE = {nice}\n" + NICE_PROBE], capture_output=True, text=True,
+                         timeout=300, cwd=repo, env={**os.environ, "PYTHONPATH": str(repo)})
+    assert out.returncode == 0, out.stderr[-2000:]
+    r = json.loads(out.stdout.strip().splitlines()[-1])
+    base = os.getpriority(os.PRIO_PROCESS, 0)              # what the child started with
+    assert r["before"]["native"] and set(r["before"]["native"]) == {base}
+    assert r["inside"]["worker"] == max(base, nice)
+    assert r["inside"]["native"] and set(r["inside"]["native"]) == {max(base, nice)}
+    assert r["page"] == {"before": base, "after": base}    # a page's thread is never slowed down
+    assert r["main"] == base
 
 
 def test_the_same_key_gives_the_same_ticket_while_in_flight():
@@ -207,3 +265,29 @@ def test_the_same_key_gives_the_same_ticket_while_in_flight():
     assert a.result(5) == "ok"
     c = q.submit(lambda p: "fresh", estimate_bytes=1, label="after", key="k1")   # finished: computed anew
     assert c is not a and c.result(5) == "fresh" and calls == []
+
+
+def test_warm_up_runs_only_for_models_below_the_queue_threshold(tmp_path, monkeypatch):
+    """A heavy model's warm-up (a prediction and a saliency map run outside the queue, in the first
+    page's thread) is skipped: its first requests are queued and trace there. A light model is traced."""
+    import json
+
+    from seqnn_engine import memory
+    from seqnn_engine.model import load_model
+    from seqnn_engine.session import Session
+    from test_app_support import TINY_PARAMS
+
+    (tmp_path / "params.json").write_text(json.dumps(TINY_PARAMS))
+    heavy = Session(model=load_model(tmp_path / "params.json", None, seed=0))
+    m = heavy.model
+    need = max(memory.predict_plan(m, 1, 1, batch_size=1).peak_bytes,
+               memory.attribution_plan(m, "saliency", 1, batch_size=1, n_targets=1).peak_bytes)
+    assert need > MB
+    monkeypatch.setenv("SEQNN_QUEUE_ABOVE_MB", str(need / MB * 0.99))   # the model's need is just above
+    assert heavy.warm_up() is False
+    assert m._predict_fn.experimental_get_tracing_count() == 0           # nothing was run or traced
+    monkeypatch.setenv("SEQNN_QUEUE_ABOVE_MB", str(need / MB * 1.01))   # now just below
+    light = Session(model=load_model(tmp_path / "params.json", None, seed=0))
+    assert light.warm_up() is True
+    assert light.model._predict_fn.experimental_get_tracing_count() == 1
+    assert heavy.warm_up(max_bytes=need) is True                         # an explicit bound wins

@@ -129,14 +129,27 @@ def write_gtf(out: Path, length: int, seed: int, n_genes: int = 24) -> Path:
 
 
 def build_model_dir(out, seq_length: int = SEQ_LENGTH, width: int = 16, n_targets: int = N_TARGETS,
-                    replicates: int = 1, genome_bp: int = 1_500_000, seed: int = 0) -> Path:
-    """Write the model directory (see the module docstring); returns its path."""
+                    replicates: int = 1, genome_bp: int = 1_500_000, seed: int = 0,
+                    params: dict | None = None, name: str | None = None) -> Path:
+    """Write the model directory (see the module docstring); returns its path.
+
+    params: a params.json dict to use instead of :func:`narrow_params` (e.g. the published
+    full-width Borzoi, ``benchmarks/borzoi_params_pred.json``); ``seq_length`` and ``n_targets``
+    are then read from it (its first head) and ``width`` is ignored. name: the manifest's name.
+    """
     from seqnn_engine.model import load_model
     from seqnn_engine.model.weights import save_weights
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "params.json").write_text(json.dumps(narrow_params(seq_length, width, n_targets), indent=1))
+    if params is None:
+        params = narrow_params(seq_length, width, n_targets)
+    else:
+        m = params["model"]
+        seq_length = int(m["seq_length"])
+        heads = sorted(k for k in m if k.startswith("head"))
+        n_targets = int(m[heads[0]]["units"]) if heads else N_TARGETS
+    (out / "params.json").write_text(json.dumps(params, indent=1))
     text, rows = targets_txt(n_targets)
     (out / "targets.txt").write_text(text)
     names = []
@@ -150,7 +163,7 @@ def build_model_dir(out, seq_length: int = SEQ_LENGTH, width: int = 16, n_target
     write_gtf(out, max(int(genome_bp), seq_length + 200_000), seed)
     defaults = [int(rows["RNA"][0]), int(rows["RNA"][1]), int(rows["CAGE"][0]), int(rows["CAGE"][1]),
                 int(rows["DNASE"][0]), int(rows["ATAC"][0]), int(rows["CHIP"][0]), int(rows["CHIP"][3])]
-    manifest = {"name": f"Borzoi-scale test model ({n_targets} targets, {seq_length:,} bp, random weights)",
+    manifest = {"name": name or f"Borzoi-scale test model ({n_targets} targets, {seq_length:,} bp, random weights)",
                 "params": "params.json", "weights": names, "targets": "targets.txt",
                 "genome": "genome.fa.gz", "genes": "genes.gtf", "default_targets": defaults}
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")

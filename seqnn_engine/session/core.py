@@ -127,15 +127,35 @@ class Session(VariantJobs):
             read_model_dir(self.model_dir, allowed_roots=self.allowed_roots)
         return load_model_dir(self.model_dir, replicate=self.replicate, precision=self.precision)
 
-    def warm_up(self) -> None:
-        """Trace the default prediction and saliency functions on an all-N window (results unused)."""
+    def warm_up(self, max_bytes: Optional[int] = None) -> bool:
+        """Trace the default prediction and saliency functions on an all-N window (results unused).
+
+        Only for a light model: when the memory estimate of one such prediction or saliency map
+        is above ``max_bytes`` (default :func:`seqnn_engine.batch.queue.queue_above_bytes`, the
+        dashboard's queue threshold) nothing runs, since a heavy model's first requests go
+        through the work queue (admitted by memory, with progress) and their tracing is a small
+        part of their time: a full-width Borzoi warm-up would be minutes of unqueued work.
+        Returns whether it ran.
+        """
+        from .. import memory
         m = self.model
+        if max_bytes is None:
+            from ..batch.queue import queue_above_bytes
+            max_bytes = queue_above_bytes()
+        try:
+            need = max(memory.predict_plan(m, 1, 1, batch_size=1).peak_bytes,
+                       memory.attribution_plan(m, "saliency", 1, batch_size=1, n_targets=1).peak_bytes)
+        except InputError:
+            return False        # beyond the memory limit: the request says so when it is made
+        if need > int(max_bytes):
+            return False
         x = np.zeros((1, m.seq_length, 4), np.float32)
         try:
             m.predict(x)
             m.attribute(x, method="saliency", targets=[0])
         except Exception:  # warm-up is an optimisation only
-            pass
+            return False
+        return True
 
     @property
     def geometry(self):
