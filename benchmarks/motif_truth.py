@@ -11,7 +11,8 @@ bundled JASPAR 2024 set. :func:`seqlet_recovery` scores one track's seqlets agai
 - recall: planted sites of the track's own motif centred in the output span (the ground truth's
   positives) overlapped by a seqlet, over all such sites;
 - precision: seqlets overlapping a planted site of the track's own motif (anywhere in the window),
-  over all seqlets (and over positive seqlets only: planted drivers raise their own track);
+  over all seqlets (and over positive seqlets only: planted drivers raise their own track; and over the
+  seqlets centred in the output span only, the region recall counts sites in: ``precision_span``);
 - id_top3: among recovered sites, the fraction whose (most significant overlapping) seqlet has the
   planted JASPAR matrix ID among its 3 best matches;
 - decoy_called: decoy sites (GATA1, YY1, FOXA2) centred in the output span overlapped by a seqlet,
@@ -45,7 +46,8 @@ class SeqletRecovery:
     whose seqlet lists the planted ID in its top 3; id_top1: ... as its best match;
     n_decoy_sites / decoy_called: decoy sites centred in the output span / overlapped by a seqlet;
     on_decoys: seqlets overlapping a decoy site; positive / negative: seqlets of each sign;
-    on_own_positive: positive seqlets overlapping an own-motif site.
+    on_own_positive: positive seqlets overlapping an own-motif site;
+    n_seqlets_span / on_own_span: seqlets centred in the output span / those overlapping an own-motif site.
     """
 
     motif: str
@@ -62,6 +64,8 @@ class SeqletRecovery:
     positive: int
     negative: int
     on_own_positive: int
+    n_seqlets_span: int = 0
+    on_own_span: int = 0
 
     @property
     def recall(self) -> float:
@@ -77,12 +81,18 @@ class SeqletRecovery:
         return self.on_own_positive / self.positive if self.positive else float("nan")
 
     @property
+    def precision_span(self) -> float:
+        """Precision over the seqlets centred in the output span (where recall counts sites)."""
+        return self.on_own_span / self.n_seqlets_span if self.n_seqlets_span else float("nan")
+
+    @property
     def id_top3_rate(self) -> float:
         return self.id_top3 / self.recovered if self.recovered else float("nan")
 
     def summary(self) -> dict:
         d = asdict(self)
         d.update(recall=self.recall, precision=self.precision, precision_positive=self.precision_positive,
+                 precision_span=self.precision_span,
                  id_top3_rate=self.id_top3_rate,
                  id_top1_rate=self.id_top1 / self.recovered if self.recovered else float("nan"),
                  decoy_call_rate=self.decoy_called / self.n_decoy_sites if self.n_decoy_sites else float("nan"),
@@ -129,9 +139,47 @@ def seqlet_recovery(table, windows, sites: dict, motif: str, matrix_id: str) -> 
             elif not drv and name in DECOYS:
                 n_dec += 1
                 dec_called += bool(hit.any())
+    mid = (table.start + table.end) / 2.0
+    span = (mid >= crop) & (mid < L - crop)
     return SeqletRecovery(motif, matrix_id, n_sites, recovered, len(table), int(on_own.sum()), id3, id1, n_dec,
                           dec_called, int(on_dec.sum()), int((table.sign > 0).sum()), int((table.sign < 0).sum()),
-                          int((on_own & (table.sign > 0)).sum()))
+                          int((on_own & (table.sign > 0)).sum()), int(span.sum()), int((on_own & span).sum()))
+
+
+def tuning_windows(demo_dir, seq_length: int, crop_bp: int, chrom: str = "chr2", limit=None):
+    """Non-overlapping ``seq_length`` windows tiled from position 0 of a TRAINING chromosome of the demo
+    (default chr2; the held-out chromosome is refused): the windows on which the benchmark chooses its
+    operating point, so that the held-out windows only measure it. A
+    :class:`~tools.demo.groundtruth.HeldOutWindows` (the same fields)."""
+    from seqnn_engine.errors import InputError
+    from tools.demo.train import genome_meta, onehot_windows, read_genome_indices
+
+    meta = genome_meta(demo_dir)
+    if chrom in meta.get("test_chroms", []) or chrom not in meta.get("train_chroms", []):
+        raise InputError(f"tuning windows come from a training chromosome {meta.get('train_chroms')}, not {chrom}")
+    n = int(meta["chrom_sizes"][chrom])
+    starts = np.arange(0, n - seq_length + 1, seq_length, dtype=np.int64)[:limit]
+    x = onehot_windows(read_genome_indices(demo_dir, [chrom]), [chrom] * len(starts), starts, seq_length)
+    return gt.HeldOutWindows(np.array([chrom] * len(starts)), starts, x, int(crop_bp))
+
+
+VALIDATION_SEED = 777   # the generator seed of the validation chromosome (the shipped demo genome's is 20240605)
+
+
+def validation_genome(out_dir, seed: int = VALIDATION_SEED, size: int = 900_000) -> Path:
+    """A freshly generated demo chromosome (``tools.demo.genome_gen.generate`` with another seed, one
+    chromosome named chr3 of ``size`` bp) written to ``out_dir``: the same generator, planted-site densities
+    and motifs as the demo genome, but sequence the model was never trained on and that is not the
+    held-out evaluation chromosome. Its windows (``gt.held_out_windows(out_dir, ...)``) and sites
+    (``gt.site_tables(out_dir)``) are where the benchmark chooses its operating point. Returns ``out_dir``."""
+    from tools.demo.genome_gen import SEED, generate
+
+    if int(seed) == SEED:
+        raise ValueError(f"seed {seed} regenerates the shipped demo genome; use another seed")
+    out = Path(out_dir)
+    if not (out / "genome_meta.json").exists():
+        generate(out, seed=int(seed), chrom_sizes={"chr3": int(size)}, log=lambda m: None)
+    return out
 
 
 def run(args) -> dict:

@@ -134,6 +134,14 @@ def test_seqlets_verify_knockout_round_trip(scores, capsys):
         assert int(r["verified"]) == int(q <= 0.05 and sign * eff < 0)
     # the driver motifs the objective sums over are verified; knocking them out lowers the objective
     assert sum(int(r["verified"]) and int(r["sign"]) > 0 for r in recs) >= 4
+    # --ko-min-share: the same knock-outs (same seed), and also -sign x effect >= R x |score|
+    stsv = d / "ko_share.tsv"
+    assert main(base + ko + ["--ko-min-share", "0.3", "--out", str(d / "ko_share.bed"), "--tsv", str(stsv)]) == 0
+    srecs = [dict(zip(rows[0], ln.split("\t"))) for ln in stsv.read_text().splitlines()[1:]]
+    assert [r["ko_effect"] for r in srecs] == [r["ko_effect"] for r in recs]
+    for r, s in zip(recs, srecs):
+        want = r["verified"] == "1" and -int(r["sign"]) * float(r["ko_effect"]) >= 0.3 * abs(float(r["score"]))
+        assert int(s["verified"]) == int(want)
     assert main(base + ko + ["--out", str(vbed), "--tsv", str(vtsv), "--verified-only"]) == 0
     kept = [r for r in recs if r["verified"] == "1"]
     only = [ln.split("\t") for ln in vbed.read_text().splitlines()]

@@ -36,4 +36,42 @@ def test_recovery_counts_by_hand():
     assert (r.id_top3, r.id_top1) == (1, 0)
     assert (r.n_decoy_sites, r.decoy_called, r.on_decoys) == (1, 1, 1)
     assert (r.positive, r.negative, r.on_own_positive) == (4, 2, 3)
+    # centred in the output span [100, 900) of its window: all but the seqlet at 950-960 of window 0
+    assert (r.n_seqlets_span, r.on_own_span) == (5, 2) and abs(r.precision_span - 0.4) < 1e-12
     assert abs(r.recall - 2 / 3) < 1e-12 and abs(r.precision - 0.5) < 1e-12 and abs(r.precision_positive - 0.75) < 1e-12
+
+
+def test_tuning_windows_come_from_a_training_chromosome():
+    import pytest
+
+    from motif_truth import tuning_windows
+    from seqnn_engine.errors import InputError
+    from tools.demo import demo_dir
+    from tools.demo.groundtruth import held_out_windows
+
+    w = tuning_windows(demo_dir(), 4096, 256, limit=3)
+    assert list(w.chrom) == ["chr2"] * 3 and w.start.tolist() == [0, 4096, 8192] and w.x.shape == (3, 4096, 4)
+    assert np.all(w.x.sum(-1) <= 1) and w.crop_bp == 256
+    held = held_out_windows(demo_dir(), 4096, 256, limit=1)
+    assert set(held.chrom) == {"chr3"}
+    with pytest.raises(InputError, match="training chromosome"):
+        tuning_windows(demo_dir(), 4096, 256, chrom="chr3")
+
+
+def test_validation_genome_is_new_sequence_with_planted_sites(tmp_path):
+    import pytest
+
+    from motif_truth import validation_genome
+    from tools.demo import demo_dir
+    from tools.demo.genome_gen import SEED
+    from tools.demo.groundtruth import held_out_windows, site_tables
+
+    g = validation_genome(tmp_path / "v", seed=5, size=200_000)
+    w = held_out_windows(g, 4096, 256)
+    demo = held_out_windows(demo_dir(), 4096, 256, limit=len(w))
+    assert len(w) == 200_000 // 4096 and set(w.chrom) == {"chr3"}
+    assert np.mean(w.x.argmax(-1) == demo.x.argmax(-1)) < 0.5        # not the held-out sequence (~0.25 by chance)
+    st = site_tables(g)["chr3"]
+    assert st.driver.sum() > 10 and set(st.name[st.driver]) <= {"CTCF", "SPI1", "CEBPB", "REST"}
+    with pytest.raises(ValueError, match="shipped demo genome"):
+        validation_genome(tmp_path / "d", seed=SEED)

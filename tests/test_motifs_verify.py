@@ -104,6 +104,31 @@ def test_pvalues_bh_and_sign_rule(setup):
     assert not kt3.verified.any()
 
 
+def test_share_of_the_contribution_the_knockout_reproduces(setup):
+    """min_share: the knock-out must reproduce a share of the seqlet's summed saliency contribution (for a
+    centred gradient, minus the linear prediction of a random-base knock-out)."""
+    model, t, x, spans = setup
+    a, b = spans[0][1], spans[0][2]
+    hyp = model.attribute(x[:1], method="saliency", targets=[t]).hypothetical[0]
+    g = hyp.astype(np.float64)
+    score = float((g[a:b] * x[0, a:b]).sum())              # centred gradient at the present bases
+    # the identity behind the share: the mean linear change over the 4 replacement bases is -score
+    assert float((g[a:b].mean(1) - (g[a:b] * x[0, a:b]).sum(1)).sum()) == pytest.approx(-score, rel=1e-5, abs=1e-6)
+    s = np.array([(0, a, b, 1), (0, a, b, 1)], np.int64)
+    table = SeqletTable(seq=s[:, 0], start=s[:, 1], end=s[:, 2], sign=s[:, 3].astype(np.int8),
+                        score=np.array([score, 50 * score]), p_value=np.full(2, 1e-6), p_adj=np.full(2, 1e-3),
+                        settings={"seq_length": model.seq_length})
+    kt = knockout_seqlets(model, x, table, targets=[t], n_shuffles=2, n_null=10, seed=0, min_share=0.2)
+    np.testing.assert_allclose(kt.share, -kt.effect / np.abs(table.score), rtol=1e-12)
+    assert score > 0 and 0.2 < kt.share[0] < 20                # the planted motif: the model follows its gradient
+    assert kt.verified[0] and not kt.verified[1]              # an inflated contribution is not reproduced
+    assert kt.share[1] < 0.2                                  # (its own replacements: a different effect draw)
+    loose = knockout_seqlets(model, x, table, targets=[t], n_shuffles=2, n_null=10, seed=0)
+    assert loose.verified.all() and loose.min_share == 0.0
+    np.testing.assert_array_equal(table.with_knockout(kt).verified_only().score, [score])
+    assert table.with_knockout(kt).settings["knockout"]["min_share"] == 0.2
+
+
 def test_deterministic_under_seed_and_batch_size(setup):
     model, t, x, spans = setup
     table = _table(spans, model.seq_length)
@@ -139,7 +164,8 @@ def test_bad_options(setup):
     model, t, x, spans = setup
     table = _table(spans, model.seq_length)
     for kw, msg in ((dict(n_shuffles=0), "n_shuffles"), (dict(n_null=0), "n_null"), (dict(alpha=1.5), "alpha"),
-                    (dict(min_effect=-1), "min_effect"), (dict(min_fraction=2), "min_fraction"), (dict(statistic="max"), "statistic")):
+                    (dict(min_effect=-1), "min_effect"), (dict(min_fraction=2), "min_fraction"),
+                    (dict(min_share=-0.1), "min_share"), (dict(statistic="max"), "statistic")):
         with pytest.raises(InputError, match=msg):
             knockout_seqlets(model, x, table, targets=[t], **kw)
     with pytest.raises(InputError, match="sequence"):

@@ -73,6 +73,9 @@ def add_parser(sub) -> None:
                    help="also require |knock-out effect| >= X (objective units; default 0)")
     v.add_argument("--ko-min-fraction", type=float, default=0.0, metavar="F",
                    help="also require |knock-out effect| >= F x the row's objective (0..1; default 0)")
+    v.add_argument("--ko-min-share", type=float, default=0.0, metavar="R",
+                   help="also require the knock-out to reproduce >= R of the seqlet's summed contribution "
+                        "(-sign x effect >= R x |score|; saliency attributions; default 0)")
     v.add_argument("--ko-seed", type=int, default=0, help="seed of the null spans and replacements (default 0)")
     v.add_argument("--verified-only", action="store_true", help="write only the verified seqlets (BED and TSV)")
     v.add_argument("--batch-size", type=int, default=8, help="sequences per forward pass (default 8)")
@@ -141,7 +144,7 @@ def verify_knockout(args, af, table, x):
                           statistic=o.get("statistic", "sum"), pseudocount=float(o.get("pseudocount", 0.0) or 0.0),
                           untransform=bool(o.get("untransform", False)), n_shuffles=args.ko_shuffles,
                           n_null=args.ko_null, alpha=args.ko_alpha, min_effect=args.ko_min_effect,
-                          min_fraction=args.ko_min_fraction, seed=args.ko_seed,
+                          min_fraction=args.ko_min_fraction, min_share=args.ko_min_share, seed=args.ko_seed,
                           rc=bool(o.get("rc", False)), shifts=tuple(o.get("shifts") or (0,)),
                           batch_size=args.batch_size)
     return table.with_knockout(kt)

@@ -55,7 +55,8 @@ What joining cannot remove: on the demo's ground truth (benchmarks/RESULTS.md, s
 and TF-MoDISco") saliency gives strong negative runs on other factors' planted sites that the
 model's prediction does not depend on (knocking the site out barely moves the objective); they are
 faithful to the attribution, hence called. Which seqlets the prediction does depend on is asked by
-knocking them out: :func:`seqnn_engine.motifs.verify.knockout_seqlets` (its result joins the table
+knocking them out: :func:`seqnn_engine.motifs.verify.knockout_seqlets` (``min_share``: the knock-out must
+reproduce a share of the seqlet's summed contribution; its result joins the table
 with :meth:`SeqletTable.with_knockout`; :meth:`SeqletTable.verified_only` keeps the verified rows).
 
 Result: :class:`SeqletTable`, one row per seqlet, with input coordinates, genome coordinates when
@@ -218,6 +219,7 @@ class SeqletTable:
             raise InputError(f"{len(knockout)} knock-out rows for {len(self)} seqlets")
         settings = dict(self.settings, knockout=dict(alpha=knockout.alpha, min_effect=knockout.min_effect,
                                                      min_fraction=knockout.min_fraction,
+                                                     min_share=float(getattr(knockout, "min_share", 0.0)),
                                                      n_shuffles=knockout.n_shuffles, seed=knockout.seed,
                                                      n_null=int(len(knockout.null_effect))))
         return replace(self, ko_effect=np.asarray(knockout.effect, np.float64),

@@ -17,8 +17,17 @@ called from sequences ``x`` (S, L, 4):
 - **q_value**: Benjamini-Hochberg across the table's seqlets;
 - **verified**: ``q_value <= alpha`` AND the effect has the seqlet's sign: knocking out a positive
   seqlet lowers the objective (effect < 0), knocking out a negative one raises it (effect > 0);
-  optionally also ``|effect| >= min_effect`` (objective units) and ``|effect| >= min_fraction * |f(x)|``
-  (a share of the sequence's objective); both default 0: no floor.
+  optionally also ``|effect| >= min_effect`` (objective units), ``|effect| >= min_fraction * |f(x)|``
+  (a share of the sequence's objective) and ``|effect| >= min_share * |score|`` (a share of the seqlet's
+  own summed contribution, see below); all default 0: no floor.
+
+**Faithfulness** (``min_share``): for a mean-centred gradient (saliency), the seqlet's summed contribution
+``score = sum_i (g_i[x_i] - mean_b g_i[b])`` is exactly minus the first-order (linear) prediction of the
+expected change when every base of the span is replaced by a uniformly random base: ``E[sum_i g_i[r_i] -
+g_i[x_i]] = -score``. So ``-sign * effect / |score|`` is the share of what the attribution claims for the
+seqlet that the model's real response to the knock-out reproduces (about 1 when the model is locally linear
+there, near 0 when the gradient is large but the prediction barely moves). ``min_share`` asks for at least
+that share; ``share`` holds it for every row.
 
 The null of background knock-outs is tight (on the demo model most random spans move the objective by
 under 1e-2), so a small but consistent effect is significant: on the demo's ground truth the negative
@@ -62,6 +71,8 @@ class KnockoutTable:
     q_value: (N,) float64 Benjamini-Hochberg q-value across the N seqlets;
     verified: (N,) bool ``q_value <= alpha`` and the sign rule of the module docstring (a positive
         seqlet's knock-out lowers the objective, a negative one's raises it);
+    share: (N,) float64 ``-sign * effect / |score|``: the share of the seqlet's summed contribution that the
+        knock-out reproduces (module docstring; NaN where the score is 0);
     significant: (N,) bool the same without the sign rule: the prediction depends on the span either way
         (``significant & ~verified``: the knock-out moves the objective against the seqlet's sign);
     base: (S,) float64 the objective of each sequence, f(x);
@@ -69,7 +80,7 @@ class KnockoutTable:
         M = S * n_null; null_effect: (M,) float64 their mean knock-out effects;
     replacement_bases: (N,) object array, row i a (n_shuffles, end_i - start_i) uint8 array of the bases
         (0..3 = A, C, G, T) put into seqlet i's span by each replacement (to reproduce a knock-out);
-    alpha: the FDR level; min_effect, min_fraction: the |effect| floors of ``verified``; n_shuffles: replacements per span; seed: the random seed;
+    alpha: the FDR level; min_effect, min_fraction, min_share: the |effect| floors of ``verified``; n_shuffles: replacements per span; seed: the random seed;
     objective: the objective's description (targets, statistic, bins, ensemble); seconds: wall time.
     """
 
@@ -88,6 +99,8 @@ class KnockoutTable:
     alpha: float = DEFAULT_ALPHA
     min_effect: float = 0.0
     min_fraction: float = 0.0
+    share: Optional[np.ndarray] = None
+    min_share: float = 0.0
     n_shuffles: int = DEFAULT_N_SHUFFLES
     seed: int = 0
     objective: dict = field(default_factory=dict)
@@ -104,6 +117,7 @@ class KnockoutTable:
             idx = np.flatnonzero(idx)
         return replace(self, effect=self.effect[idx], effect_sd=self.effect_sd[idx], p_value=self.p_value[idx],
                        q_value=self.q_value[idx], verified=self.verified[idx], significant=self.significant[idx],
+                       share=None if self.share is None else self.share[idx],
                        replacement_bases=None if self.replacement_bases is None else self.replacement_bases[idx])
 
 
@@ -129,6 +143,14 @@ def sign_agrees(sign: np.ndarray, effect: np.ndarray) -> np.ndarray:
     """(N,) bool: the knock-out moved the objective the way the seqlet's sign says (a positive seqlet's
     knock-out lowers it: effect < 0; a negative one's raises it: effect > 0)."""
     return np.asarray(sign, np.int64) * np.asarray(effect, np.float64) < 0
+
+
+def knockout_share(sign: np.ndarray, score: np.ndarray, effect: np.ndarray) -> np.ndarray:
+    """(N,) ``-sign * effect / |score|``: the share of each seqlet's summed contribution ``score`` (N,) that
+    its knock-out ``effect`` (N,) reproduces (module docstring); NaN where the score is 0."""
+    s = np.abs(np.asarray(score, np.float64))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(s > 0, -np.asarray(sign, np.float64) * np.asarray(effect, np.float64) / s, np.nan)
 
 
 def null_spans(table, n_seqs: int, seq_length: int, n_null: int, rng: np.random.Generator):
@@ -162,7 +184,7 @@ def null_spans(table, n_seqs: int, seq_length: int, n_null: int, rng: np.random.
 def knockout_seqlets(model, x, table, targets=None, positions=None, statistic: str = "sum",
                      pseudocount: float = 0.0, untransform: bool = False, n_shuffles: int = DEFAULT_N_SHUFFLES,
                      n_null: int = DEFAULT_N_NULL, alpha: float = DEFAULT_ALPHA, min_effect: float = 0.0,
-                     min_fraction: float = 0.0, seed: int = 0, rc: bool = False,
+                     min_fraction: float = 0.0, min_share: float = 0.0, seed: int = 0, rc: bool = False,
                      shifts=(0,), batch_size: int = 4,
                      progress: Optional[Callable[[int, int], None]] = None) -> KnockoutTable:
     """Knock out every seqlet of ``table`` and test its effect on the objective (module docstring).
@@ -175,7 +197,10 @@ def knockout_seqlets(model, x, table, targets=None, positions=None, statistic: s
     (>= 1; the pooled null has ``S * n_null`` values and bounds the smallest p-value);
     alpha: FDR level of ``verified`` (0 < alpha < 1); min_effect: also require ``|effect| >= min_effect``
     (objective units, >= 0; default 0); min_fraction: also require ``|effect| >= min_fraction * |f(x)|``
-    of the seqlet's sequence (0 <= min_fraction <= 1; default 0); seed: every random draw (null spans, then the
+    of the seqlet's sequence (0 <= min_fraction <= 1; default 0); min_share: also require the knock-out to
+    reproduce at least this share of the seqlet's summed contribution, ``-sign * effect >= min_share *
+    |score|`` (>= 0; default 0; meaningful for mean-centred gradient attributions, see the module
+    docstring); seed: every random draw (null spans, then the
     replacements, in table order) comes from ``numpy.random.default_rng(seed)``, so results do not
     depend on ``batch_size``. progress(done, total) counts forward passes of knocked-out sequences.
 
@@ -200,6 +225,9 @@ def knockout_seqlets(model, x, table, targets=None, positions=None, statistic: s
         raise InputError(f"min_effect must be a number >= 0 (objective units), got {min_effect}")
     if not 0 <= float(min_fraction) <= 1:
         raise InputError(f"min_fraction must be in [0, 1] (a share of the sequence's objective), got {min_fraction}")
+    if not np.isfinite(float(min_share)) or float(min_share) < 0:
+        raise InputError(f"min_share must be a number >= 0 (a share of the seqlet's summed contribution), "
+                         f"got {min_share}")
     if int(batch_size) < 1:
         raise InputError(f"batch_size must be >= 1, got {batch_size}")
     n_shuffles, n_null = int(n_shuffles), int(n_null)
@@ -260,6 +288,9 @@ def knockout_seqlets(model, x, table, targets=None, positions=None, statistic: s
     significant = (q <= float(alpha)) & (np.abs(effect) >= float(min_effect))
     if N and float(min_fraction) > 0:
         significant &= np.abs(effect) >= float(min_fraction) * np.abs(base[np.asarray(table.seq, np.int64)])
+    share = knockout_share(table.sign, table.score, effect)
+    if N and float(min_share) > 0:
+        significant &= np.nan_to_num(np.abs(share), nan=0.0) >= float(min_share)
     verified = significant & sign_agrees(table.sign, effect)
     desc = dict(obj.describe(), rc=bool(rc), shifts=[int(v) for v in np.atleast_1d(shifts)], n_null=n_null,
                 replacement="uniform random bases")
@@ -268,4 +299,5 @@ def knockout_seqlets(model, x, table, targets=None, positions=None, statistic: s
                          significant=significant, base=base,
                          null_seq=ns, null_start=na, null_end=nb, null_effect=null_effect, replacement_bases=repl, alpha=float(alpha),
                          min_effect=float(min_effect), min_fraction=float(min_fraction),
-                         n_shuffles=n_shuffles, seed=int(seed), objective=desc, seconds=time.perf_counter() - t0)
+                         share=share, min_share=float(min_share), n_shuffles=n_shuffles, seed=int(seed),
+                         objective=desc, seconds=time.perf_counter() - t0)
