@@ -62,7 +62,7 @@ def pick_model(settings) -> tuple[str, int, str] | None:
                            format_func=lambda r: f"all {n_weights[path]} (replicates as ensemble members)"
                            if r == "all" else str(r),
                            help="'all': predictions and attributions average the replicates; the band shows "
-                                "their spread. Other views use replicate 0.")
+                                "their spread (variant scores too). Other views use replicate 0.")
     from seqnn_engine.model.precision import PRECISIONS
     precision = sb.selectbox("Precision", PRECISIONS, key="precision",
                              help="bfloat16: the model's convolutions and dense layers compute in bfloat16 "
@@ -209,8 +209,30 @@ def sequence_input(ses) -> SeqInput | None:
             return last
         return None
     if inp is not None:
+        inp = variant_centred(ses, inp, sb)
         st.session_state["last_input"] = inp
     return inp
+
+
+def variant_centred(ses, inp: SeqInput, sb) -> SeqInput:
+    """``inp`` re-centred on the variant chosen in the variant view (``var_centre``: the variant and the
+    input it was chosen on), while that input stays the chosen one; a new input drops the centring."""
+    centre = st.session_state.get("var_centre")
+    if centre is None:
+        return inp
+    if centre["base"] != (inp.label, int(inp.start)):
+        st.session_state.pop("var_centre", None)
+        return inp
+    try:
+        moved = ses.variant_centred_input(inp, centre["variant"])
+        v = centre["variant"]
+        sb.caption(f"Window moved to be centred on variant **{v.id}** ({v.chrom}:{v.pos:,}), chosen in the "
+                   f"variant view: {moved.chrom}:{moved.start:,}-{moved.start + len(moved.sequence):,}")
+        return moved
+    except InputError as e:
+        sb.error(str(e))
+        st.session_state.pop("var_centre", None)
+        return inp
 
 
 # ----------------------------------------------------------------------------------- options

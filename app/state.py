@@ -91,7 +91,7 @@ PERSISTENT_KEYS = (
     "model_path", "replicate", "precision", "input_mode", "gene", "gene_query", "interval", "fasta_text", "fasta_record", "targets",
     "target_group", "target_query", "target_strand",
     "ens_rc", "ens_shifts", "ens_mc", "ens_n", "attr_method", "attr_objective", "attr_stat", "layers", "gene_centre",
-    "view", "var_pos", "var_alt", "page", "dataset", "eval_limit", "eval_rc", "fimo_motifs", "motif_db",
+    "view", "var_pos", "var_alt", "var_source", "var_attr_flank", "page", "dataset", "eval_limit", "eval_rc", "fimo_motifs", "motif_db",
 )
 
 

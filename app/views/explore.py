@@ -79,7 +79,7 @@ def overview_figure(ctx: Ctx):
     detail views; a box selection stays visible as plotly's own selection box).
     """
     inp, model = ctx.inp, ctx.model
-    ident = (ctx.pred.key, tuple(int(c) for c in ctx.cols), inp.label, int(inp.start), len(inp.genes))
+    ident = (ctx.pred.key, tuple(int(c) for c in ctx.cols), inp.label, int(inp.start), len(inp.genes), inp.marks)
     cached = st.session_state.get("overview_fig")
     if cached is not None and cached[0] == ident:
         return cached[1]
@@ -97,6 +97,8 @@ def overview_figure(ctx: Ctx):
     fig = plot.tracks_figure(ctx.bin_x(), mean, sd,
                                 ctx.target_names(), genes=genes,
                                 x_range=(inp.start, inp.start + model.seq_length), x_title=inp.coord_label())
+    for pos, label in inp.marks:       # e.g. the variant the window is centred on
+        plot.mark_position(fig, pos, label)
     st.session_state["overview_fig"] = (ident, fig)
     return fig
 

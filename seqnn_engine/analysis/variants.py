@@ -33,8 +33,8 @@ import numpy as np
 from ..errors import InputError
 from ..io.vcf import Variant
 
-__all__ = ["SCORE_STATS", "VariantWindow", "variant_window", "compute_scores", "clip_float16",
-           "score_windows", "check_substitutions"]
+__all__ = ["SCORE_STATS", "VariantWindow", "variant_window", "variant_window_start", "allele_check",
+           "compute_scores", "clip_float16", "score_windows", "check_substitutions"]
 
 SCORE_STATS = ("SUM", "logSUM", "sqrtSUM", "D2", "logD2", "sqrtD2")
 
@@ -69,12 +69,28 @@ def check_substitutions(variants: Sequence[Variant]) -> None:
                 "substitutions are scored: filter indels out of the VCF (or pass --skip-indels)")
 
 
+def variant_window_start(variant: Variant, seq_length: int) -> int:
+    """Start (0-based) of the window centred on ``variant``: ``pos - seq_length // 2`` (``pos`` 1-based),
+    so its first REF base sits at window position ``seq_length // 2 - 1``."""
+    return int(variant.pos) - int(seq_length) // 2
+
+
+def allele_check(variant: Variant, genome_bases: str) -> str:
+    """What the genome holds at the variant, given ``genome_bases`` = the genome's bases over the
+    REF span: 'ref' (REF matches), 'flipped' (the genome holds ALT; substitutions only) or 'mismatch'."""
+    if genome_bases == variant.ref:
+        return "ref"
+    if variant.is_substitution and genome_bases == variant.alt:
+        return "flipped"
+    return "mismatch"
+
+
 def variant_window(variant: Variant, genome, seq_length: int) -> VariantWindow:
     """Cut the REF and ALT windows of ``variant`` from ``genome`` (a :class:`~seqnn_engine.genomics.genome.Genome`)."""
     if not variant.is_substitution:
         check_substitutions([variant])
     seq_length = int(seq_length)
-    start = variant.pos - seq_length // 2
+    start = variant_window_start(variant, seq_length)
     win = genome.fetch(variant.chrom, start, start + seq_length)
     seq_pos = variant.pos0 - start
     k = len(variant.ref)
@@ -82,9 +98,10 @@ def variant_window(variant: Variant, genome, seq_length: int) -> VariantWindow:
         raise InputError(f"variant {variant.id}: REF allele of {k} bases does not fit in the "
                          f"{seq_length} bp window around it; use a shorter allele")
     here = win.sequence[seq_pos:seq_pos + k]
-    if here == variant.ref:
+    check = allele_check(variant, here)
+    if check == "ref":
         flipped = False
-    elif here == variant.alt:
+    elif check == "flipped":
         flipped = True
     else:
         raise InputError(

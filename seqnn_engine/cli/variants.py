@@ -7,7 +7,11 @@ Windows, flipped alleles and the statistics are those of :mod:`seqnn_engine.anal
 reference's SNP scoring: each shift predicted separately, SUM/logSUM summed over shifts and
 bins, D2 the mean over shifts of the L2 norm over bins), with the options of the engine session
 (:meth:`seqnn_engine.session.Session.variant_options`, as the dashboard's variant view); ``--mc N``
-averages N MC-dropout samples into each shift's prediction (``--mc-seed``). Output: one (V, T') dataset per
+averages N MC-dropout samples into each shift's prediction (``--mc-seed``); ``--precision bfloat16``
+computes in bfloat16; ``--replicates all|LIST`` scores with each replicate weight file and stores the
+mean over replicates of each replicate's scores and predictions (replicates as ensemble members, like
+shifts: D2 is the mean of the replicates' D2) with ``<stat>_replicate_std``, as the dashboard's
+*all* replicates. Output: one (V, T') dataset per
 statistic (float16 clipped to its range, or ``--float32``), ``chr``/``start``/``end`` (the
 window), ``snp``, ``pos`` (1-based), ``ref_allele``, ``alt_allele``, ``flipped``,
 ``target_ids``/``target_labels``; ``--save-preds`` adds ``REF``/``ALT`` (V, H, P, T').
@@ -25,6 +29,7 @@ import numpy as np
 
 from ..errors import InputError
 from . import options as opt
+from . import replicates
 from .inputs import _genome, job_fingerprint, run_to_file, summary_line, target_static
 
 
@@ -49,6 +54,7 @@ def add_parser(sub) -> None:
     i.add_argument("--untransform", action="store_true",
                    help="undo the targets.txt transform of predictions before scoring (as the reference)")
     opt.add_ensemble_options(p)
+    replicates.add_option(p)
     opt.add_job_options(p, chunk_size=16)
     o = p.add_argument_group("extra outputs")
     o.add_argument("--save-preds", action="store_true", help="also store REF and ALT predictions per shift")
@@ -70,6 +76,22 @@ def parse_stats(text: str) -> list[str]:
 
 
 def run(args) -> int:
+    """One run, or with ``--replicates`` one run per replicate combined (the mean over replicates of each
+    replicate's scores and REF/ALT predictions, ``<stat>_replicate_std``; the TSV is written from the
+    combined file)."""
+    if not getattr(args, "replicates", None):
+        return _run(args)
+    stats = parse_stats(args.stats)
+    tsv, args.tsv_out = args.tsv_out, None
+    if tsv:
+        opt.out_path(tsv, "--tsv-out")
+    rc = replicates.run_over_replicates(args, _run, tuple(stats) + ("REF", "ALT"))
+    if rc == 0 and tsv:
+        write_variant_tsv(args.out, tsv, stats)
+    return rc
+
+
+def _run(args) -> int:
     from ..analysis.variants import check_substitutions, clip_float16, variant_window
     from ..genomics.genome import parse_interval
     from ..io.vcf import read_vcf

@@ -45,6 +45,8 @@ class InputWindow:
     source_length: length of the user's record (FASTA input).
     record: the user's FastaRecord (FASTA input; variants are cut from it).
     gene: the Gene of a gene input. exon_bins: output bins of its exons. gene_window: its GeneWindow.
+    origin: the input this window was moved from (e.g. re-centred on a chosen variant), else None.
+    marks: ((display position, label), ...) positions to mark on the tracks (e.g. the variant).
     """
 
     sequence: str
@@ -62,6 +64,8 @@ class InputWindow:
     gene: object = None
     exon_bins: tuple = ()
     gene_window: object = None
+    origin: object = None
+    marks: tuple = ()
 
     @property
     def genomic(self) -> bool:

@@ -63,7 +63,7 @@ class Variant:
     chrom: chromosome name as written. pos: 1-based position of the first REF base.
     id: the ID column, or ``chrom:pos:ref:alt`` when it is ``.``.
     ref, alt: upper-case alleles. line: 1-based line number in the file (0 when unknown:
-    BCF, region queries).
+    BCF, region queries). filter: the FILTER column ('PASS', '.', or its values joined by ';').
     """
 
     chrom: str
@@ -72,6 +72,7 @@ class Variant:
     ref: str
     alt: str
     line: int = 0
+    filter: str = "."
 
     @property
     def pos0(self) -> int:
@@ -151,7 +152,7 @@ class _Collector:
             if alt == ref:
                 raise InputError(f"{at}: ALT {alt!r} equals REF: remove the record")
             name = vid if vid and vid != "." else f"{chrom}:{pos}:{ref}:{alt}"
-            self.out.append(Variant(chrom, pos, name, ref, alt, line))
+            self.out.append(Variant(chrom, pos, name, ref, alt, line, ";".join(filters) or "."))
 
     def result(self, *, require_records: bool = True) -> VcfVariants:
         if require_records and self.n_records == 0:

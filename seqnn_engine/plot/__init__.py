@@ -22,7 +22,7 @@ Figures (each module's docstrings state the array shapes):
 * helpers: :func:`shade_range`, :func:`cap_note`; envelope: :func:`envelope`,
   :func:`column_extremes`, :func:`pool_columns`, :func:`view_slice`.
 """
-from ._base import BASE_COLORS, PLOTLY_MISSING, SELECT_COLOR, TRACK_COLORS, cap_note, shade_range
+from ._base import BASE_COLORS, PLOTLY_MISSING, SELECT_COLOR, TRACK_COLORS, cap_note, mark_position, shade_range
 from .charts import bar_figure, scatter_figure
 from .envelope import DEFAULT_COLUMNS, Envelope, column_extremes, envelope, pool_columns, view_slice
 from .genes import GeneFeature, gene_traces
@@ -32,7 +32,7 @@ from .logo import CONTRIBUTION_METHODS, GLYPHS, attribution_logo, logo_figure, l
 from .motifs import SEQLET_COLORS, add_seqlets, motif_hits_figure, seqlet_traces
 from .tracks import line_figure, member_spread, prediction_tracks, tracks_figure, variant_figure
 
-__all__ = [
+__all__ = ["mark_position", 
     "tracks_figure", "prediction_tracks", "member_spread", "line_figure", "variant_figure",
     "GeneFeature", "gene_traces",
     "logo_figure", "logo_traces", "logo_matrix", "attribution_logo", "GLYPHS", "CONTRIBUTION_METHODS",

@@ -52,6 +52,24 @@ def cap_note(fig, text: str):
     return fig
 
 
+MARK_COLOR = "#e67e22"
+
+
+def mark_position(fig, pos: float, label: str | None = None, width: int = 1):
+    """Mark ``width`` bases from display position ``pos`` (e.g. a variant) on every row of ``fig``: a
+    dotted line at the base's centre (a band for several bases), labelled on the top row. Returns ``fig``."""
+    rows = {"row": "all", "col": "all"} if getattr(fig, "_grid_ref", None) else {}
+    if width <= 1:
+        fig.add_vline(x=float(pos), line=dict(color=MARK_COLOR, width=1, dash="dot"), **rows)
+    else:
+        fig.add_vrect(x0=float(pos) - 0.5, x1=float(pos) + width - 0.5, fillcolor=MARK_COLOR, opacity=0.18,
+                      line_width=0, layer="below", **rows)
+    if label:
+        fig.add_annotation(x=float(pos), y=1.0, xref="x", yref="paper", text=label, showarrow=False,
+                           yanchor="bottom", font=dict(size=10, color=MARK_COLOR))
+    return fig
+
+
 def shade_range(fig, rng, outline: bool = False):
     """Mark the display range ``rng`` = (lo, hi) on every row of ``fig``: a light fill behind the
     data, or (``outline``) a thin frame drawn over it (for heatmaps). Returns ``fig``."""

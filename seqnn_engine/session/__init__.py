@@ -30,11 +30,11 @@ Example::
 from .options import (ALL_TARGETS_LIMIT, EVAL_METRICS, FIMO_THRESHOLD, MATCH_K, SEQLET_OPTIONS, TARGET_BLOCK,
                       TSS_RADIUS, VARIANT_STATS, Ensemble, Request)
 from .results import (Attribution, GeneValues, LayerGradients, MotifDatabase, MotifHits, Prediction,
-                      Seqlets, VariantEffect, onehot, seqlet_arrays, seqlet_table)
+                      Seqlets, VariantAttribution, VariantEffect, onehot, seqlet_arrays, seqlet_table)
 from .core import Job, Session
 from .replicates import ReplicateSession, open_session
 
 __all__ = ["Session", "ReplicateSession", "open_session", "Ensemble", "Request", "Job", "Prediction", "Attribution", "LayerGradients",
-           "GeneValues", "VariantEffect", "Seqlets", "MotifHits", "MotifDatabase", "TSS_RADIUS",
+           "GeneValues", "VariantEffect", "VariantAttribution", "Seqlets", "MotifHits", "MotifDatabase", "TSS_RADIUS",
            "ALL_TARGETS_LIMIT", "TARGET_BLOCK", "SEQLET_OPTIONS", "MATCH_K", "FIMO_THRESHOLD", "VARIANT_STATS",
            "EVAL_METRICS", "onehot", "seqlet_arrays", "seqlet_table"]

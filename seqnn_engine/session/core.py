@@ -1,4 +1,4 @@
-"""The :class:`Session` and its :class:`Job` (a request's key, cached result and runner): one model (lazily loaded), its genome and genes, the result cache and the
+"""The :class:`Session` and its :class:`Job` (a request's key, cached result and runner; the variant requests are in :mod:`.variants`): one model (lazily loaded), its genome and genes, the result cache and the
 defaults; every surface's computation and store key goes through it (see :mod:`seqnn_engine.session`)."""
 from __future__ import annotations
 
@@ -13,9 +13,11 @@ from ..batch import cache_keys
 from ..batch.result_cache import Result, ResultCache
 from ..errors import InputError
 from .options import (ALL_TARGETS_LIMIT, EVAL_METRICS, FIMO_THRESHOLD, SEQLET_OPTIONS, TARGET_BLOCK, TSS_RADIUS,
-                      VARIANT_STATS, Ensemble, Progress, Request)
+                      Ensemble, Progress, Request)
 from .results import (Attribution, GeneValues, LayerGradients, MotifDatabase, MotifHits, Prediction,
-                      Seqlets, VariantEffect, _str_array, onehot, seqlet_arrays)
+                      Seqlets, _str_array, onehot, seqlet_arrays)
+from .variants import VariantJobs
+
 
 @dataclass
 class Job:
@@ -75,7 +77,7 @@ class Job:
 # the session
 
 
-class Session:
+class Session(VariantJobs):
     """Model, genome, genes, result cache and defaults behind every surface.
 
     model_dir: a model directory (params.json, targets.txt, *.h5[, manifest.json]); or source:
@@ -423,6 +425,11 @@ class Session:
                                        n_targets=n_t).peak_bytes
 
     @staticmethod
+    def _new_job(*args, **kw) -> Job:
+        """A :class:`Job` (for the mixins, which do not import this module)."""
+        return Job(*args, **kw)
+
+    @staticmethod
     def _typed(r, cls):
         return None if r is None else cls(r.key, r.arrays, r.meta, r.source)
 
@@ -554,53 +561,7 @@ class Session:
                           {"gene_id": g.gene_id, "chrom": gw.chrom, "window_start": int(gw.start),
                            "tss_radius": int(tss_radius)}, pred.source)
 
-    # ------------------------------------------------------------------ variants
-    @staticmethod
-    def variant_options(req: Request, stats=VARIANT_STATS, batch_size: int = 4, untransform: bool = False,
-                        keep_preds: bool = True) -> dict:
-        """Options of :func:`seqnn_engine.analysis.variants.score_windows` for ``req`` (the CLI's too)."""
-        ens = req.ensemble
-        return {"stats": list(stats), "rc": bool(ens.rc), "shifts": [int(s) for s in ens.shifts],
-                "mc_n": int(ens.mc_n), "mc_seed": int(ens.mc_seed),
-                "targets": [int(t) for t in req.targets] or None,       # in the given order
-                "n_value": float(ens.n_value), "batch_size": int(batch_size), "untransform": bool(untransform),
-                "keep_preds": bool(keep_preds)}
-
-    def variant_job(self, inp, position: int, alt: str, req: Request, stats=VARIANT_STATS) -> Job:
-        """The :class:`Job` of one substitution at display coordinate ``position`` of input ``inp`` (an
-        InputWindow) to base ``alt``, scored on the window centred on it (as the CLI's ``variants``):
-        the genome window for genome inputs, the user's record (N outside it) for FASTA inputs."""
-        from ..analysis.variants import score_windows, variant_window
-        from ..genomics.windows import variant_position_check, variant_source
-        from ..io.vcf import Variant
-        alt = (alt or "").upper()
-        if alt not in ("A", "C", "G", "T"):
-            raise InputError(f"alternative base must be A, C, G or T, got {alt!r}")
-        p = variant_position_check(inp, position)
-        ref = inp.sequence[p]
-        chrom = inp.chrom if inp.genomic else inp.label
-        v = Variant(chrom, int(position) + 1, f"{chrom}:{int(position) + 1}:{ref}:{alt}", ref, alt)
-        vw = variant_window(v, variant_source(inp, self.genome), self.model.seq_length)
-        opts = self.variant_options(req, stats)
-        key = cache_keys.variant_key(self.model, vw.ref_seq, vw.alt_seq, {k: v for k, v in opts.items()
-                                                                          if k != "batch_size"})
-
-        def run(progress):
-            out = score_windows(self.model, [vw.ref_seq], [vw.alt_seq], opts, progress=progress)
-            arrays = {k: np.asarray(val[0]) for k, val in out.items() if k not in ("REF", "ALT")}
-            arrays["ref"] = np.asarray(out["REF"][0], np.float32)
-            arrays["alt"] = np.asarray(out["ALT"][0], np.float32)
-            arrays["target_index"] = np.asarray(self.model.check_targets(opts["targets"]), np.int64)
-            return arrays, {"chrom": vw.chrom, "window_start": int(vw.start), "position": int(position),
-                            "ref": ref, "alt": alt, "flipped": bool(vw.flipped), "stats": list(stats)}
-        return Job(key, lambda: self._typed(self.cache.peek(key), VariantEffect),
-                   lambda cb: self._typed(self.cache.get_or_compute(key, lambda: run(cb)), VariantEffect),
-                   req.ensemble.n_members)
-
-    def variant(self, inp, position: int, alt: str, req: Request, stats=VARIANT_STATS,
-                progress: Progress = None) -> VariantEffect:
-        """One substitution scored on the window centred on it (see :meth:`variant_job`)."""
-        return self.variant_job(inp, position, alt, req, stats).run(progress)
+    # ------------------------------------------------------------------ variants: see .variants (VariantJobs)
 
     # ------------------------------------------------------------------ motifs
     def seqlets(self, attr: Attribution, req: Request, db: MotifDatabase, targets_label: str = "",

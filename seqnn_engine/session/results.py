@@ -75,7 +75,26 @@ class GeneValues(Result):
 class VariantEffect(Result):
     """One substitution scored on the window centred on it (seqnn_engine.analysis.variants): ``ref``,
     ``alt`` (H, P, T') predictions per shift, one (T',) array per statistic, ``target_index``;
-    meta chrom, window_start, position (display coordinate), ref, alt, flipped."""
+    meta chrom, window_start, position (display coordinate), ref, alt, flipped, id. With several
+    replicates every array is the mean over replicates and each statistic has ``<stat>_replicate_std``
+    (T',); meta replicates."""
+
+
+class VariantAttribution(Result):
+    """The attribution of a variant's score on its REF and ALT windows (same window, alleles differ):
+    ``ref_scores``, ``alt_scores`` (L, 4) scores, ``ref_grads``, ``alt_grads`` (L, 4) hypothetical scores,
+    ``ref_objective``, ``alt_objective`` () the objective on each window (with replicates also
+    ``ref_scores_replicate_std``, ``alt_scores_replicate_std``); meta window_start, seq_pos (window
+    position of the variant's first REF base), ref, alt, method, targets."""
+
+    def position_scores(self, side: str) -> np.ndarray:
+        """(L,) per-position summary of side 'ref' or 'alt' (the engine's ``Attribution.position_scores``:
+        the signed contribution for grad_x_input)."""
+        from ..attribution.input_attr import Attribution as EngineAttribution
+        a = EngineAttribution(method=self.meta.get("method", "grad_x_input"),
+                              scores=np.asarray(self[f"{side}_scores"])[None],
+                              hypothetical=np.asarray(self[f"{side}_grads"])[None], objective=np.zeros(1, np.float32))
+        return np.asarray(a.position_scores()[0], np.float32)
 
 
 class Seqlets(Result):
