@@ -94,13 +94,19 @@ def scale_server(tmp_path_factory):
 
 # ----------------------------------------------------------------------------------- page reading
 
+_PAGE = []   # the page of the running flow: poll stops at an exception or error shown on it
+
+
 def poll(fn, timeout_ms: float = STEP_MS, what: str = "the page"):
-    """fn() until it returns a true value (checked every 0.5 s)."""
+    """fn() until it returns a true value (checked every 0.5 s); fails at once when the page shows an
+    exception or an error message."""
     t_end = time.monotonic() + timeout_ms / 1000
     while True:
         v = fn()
         if v:
             return v
+        shown = page_problems(_PAGE[0]) if _PAGE else []
+        assert not shown, f"waiting for {what}, the page shows: {shown}"
         if time.monotonic() > t_end:
             raise TimeoutError(f"timed out waiting for {what}")
         time.sleep(0.5)
@@ -193,6 +199,7 @@ def test_browser_scale_flow(scale_server):
         page = browser.new_page(viewport={"width": 1500, "height": 2600})
         page.on("console", lambda m: errors.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
         page.on("pageerror", lambda e: errors.append(f"page error: {e}"))
+        _PAGE[:] = [page]
         page.goto(scale_server["url"])
         page.locator(".st-key-logo .gtitle").first.wait_for(timeout=STEP_MS)   # the demo page
         wait_idle(page, STEP_MS)
@@ -314,38 +321,15 @@ def test_browser_scale_flow(scale_server):
         assert hyp.shape == (4, hi - lo) and np.isfinite(hyp).all()
         steps.done("the logo, contribution track and heatmap of the range")
 
-        # ---- the layer view: units x positions and targets x positions heatmaps
-        page.locator(".st-key-view button", has_text="Layers").click()
-        unit_key = poll(lambda: page.evaluate(
-            "() => { const e = document.querySelector('[class*=\"st-key-layer_units_\"] .js-plotly-plot');"
-            " return e ? [...e.closest('[class*=\"st-key-layer_units_\"]').classList]"
-            ".find(c => c.startsWith('st-key-layer_units_')).slice(7) : null; }"), what="the layer heatmaps")
-        tgt_key = unit_key.replace("layer_units_", "layer_targets_")
-        poll(lambda: chart(page, tgt_key) is not None, what="the targets x positions heatmap")
-        wait_idle(page, STEP_MS)
-        units = chart(page, unit_key)["traces"][0]
-        targets_hm = chart(page, tgt_key)["traces"][0]
-        assert units["type"] == "heatmap" and targets_hm["type"] == "heatmap"
-        assert units["z"].ndim == 2 and 0 < units["z"].shape[1] <= 4000 and np.isfinite(units["z"]).all()
-        assert np.abs(units["z"]).max() > 0
-        assert targets_hm["z"].shape[0] == len(want) and np.isfinite(targets_hm["z"]).all()
-        assert sorted(str(v) for v in targets_hm["y"]) == sorted(want)
-        for k in (unit_key, tgt_key):
-            assert page.locator(f".st-key-{k} .hm image").count() >= 1, f"heatmap {k} not drawn"
-        steps.done(f"layer view ({len(want)} targets x {n_members} members)")
-
         # ---- ISM of a short range: zoom the tracks in, box-select ~16 bp, press the button
-        page.locator(".st-key-view button", has_text="Attribution").click()
-        page.locator(".st-key-logo .gtitle").first.wait_for(timeout=STEP_MS)
-        wait_idle(page, STEP_MS)
-        page.locator(".st-key-overview .nsewdrag").first.hover()
+        page.locator(".st-key-overview .nsewdrag").first.hover(position={"x": 8, "y": 8}, force=True)  # not the box
         page.locator('.st-key-overview .modebar-btn[data-title="Zoom"]').click()
         drag_box(page, "overview", 0.30, 0.32)          # 524 kb -> ~10 kb
         poll(lambda: x_range(page, "overview")[1] - x_range(page, "overview")[0] < 20_000, what="the zoomed tracks")
         drag_box(page, "overview", 0.45, 0.55)          # -> ~1 kb
         poll(lambda: x_range(page, "overview")[1] - x_range(page, "overview")[0] < 2_000, what="the zoomed tracks")
         z0, z1 = x_range(page, "overview")
-        page.locator(".st-key-overview .nsewdrag").first.hover()
+        page.locator(".st-key-overview .nsewdrag").first.hover(position={"x": 8, "y": 8}, force=True)  # not the box
         page.locator('.st-key-overview .modebar-btn[data-title="Box Select"]').click()
         before = logo_range(page)
         drag_box(page, "overview", 0.40, 0.415)         # ~16 bp
@@ -373,6 +357,26 @@ def test_browser_scale_flow(scale_server):
         r = float(re.search(r"Pearson r\): (\S+)", agree.first.inner_text()).group(1))
         assert np.isfinite(r) and -1 <= r <= 1
         steps.done(f"ISM of {a:,}-{b:,} ({3 * (b - a)} mutants x {n_members} members)")
+
+        # ---- the layer view: units x positions and targets x positions heatmaps
+        page.locator(".st-key-view button", has_text="Layers").click()
+        unit_key = poll(lambda: page.evaluate(
+            "() => { const e = document.querySelector('[class*=\"st-key-layer_units_\"] .js-plotly-plot');"
+            " return e ? [...e.closest('[class*=\"st-key-layer_units_\"]').classList]"
+            ".find(c => c.startsWith('st-key-layer_units_')).slice(7) : null; }"), what="the layer heatmaps")
+        tgt_key = unit_key.replace("layer_units_", "layer_targets_")
+        poll(lambda: chart(page, tgt_key) is not None, what="the targets x positions heatmap")
+        wait_idle(page, STEP_MS)
+        units = chart(page, unit_key)["traces"][0]
+        targets_hm = chart(page, tgt_key)["traces"][0]
+        assert units["type"] == "heatmap" and targets_hm["type"] == "heatmap"
+        assert units["z"].ndim == 2 and 0 < units["z"].shape[1] <= 4000 and np.isfinite(units["z"]).all()
+        assert np.abs(units["z"]).max() > 0
+        assert targets_hm["z"].shape[0] == len(want) and np.isfinite(targets_hm["z"]).all()
+        assert sorted(str(v) for v in targets_hm["y"]) == sorted(want)
+        for k in (unit_key, tgt_key):
+            assert page.locator(f".st-key-{k} .hm image").count() >= 1, f"heatmap {k} not drawn"
+        steps.done(f"layer view ({len(want)} targets x {n_members} members)")
 
         # ---- nothing went wrong on the page or in the server
         problems = page_problems(page)
