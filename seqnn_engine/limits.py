@@ -27,8 +27,9 @@ max_records            SEQNN_MAX_RECORDS            FASTA records in one upload 
 max_sequence_bp        SEQNN_MAX_SEQUENCE_BP        bases in one FASTA record
 max_ism_bp             SEQNN_MAX_ISM_BP             positions of one in-silico mutagenesis window
 gradient_memory_mb     SEQNN_GRADIENT_MEMORY_MB     estimated memory of one layer-gradient job
-                       (or SEQNN_MEMORY_BUDGET,     (targets x layer size x positions x sequences)
-                       in bytes, the older name)
+                       (or SEQNN_MEMORY_BUDGET,     (targets x layer size x positions x sequences);
+                       in bytes, the older name)    default: the max_memory_mb value (one memory
+                                                    model), set it only for a tighter bound
 max_memory_mb          SEQNN_MAX_MEMORY_MB          estimated peak memory of one operation (predict,
                                                     attributions, ISM, layer gradients, variants,
                                                     gene values; see seqnn_engine.memory);
@@ -114,6 +115,7 @@ LIMITS = {
                              "length of one FASTA record"),
     "ism_bp": LimitSpec("max_ism_bp", "SEQNN_MAX_ISM_BP", 20_000, "bp", 1,
                         "in-silico mutagenesis window"),
+    # the default 2048 is never used: unset, gradient_bytes takes the resolved memory_bytes
     "gradient_bytes": LimitSpec("gradient_memory_mb", "SEQNN_GRADIENT_MEMORY_MB", 2048, "MB", MB,
                                 "estimated memory of one layer-gradient job"),
     "memory_bytes": LimitSpec("max_memory_mb", "SEQNN_MAX_MEMORY_MB",
@@ -145,6 +147,7 @@ class Limits:
     gradient_bytes: int
     memory_bytes: int
     source: dict = field(default_factory=dict, compare=False)
+    gradient_set: bool = field(default=True, compare=False)   # False: gradient_bytes follows memory_bytes
     problems: tuple = field(default=(), compare=False)
 
     def fasta(self):
@@ -245,11 +248,15 @@ def load_limits(env=None) -> Limits:
             v = _positive(raw, s, s.env, problems)
             if v is not None:
                 values[name], source[name] = v, s.env
+    gradient_set = source["gradient_bytes"] != "default"
+    if not gradient_set:        # one memory model: unset, the layer-gradient bound is max_memory_mb
+        values["gradient_bytes"] = values["memory_bytes"]
+        source["gradient_bytes"] = source["memory_bytes"]
     for p in problems:
         if p not in _WARNED:
             _WARNED.add(p)
             warnings.warn(p, LimitsWarning, stacklevel=2)
-    return Limits(**values, source=source, problems=tuple(problems))
+    return Limits(**values, source=source, problems=tuple(problems), gradient_set=gradient_set)
 
 
 def current() -> Limits:

@@ -67,6 +67,19 @@ def weights_bytes(model) -> int:
     return model._fn(("memory_weights_bytes",), count)
 
 
+#: RSS a loaded model's Keras graph and traced functions add per layer, beside its variables:
+#: measured on the demo model (74 layers, 0.6 MB of weights): 12-13 MB per loaded copy with
+#: its prediction function traced, i.e. about 170 KiB per layer.
+GRAPH_BYTES_PER_LAYER = 192 << 10
+
+
+def resident_model_bytes(model) -> int:
+    """Bytes a loaded model keeps resident: its variables plus its graph and traced functions
+    (``GRAPH_BYTES_PER_LAYER`` per Keras layer). Replicates of one model directory share the
+    architecture, so one loaded replicate gives the estimate of every other."""
+    return int(weights_bytes(model) + GRAPH_BYTES_PER_LAYER * len(model.net.model.layers))
+
+
 def _dtype_bytes(model) -> int:
     return int(getattr(model, "dtype_bytes", F32))
 
@@ -210,23 +223,95 @@ def ism_chunk(model, n_members: int = 1, batch_size: int = 4, engine: str = "ful
 
 
 # ------------------------------------------------------------------------------ layer gradients
+#
+# Layer gradients scale with the tapped layers and the requested targets, not with the whole
+# graph or every target: with a head gather (a head ending in a Dense layer) only the K requested
+# kernel columns are computed, so the head contributes (P, K) arrays, not (P, T_all); the backward
+# sweep runs from the output down to the earliest tapped layer only, so only the nodes downstream
+# of a tap carry cotangents and the checkpointed plan's segments below the earliest tap never run.
+
+def _layer_gather(model, idx) -> bool:
+    from .model.head import gathers_taps
+    return gathers_taps(model, tuple(idx))
+
+
+def _swept_nodes(model, idx, gather: bool) -> list:
+    """The graph nodes the layer-gradient backward sweep passes through: those downstream of a
+    tapped tensor (all of them for tap 0, the input), up to the final Dense's input with a gather."""
+    from .attribution import graph
+    km = model._pre_model if gather else model.net.model
+    nodes = graph.nodes(km)
+    need = {id(model.net.tap_tensors[i]) for i in idx} | ({id(km.inputs[0])} if 0 in idx else set())
+    out = []
+    for node in nodes:
+        if any(id(t) in need for t in node.input_tensors):
+            need.update(id(t) for t in node.outputs)
+            out.append(node)
+    return out
+
+
+def _largest_swept(model, idx, gather: bool) -> int:
+    def make():
+        nodes = _swept_nodes(model, idx, gather)
+        return max((math.prod(int(d) for d in node.outputs[0].shape[1:] if d is not None) for node in nodes),
+                   default=0)
+    return model._fn(("memory_largest_swept", tuple(idx), gather), make)
+
 
 def layer_gradient_job_bytes(model, n_seqs: int, layers, n_targets: int, n_members: int = 1,
                              return_all: bool = False, dtype_bytes: int = 4, batch_size: int = 1,
                              target_chunk: int = 8) -> int:
     """The layer-gradient job estimate checked against ``gradient_memory_mb``: results (grads,
     variance, members) plus the tapped layers' gradients and the cotangents carried through the
-    largest layer, for batch_size sequences x target_chunk targets."""
-    from .attribution import graph
-    idx = model.tap_indexes(layers)
+    largest layer the backward sweep passes (downstream of the earliest tapped layer; with a head
+    gather the head's output counts as its K requested columns), for batch_size sequences x
+    target_chunk targets."""
+    idx = tuple(model.tap_indexes(layers))
     per = sum(model.taps[i].length * model.taps[i].width for i in idx)
-    largest = max((math.prod(int(d) for d in node.outputs[0].shape[1:] if d is not None)
-                   for node in graph.nodes(model.net.model)), default=0)
+    k = min(int(n_targets), int(target_chunk))
+    gather = _layer_gather(model, idx)
+    largest = _largest_swept(model, idx, gather)
+    if gather:
+        largest = max(largest, model.target_length * k)
     result = n_seqs * n_targets * per * dtype_bytes
     stats = 2 * n_seqs * n_targets * per * 8                      # Welford mean + m2 in float64
     members = result * n_members if return_all else 0
-    work = batch_size * min(n_targets, target_chunk) * (per + largest) * 4 * 3
+    work = batch_size * k * (per + largest) * 4 * 3
     return int(result + stats + members + work)
+
+
+def _forward_to(model, mc: bool, head: bool) -> int:
+    """Per-sequence forward working set (no tape) of the graph up to the output (head) or to
+    the final Dense's input (head=False, with a head gather)."""
+    from .attribution import checkpoint
+    key = ("memory_forward_bytes_to", bool(mc), bool(head))
+    return model._fn(key, lambda: checkpoint.forward_bytes(checkpoint.keras_graph(model, mc, head)[0],
+                                                           _dtype_bytes(model)))
+
+
+def _swept_plan_peak(model, plan, idx, mc: bool = False, head: bool = True) -> int:
+    """Per-sequence peak of a checkpointed layer-gradient run of ``plan`` (cuts at taps ``idx``):
+    the forward pass (the stored boundaries beside the forward working set of the graph, e.g.
+    attention's logits, run whatever the taps), the segments the sweep runs (those after the
+    segment producing the earliest tap; the sweep stops there), the local stage's backward only
+    when the input is tapped, and its forward (x, its outputs twice, one chunk's share of the
+    forward working set) always."""
+    ids = {id(model.net.tap_tensors[i]) for i in idx if i != 0}
+    first = -1              # the input or a local-stage output tapped: every segment runs
+    if 0 not in idx and not ids & {id(t) for t in (plan.local.outputs if plan.local is not None else ())}:
+        first = next((j for j, seg in enumerate(plan.segments)
+                      if ids & {id(t) for node in seg.nodes for t in node.outputs}), -1)
+    peaks = [p for j, p in enumerate(plan.segment_peaks) if j > first]
+    peaks.append(plan.stored_bytes + _forward_to(model, mc, head))
+    st = plan.local
+    if st is not None:
+        if 0 in idx:
+            peaks.append(st.peak_bytes)
+        else:
+            frac = max((b - a) for _, _, a, b in st.chunks) / st.seq_length
+            x_bytes = st.seq_length * 4 * _dtype_bytes(model)
+            peaks.append(int(x_bytes + 2 * st.out_bytes + frac * st.fwd_bytes))
+    return int(max(peaks, default=0))
 
 
 def layer_gradients_plan(model, n_seqs: int, layers, n_targets: int, n_members: int = 1,
@@ -234,29 +319,34 @@ def layer_gradients_plan(model, n_seqs: int, layers, n_targets: int, n_members: 
                          target_chunk: int = 8, backward: str = "tape", checkpoint: bool = False,
                          mc: bool = False, limit: Optional[int] = None) -> Estimate:
     """Estimate of :func:`layer_gradients`: results (float64 mean and second moment of the
-    (S, T, P_l, U_l) gradients, float32/float16 copies returned, members) plus per sequence
-    of a batch: the forward values and K = min(T, target_chunk) cotangents of every node
+    (S, T, P_l, U_l) gradients, float32/float16 copies returned, members; the (S, P, T)
+    predictions of the T requested targets) plus per sequence of a batch: the forward values
+    and K = min(T, target_chunk) cotangents of the nodes downstream of the earliest tap
     (backward 'batched'), one persistent tape (backward 'tape') or the checkpointed sweep
-    with cuts at the tapped layers (checkpoint=True)."""
+    with cuts at the tapped layers, down to the earliest one (checkpoint=True). With a head
+    gather the graph ends at the final Dense's input and the head adds (P, K) arrays only."""
     from .attribution import checkpoint as ck
     idx = tuple(model.tap_indexes(layers))
     per_tap = sum(model.taps[i].length * model.taps[i].width for i in idx)
     k = max(1, min(int(n_targets), int(target_chunk)))
     S = int(n_seqs)
+    gather = _layer_gather(model, idx)
     results = S * n_targets * per_tap * (2 * F64 + 2 * dtype_bytes) + S * per_tap * (2 * F64 + F32)
-    results += S * model.target_length * model.num_targets * (2 * F64 + F32)
+    results += S * model.target_length * n_targets * (2 * F64 + 2 * F32)
     if return_all:
         results += S * n_targets * per_tap * n_members * F32
     db = _dtype_bytes(model)
     if backward == "batched":
         from .attribution import graph
-        nodes = graph.nodes(model.net.model)
-        costs = ck.node_costs(nodes, db)
-        per = sum(c.out for c in costs) + k * 2 * max((c.work for c in costs), default=0)
+        km = model._pre_model if gather else model.net.model
+        costs = ck.node_costs(graph.nodes(km), db)
+        swept = ck.node_costs(_swept_nodes(model, idx, gather), db)
+        per = sum(c.out for c in costs) + k * 2 * max((c.work for c in swept), default=0)
     else:
-        p = ck.plan_for(model, mc, tuple(i for i in idx), k, db)
-        per = p.peak_bytes if checkpoint else p.tape_bytes
-    per += k * per_tap * F32 * 2 + model.target_length * model.num_targets * F32 * (k + 1)
+        p = ck.plan_for(model, mc, tuple(i for i in idx if i != 0), k, db, head=not gather)
+        per = _swept_plan_peak(model, p, idx, mc, not gather) if checkpoint else p.tape_bytes
+    cols = k if gather else model.num_targets
+    per += k * per_tap * F32 * 2 + model.target_length * cols * F32 * (k + 1)
     parts = {"weights": weights_bytes(model), "results": results}
     return _fit("layer_gradients", parts["weights"] + results, per, batch_size,
                 "these layer gradients" + (" (checkpointed)" if checkpoint else ""),

@@ -164,3 +164,44 @@ def test_malformed_vcf_and_fasta_input(env, vcf):
     at.text_area(key="fasta_text").set_value(">s\n" + "ACGT" * 300 + "\n").run()
     assert not at.exception
     assert any("needs" in i.value or "gene or interval" in i.value for i in at.info)
+
+
+def test_table_row_selection_chooses_and_explains(env, window, tmp_path):
+    """Selecting a table row chooses its variant (the selectbox follows); an indel's or a REF mismatch's
+    row says why it cannot be chosen and leaves the window where it was."""
+    from seqnn_engine.io.export import read_hdf5
+    gw, genome, L = window
+    base = lambda p: genome.fetch(gw.chrom, p - 1, p).sequence  # noqa: E731 - 1-based position
+    p1, p_del, p_mis = gw.start + 1201, gw.start + 1801, gw.start + 2401
+    mis_ref = _other(base(p_mis))
+    mis_alt = next(b for b in "ACGT" if b not in (base(p_mis), mis_ref))    # neither allele is the genome's
+    rows = [(p1, "snvA", base(p1), _other(base(p1))), (p_del, "delA", base(p_del) + "G", base(p_del)),
+            (p_mis, "misA", mis_ref, mis_alt)]
+    path = tmp_path / "rows.vcf"
+    path.write_text("##fileformat=VCFv4.2\n##contig=<ID=%s>\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n" % gw.chrom
+                    + "".join(f"{gw.chrom}\t{p}\t{i}\t{r}\t{a}\t.\tPASS\t.\n" for p, i, r, a in rows))
+    at = new_app(env, view="Variant", var_source="vcf")
+    at.run()
+    at.file_uploader(key="vcf_upload").set_value((path.name, path.read_bytes(), "text/plain")).run()
+    assert not at.exception and not at.error and not at.warning
+    assert list(at.dataframe[0].value["id"]) == ["snvA", "delA", "misA"]
+
+    for row, why in ((1, "insertion/deletion"), (2, "REF does not match the genome")):
+        at.session_state["vcf_table"] = {"selection": {"rows": [row], "columns": []}}
+        at.run()
+        assert not at.exception and not at.error, [e.value for e in at.error]
+        assert len(at.warning) == 1 and rows[row][1] in at.warning[0].value and why in at.warning[0].value
+        assert at.session_state["last_input"].origin is None          # the window did not move
+        assert at.selectbox(key="vcf_pick").value is None
+
+    at.session_state["vcf_table"] = {"selection": {"rows": [0], "columns": []}}
+    at.run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert not at.warning
+    inp = at.session_state["last_input"]
+    assert (inp.chrom, inp.start) == (gw.chrom, p1 - L // 2) and inp.origin.start == gw.start
+    assert at.selectbox(key="vcf_pick").value == 0                    # the selectbox follows the table
+    h5 = read_hdf5(at.session_state["downloads"]["variant"]["hdf5"].make())
+    assert h5.attrs["ref"] == rows[0][2] and h5.attrs["alt"] == rows[0][3]
+    at.run()                                                          # the same selection does not act again
+    assert at.session_state["last_input"].start == p1 - L // 2 and not at.exception

@@ -158,3 +158,39 @@ def test_capitalised_dense_head_gathers():
     assert m.head_gather is not None
     xs = np.eye(4, dtype=np.float32)[np.random.default_rng(2).integers(0, 4, (1, m.seq_length))]
     close(m.predict(xs, target_indexes=[10, 0]).mean, _full(m, xs)[..., [10, 0]])
+
+
+@pytest.mark.parametrize("backward", ["batched", "tape"])
+def test_layer_gradients_gather_the_head(backward):
+    """Layer gradients of 2 of 37 targets (RC member with strand pairs) equal autodiff of the full
+    head's columns; the traced layer-gradient graph holds no (., P, 37) tensor."""
+    import keras
+
+    from seqnn_engine.attribution import layer_grads
+    T = 37
+    m = _wide({"name": "final", "units": T, "activation": "softplus"}, T=T, strand_pair=[1, 0] + list(range(2, T)))
+    tap = "trunk.1.conv_tower"
+    idx = m.tap_indexes([0, tap])
+    xs = np.eye(4, dtype=np.float32)[np.random.default_rng(3).integers(0, 4, (2, m.seq_length))]
+    g = m.gradients(xs, layers=[0, tap], targets=[0, 9], rc=True, backward=backward, return_var=False)
+    sub = keras.Model(m.net.inputs, [m.net.tap_tensors[idx[1]], m.net.model.output])
+    want = [0.0, 0.0]
+    for rc in (False, True):
+        xa = tf.constant(ens.augment(xs, ens.Member(rc, 0)))
+        cols = [1, 9] if rc else [0, 9]
+        with tf.GradientTape(persistent=True) as tape:
+            tape.watch(xa)
+            act, full = sub(xa, training=False)
+            ys = [tf.reduce_sum(full[..., c]) for c in cols]
+        for li, src in enumerate((xa, act)):
+            d = np.stack([tape.gradient(y, src).numpy() for y in ys], axis=1)     # (S, 2, P_l, U_l)
+            if rc:
+                d = d[:, :, ::-1, ::-1] if li == 0 else d[:, :, ::-1]
+            want[li] = want[li] + d / 2
+    for got, ref in zip(g.grads, want):
+        assert np.abs(ref).max() > 0
+        assert np.abs(got - ref).max() <= 1e-5 * np.abs(ref).max()
+    fn = layer_grads._layer_fn(m, tuple(idx), True, False, 2, backward == "batched")
+    widths = {int(t.shape[-1]) for op in fn.get_concrete_function().graph.get_operations() for t in op.outputs
+              if t.shape.rank is not None and t.shape.rank >= 3 and t.shape[-1] is not None}
+    assert T not in widths and 16 in widths

@@ -31,7 +31,11 @@ def test_defaults():
     assert lim.records == 10_000
     assert lim.sequence_bp == 5_000_000
     assert lim.ism_bp == 20_000
-    assert lim.gradient_bytes == 2 << 30
+    # one memory model: unset, the layer-gradient bound is the operation memory limit
+    assert lim.gradient_bytes == lim.memory_bytes
+    moved = limits.load_limits({"SEQNN_MAX_MEMORY_MB": "3000"})
+    assert moved.gradient_bytes == moved.memory_bytes == 3000 << 20
+    assert moved.source["gradient_bytes"] == "SEQNN_MAX_MEMORY_MB"
     assert set(lim.source.values()) == {"default"} and lim.problems == ()
 
 

@@ -4,7 +4,10 @@ its scores use, as the CLI's ``variants``), so the overview and every view move 
 
 State: ``vcf`` {name, variants, serial} (the parsed upload; kept when the view or the input changes),
 ``var_centre`` {base: (label, start) of the input it was chosen on, variant} (read by
-``app.inputs.variant_centred``), ``vcf_pick`` (the selectbox: an index into the listed variants).
+``app.inputs.variant_centred``), ``vcf_pick`` (the selectbox: an index into the listed variants),
+``vcf_table`` (the table's row selection: a selected row chooses its variant, as the selectbox does),
+``vcf_row_seen`` (table ident, row) of the selection already acted on, ``vcf_row_note`` (table ident,
+row) of a selected row that cannot be scored (its reason is shown until another choice).
 """
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ from app.state import Ctx
 from seqnn_engine import InputError
 
 VCF_TYPES = ["vcf", "gz", "bcf"]
+TABLE_KEY = "vcf_table"
 
 
 def _on_upload() -> None:
@@ -31,13 +35,34 @@ def _on_upload() -> None:
 
 
 def _forget() -> None:
-    for k in ("vcf", "vcf_error", "var_centre", "vcf_pick", "vcf_pick_for", "vcf_window"):
+    for k in ("vcf", "vcf_error", "var_centre", "vcf_pick", "vcf_pick_for", "vcf_window", "vcf_row_note"):
         st.session_state.pop(k, None)
 
 
 def _back() -> None:
-    for k in ("var_centre", "vcf_pick", "vcf_pick_for"):
+    for k in ("var_centre", "vcf_pick", "vcf_pick_for", "vcf_row_note"):
         st.session_state.pop(k, None)
+
+
+def _new_row(ident) -> int | None:
+    """The row newly selected in the table (None when the selection is the one already acted on, was
+    cleared, or was left on the widget by an earlier table, which must not choose anything)."""
+    sel = st.session_state.get(TABLE_KEY)
+    try:
+        rows = list(sel["selection"]["rows"])
+    except (KeyError, TypeError):
+        rows = []
+    pick = (ident, int(rows[0]) if rows else None)
+    seen = st.session_state.get("vcf_row_seen")
+    st.session_state["vcf_row_seen"] = pick
+    if seen is None or seen[0] != ident or seen == pick:
+        return None
+    return pick[1]
+
+
+def _centre(base, variant) -> None:
+    st.session_state["var_centre"] = {"base": (base.label, int(base.start)), "variant": variant}
+    st.session_state.pop("vcf_row_note", None)
 
 
 def chosen_variant(ctx: Ctx):
@@ -70,12 +95,23 @@ def chosen_variant(ctx: Ctx):
     c2.button("Forget the VCF", key="vcf_forget", on_click=_forget)
     if not len(wv):
         return None
-    st.dataframe(wv.table(), hide_index=True, key="vcf_table")
+    st.dataframe(wv.table(), hide_index=True, key=TABLE_KEY, on_select="rerun", selection_mode="single-row")
     ok = [i for i in range(len(wv)) if wv.scorable(i)]
     centre = st.session_state.get("var_centre")
     current = None
     if centre is not None:
         current = next((i for i in ok if wv.variants[i] == centre["variant"]), None)
+    row = _new_row(key)
+    if row is not None and 0 <= row < len(wv):
+        if not wv.scorable(row):
+            st.session_state["vcf_row_note"] = (key, row)
+        elif row != current:
+            _centre(base, wv.variants[row])
+            st.rerun()
+    note = st.session_state.get("vcf_row_note")
+    if note is not None and note[0] == key:
+        v = wv.variants[note[1]]
+        st.warning(f"{v.id} ({v.chrom}:{v.pos:,} {v.ref}>{v.alt}) cannot be chosen: {wv.why_not(note[1])}.")
     ident = (base.label, int(base.start), vcf["name"], current)
     if st.session_state.get("vcf_pick_for") != ident:   # not the user's choice on this list: show the centre
         st.session_state["vcf_pick"] = current
@@ -84,13 +120,13 @@ def chosen_variant(ctx: Ctx):
         st.info("None of these variants can be scored (insertions/deletions or REF mismatches).")
         return None
     label = lambda i: f"{wv.variants[i].id} · {wv.chrom}:{wv.variants[i].pos:,} {wv.variants[i].ref}>{wv.variants[i].alt}"  # noqa: E731
-    pick = st.selectbox("Variant (the window is centred on it)", [None] + ok, key="vcf_pick",
+    pick = st.selectbox("Variant (or select a table row; the window is centred on it)", [None] + ok, key="vcf_pick",
                         format_func=lambda i: "choose a variant" if i is None else label(i))
     if pick != current:
         if pick is None:
             _back()
         else:
-            st.session_state["var_centre"] = {"base": (base.label, int(base.start)), "variant": wv.variants[pick]}
+            _centre(base, wv.variants[pick])
         st.rerun()
     if current is None:
         return None

@@ -192,16 +192,18 @@ def _crop_pad(op, L: int):
     return tuple(op.cropping)
 
 
-def tap_gradients(model, x, seed_fn, taps, k: int, groups: int = 1):
+def tap_gradients(model, x, seed_fn, taps, k: int, groups: int = 1, km=None):
     """One forward pass and K batched backward passes.
 
     x: (S, L, 4). seed_fn(preds) -> (K, S, P, T): the gradient of each objective w.r.t. the
     model output preds (S, P, T). taps: the model's tap tensors (symbolic) to return.
     groups: the K objectives are split into this many independent backward sweeps, which
-    the executor can run concurrently.
-    Returns (preds (S, P, T), activations [(S, P_l, U_l)], grads [(K, S, P_l, U_l)]).
+    the executor can run concurrently. km: the Keras model to sweep (default the whole
+    network ``model.net.model``; a sub-model of it, e.g. up to the final Dense's input
+    (S, P, C) for a head gather, whose output then is what seed_fn receives and seeds).
+    Returns (output (S, P, T) of km, activations [(S, P_l, U_l)], grads [(K, S, P_l, U_l)]).
     """
-    km = model.net.model
+    km = model.net.model if km is None else km
     nodes = graph.nodes(km)
     vals = {id(km.inputs[0]): x}
     for node in nodes:

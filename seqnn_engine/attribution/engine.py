@@ -17,16 +17,6 @@ from ..model.mc_dropout import check_seed, member_seed_tensor
 from .objective import Objective, objective_tf
 
 
-def _unaug_preds_tf(preds, rc: bool, strand_pair):
-    """Full-head predictions (B, P, T) of a member -> forward orientation (layer gradients use it)."""
-    if not rc:
-        return preds
-    preds = tf.reverse(preds, axis=[1])
-    if strand_pair is not None:
-        preds = tf.gather(preds, strand_pair, axis=-1)
-    return preds
-
-
 def _sig(model, with_u: bool):
     L, P = model.seq_length, model.target_length
     s = [tf.TensorSpec((None, L, 4), tf.float32), tf.TensorSpec((None,), tf.float32),

@@ -3,7 +3,9 @@
 For each chosen target t, the prediction aggregated over chosen bins,
 y_t = sum_{p in bins} pred[p, t], is differentiated w.r.t. a layer's activations:
 grads (S, T, P_l, U_l), with the layer's representations (S, P_l, U_l) and the
-predictions (S, P, T). One forward pass per member, then T backward passes, in target
+predictions (S, P, T) of the T chosen targets. Where the head ends in a Dense layer only the
+chosen targets' kernel columns are computed (the head gather, ``seqnn_engine.model.head``) on every path:
+no (P, T_all) array of all targets is built. One forward pass per member, then T backward passes, in target
 chunks that respect a memory budget: on models made of local layers they run as one batch
 over the graph (``batched_vjp``); otherwise (attention, U-net, layer norm, MC-dropout
 members) as one autodiff pass per target on a shared persistent tape.
@@ -26,10 +28,10 @@ import tensorflow as tf
 from ..model import ensemble as ens
 from .. import limits as _limits
 from .. import memory as _memory
+from ..model.head import gathers_taps
 from ..model.mc_dropout import check_seed, member_seed_tensor
 from ..errors import InputError
 from . import batched_vjp
-from .engine import _unaug_preds_tf
 from .objective import position_mask
 
 # The default memory budget is seqnn_engine.limits.current().gradient_bytes (read per call:
@@ -41,7 +43,8 @@ class LayerGradients:
     """Result of :func:`layer_gradients`.
 
     grads[i]: (S, T, P_l, U_l) for layers[i] (float32 or float16). reprs[i]:
-    (S, P_l, U_l). preds: (S, P, T) ensemble-mean predictions (all targets).
+    (S, P_l, U_l). preds: (S, P, T) ensemble-mean predictions of the requested targets
+    (column t is target ``targets[t]``; with a head gather no other target is computed).
     var[i]: (S, T, P_l, U_l) unbiased variance over members, or None. members[i]:
     (S, T, P_l, U_l, E) or None. taps: the layers' Tap records. targets: (T,)
     target indexes. bin_mask: (S, P).
@@ -70,50 +73,73 @@ def estimate_bytes(model, n_seqs: int, layers, n_targets: int, n_members: int = 
                                             dtype_bytes, batch_size, target_chunk)
 
 
-def _layer_fn(model, tap_idx: tuple, rc: bool, mc: bool, k_static: int, batched: bool):
-    """tf.function(x, tsel (k,), pmask (B, P), seed) -> (preds, reprs..., grads (B, k, P_l, U_l)...).
+def _member_targets(model, rc: bool, gather: bool):
+    """f(o, tsel (k,), pmask (B, P)) -> (preds (B, P, k) un-augmented, objective (B, k)).
 
-    batched: the K backward passes run as one batch over the graph (batched_vjp); else one
-    autodiff pass per target on a shared persistent tape.
+    o: the head's input (B, P, C) with the gather (only the k requested kernel columns are
+    computed, :class:`~seqnn_engine.model.head.HeadGather`), else the full head's output (B, P, T)
+    from which k columns are selected. RC members read the strand-paired columns, bins reversed.
+    Objective: each chosen target's prediction summed over the masked bins.
     """
-    key = ("layer_grad", tap_idx, rc, mc, k_static, batched)
     sp = model.strand_pair
 
-    def objective(preds, tsel, pmask):
-        """(B, k) each chosen target's prediction summed over the masked bins; preds (B, P, T)
-        already un-augmented (forward orientation)."""
-        return tf.gather(tf.reduce_sum(preds * pmask[:, :, None], axis=1), tsel, axis=1)
+    def f(o, tsel, pmask):
+        cols = tf.gather(tf.constant(sp, tf.int32), tsel) if rc and sp is not None else tsel
+        p = model.head_gather.apply(o, cols) if gather else tf.gather(o, cols, axis=-1)
+        p = tf.cast(p, tf.float32)
+        p = tf.reverse(p, axis=[1]) if rc else p
+        return p, tf.reduce_sum(p * pmask[:, :, None], axis=1)
+    return f
+
+
+def _layer_fn(model, tap_idx: tuple, rc: bool, mc: bool, k_static: int, batched: bool):
+    """tf.function(x, tsel (k,), pmask (B, P), seed) -> (preds (B, P, k), reprs..., grads (B, k, P_l, U_l)...).
+
+    batched: the K backward passes run as one batch over the graph (batched_vjp); else one
+    autodiff pass per target on a shared persistent tape. With a head gather the graph ends at
+    the final Dense's input and only the k requested columns are computed from it (no (B, P, T)
+    array of every target); preds are the k targets' un-augmented predictions.
+    """
+    key = ("layer_grad", tap_idx, rc, mc, k_static, batched)
+    gather = gathers_taps(model, tap_idx)
+    targets_of = _member_targets(model, rc, gather)
 
     def make():
         import keras
         internal = [i for i in tap_idx if i != 0]
         if mc:
             (xi, si), tensors, out = model.mc_graph()
-            sub = keras.Model([xi, si], [tensors[i] for i in internal] + [out])
+            end = model._mc_head_input if gather else out
+            sub = keras.Model([xi, si], [tensors[i] for i in internal] + [end])
             call = lambda x, seed: sub([x, seed], training=False)  # noqa: E731
         else:
-            sub = keras.Model(model.net.inputs, [model.net.tap_tensors[i] for i in internal] + [model.net.model.output])
+            end = model.net.head_input if gather else model.net.model.output
+            sub = keras.Model(model.net.inputs, [model.net.tap_tensors[i] for i in internal] + [end])
             call = lambda x, seed: sub(x, training=False)  # noqa: E731
 
         def g_batched(x, tsel, pmask, seed):
-            def seeds(preds):      # (k, B, P, T): d objective_t / d preds, cheap (the objective is linear)
+            got = []
+
+            def seeds(o):      # (k, B, ...): d objective_t / d o (the head input with the gather)
                 with tf.GradientTape(persistent=True) as tape:
-                    tape.watch(preds)
-                    y = objective(_unaug_preds_tf(preds, rc, sp), tsel, pmask)
+                    tape.watch(o)
+                    p, y = targets_of(o, tsel, pmask)
                     ys = [y[:, t] for t in range(k_static)]
-                return tf.stack([tape.gradient(yt, preds) for yt in ys])
-            preds, srcs, grads = batched_vjp.tap_gradients(
-                model, x, seeds, [model.net.tap_tensors[i] for i in tap_idx], k_static, 2)
+                got.append(p)
+                return tf.stack([tape.gradient(yt, o) for yt in ys])
+            _, srcs, grads = batched_vjp.tap_gradients(
+                model, x, seeds, [model.net.tap_tensors[i] for i in tap_idx], k_static, 2,
+                km=model._pre_model if gather else None)
             jacs = [tf.transpose(g, tf.concat([[1, 0], tf.range(2, tf.rank(g))], 0)) for g in grads]
-            return [_unaug_preds_tf(preds, rc, sp)] + srcs + jacs
+            return [got[0]] + srcs + jacs
 
         def g_tape(x, tsel, pmask, seed):
             with tf.GradientTape(persistent=True) as tape:
                 tape.watch(x)
                 outs = call(x, seed)
                 outs = outs if isinstance(outs, (list, tuple)) else [outs]
-                acts, preds = list(outs[:-1]), _unaug_preds_tf(outs[-1], rc, sp)
-                y = objective(preds, tsel, pmask)
+                acts = list(outs[:-1])
+                preds, y = targets_of(outs[-1], tsel, pmask)
                 ys = [y[:, t] for t in range(k_static)]   # sliced inside the tape so they are recorded
             it = iter(acts)
             srcs = [x if i == 0 else next(it) for i in tap_idx]
@@ -136,26 +162,29 @@ def _checkpointed_layer_fn(model, tap_idx: tuple, rc: bool, mc: bool, k_static: 
     """Like :func:`_layer_fn` (same arguments and outputs) on the autodiff path, with the
     backward passes checkpointed (checkpoint.py): cuts at the tapped layers, so only the
     stored boundaries, the tapped tensors' cotangents and one segment's tape are alive; the
-    sweep stops at the earliest tapped layer."""
+    sweep stops at the earliest tapped layer. With a head gather the segments end at the final
+    Dense's input (B, P, C): the k requested columns are computed from it and the sweep starts
+    from their cotangents (k, B, P, C), so no (B, P, T) array of every target is built."""
     from . import checkpoint
     key = ("layer_grad_ckpt", tap_idx, rc, mc, k_static)
-    sp = model.strand_pair
+    gather = gathers_taps(model, tap_idx)
+    targets_of = _member_targets(model, rc, gather)
 
     def make():
-        run = checkpoint.runner(model, mc, tuple(i for i in tap_idx if i != 0), k_static)
-        tensors = checkpoint.keras_graph(model, mc)[1]
+        run = checkpoint.runner(model, mc, tuple(i for i in tap_idx if i != 0), k_static, head=not gather)
+        tensors = checkpoint.keras_graph(model, mc, head=not gather)[1]
         ids = [id(run.km.inputs[0]) if i == 0 else id(tensors[i]) for i in tap_idx]
-        out_id = id(run.km.outputs[0])
-        P, T = model.target_length, model.num_targets
+        out = run.km.outputs[0]
+        out_id = id(out)
+        P = model.target_length
 
-        def seeds(preds, tsel, pmask):      # (k, B, P, T) d objective_t / d preds, and unaugmented preds
+        def seeds(o, tsel, pmask):      # (k, B, ...) d objective_t / d o, and the un-augmented (B, P, k)
             with tf.GradientTape(persistent=True) as tape:
-                tape.watch(preds)
-                up = _unaug_preds_tf(preds, rc, sp)
-                y = tf.gather(tf.reduce_sum(up * pmask[:, :, None], axis=1), tsel, axis=1)
+                tape.watch(o)
+                p, y = targets_of(o, tsel, pmask)
                 ys = [y[:, t] for t in range(k_static)]
-            return up, tf.stack([tape.gradient(yt, preds) for yt in ys])
-        seeds = tf.function(seeds, input_signature=[tf.TensorSpec((None, P, T), tf.float32),
+            return p, tf.stack([tape.gradient(yt, o) for yt in ys])
+        seeds = tf.function(seeds, input_signature=[tf.TensorSpec((None,) + tuple(out.shape[1:]), out.dtype),
                                                      tf.TensorSpec((k_static,), tf.int32),
                                                      tf.TensorSpec((None, P), tf.float32)])
 
@@ -199,7 +228,7 @@ def layer_gradients(model, x, layers=(0,), targets=None, positions=None, rc: boo
     layers: tap indexes or names (0 = the one-hot input; see ``model.taps``).
     targets: target indexes (None = all). positions: None (all bins) | 'center' |
     bins (k,) | per-sequence bins (S, k) | mask. memory_budget: bytes (default
-    seqnn_engine.limits: SEQNN_GRADIENT_MEMORY_MB, 2 GiB); beyond it InputError says what to reduce.
+    seqnn_engine.limits: SEQNN_GRADIENT_MEMORY_MB, by default the SEQNN_MAX_MEMORY_MB value); beyond it InputError says what to reduce.
     dtype: 'float32' or 'float16' storage of grads. backward: 'auto' (batched where the
     model allows, see batched_vjp), 'batched' (InputError where it does not) or 'tape'
     (one autodiff pass per target); all give the same gradients to float rounding.
@@ -224,10 +253,12 @@ def layer_gradients(model, x, layers=(0,), targets=None, positions=None, rc: boo
     mask = position_mask(positions, S, model.target_length)
     mems = ens.members(rc, shifts, mc_n)
     batched = _use_batched(model, backward, mems)
-    budget = _limits.current().gradient_bytes if memory_budget is None else int(memory_budget)
+    lim = _limits.current()
+    # unset, SEQNN_GRADIENT_MEMORY_MB is the memory limit, checked below by the job's memory plan
+    budget = (lim.gradient_bytes if lim.gradient_set else None) if memory_budget is None else int(memory_budget)
     need = estimate_bytes(model, S, tap_idx, len(tidx), len(mems), return_all, 2 if dtype == "float16" else 4,
                           batch_size, target_chunk)
-    if need > budget:
+    if budget is not None and need > budget:
         raise _limits.exceeded("gradient_bytes", f"layer gradients need about {need / 2**30:.3g} GiB "
                                "(targets x layer size x positions x sequences)",
                                "choose fewer targets, smaller layers, fewer sequences, or float16 storage", budget)
@@ -257,7 +288,7 @@ def layer_gradients(model, x, layers=(0,), targets=None, positions=None, rc: boo
     T = len(tidx)
     g_stats = [ens.RunningStats((S, T, t.length, t.width)) for t in taps]
     r_stats = [ens.RunningStats((S, t.length, t.width)) for t in taps]
-    p_stats = ens.RunningStats((S, model.target_length, model.num_targets))
+    p_stats = ens.RunningStats((S, model.target_length, T))
     allm = [np.zeros((S, T, t.length, t.width, len(mems)), np.float32) for t in taps] if return_all else None
     chunks = [tidx[i:i + target_chunk] for i in range(0, T, target_chunk)]
     total, done = len(mems) * S, 0
@@ -272,13 +303,14 @@ def layer_gradients(model, x, layers=(0,), targets=None, positions=None, rc: boo
             mb = tf.constant(mask[sl])
             seed = member_seed_tensor(mc_seed, mem)      # the member's fixed masks (mc_dropout.py)
             grads_b = [np.zeros((sl.stop - sl.start, T, t.length, t.width), np.float32) for t in taps]
-            preds_b = reprs_b = None
+            preds_b = np.zeros((sl.stop - sl.start, model.target_length, T), np.float32)
+            reprs_b = None
             k = min(target_chunk, T)
             for c0, ch in zip(range(0, T, target_chunk), chunks):
                 padded = np.concatenate([ch, np.repeat(ch[-1:], k - len(ch))])
                 out = fn(xb, tf.constant(padded, tf.int32), mb, seed)
                 n = len(tap_idx)
-                preds_b = out[0].numpy()
+                preds_b[:, :, c0:c0 + len(ch)] = out[0].numpy()[:, :, :len(ch)]
                 reprs_b = [o.numpy() for o in out[1:1 + n]]
                 for li, j in enumerate(out[1 + n:]):
                     grads_b[li][:, c0:c0 + len(ch)] = j.numpy()[:, :len(ch)]

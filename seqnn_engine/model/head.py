@@ -73,3 +73,13 @@ def union_columns(idx, rc: bool, strand_pair):
     rc_sel = np.array([pos[int(c)] for c in member_columns(idx, True, strand_pair)], np.int64) if rc \
         else fwd_sel
     return cols.astype(np.int32), fwd_sel, rc_sel
+
+
+def gathers_taps(model, tap_idx) -> bool:
+    """Whether layer gradients of taps ``tap_idx`` (indexes of ``model.taps``) can use the head
+    gather: the head ends in a Dense layer and no tap is its output (its input is then upstream
+    of every tap's consumers, so the graph can end there)."""
+    if getattr(model, "head_gather", None) is None:
+        return False
+    out = model.net.model.outputs[0]
+    return all(i == 0 or model.net.tap_tensors[i] is not out for i in tap_idx)
