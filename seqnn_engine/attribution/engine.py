@@ -41,7 +41,8 @@ def input_grad_fn(model, rc: bool, mc: bool, statistic: str, untransform: bool, 
         def f(x, tw, idx, pmask, pc, seed, *u):
             if not need_grad:
                 p = model.target_predictions(x, idx, rc=rc, mc=mc, seed=seed)
-                return objective_tf(p, tw, pmask, statistic, pc, u or None), tf.zeros((0,))
+                # float64: no-gradient objectives are subtracted (ISM), see objective_tf
+                return objective_tf(p, tw, pmask, statistic, pc, u or None, dtype=tf.float64), tf.zeros((0,))
             with tf.GradientTape() as tape:
                 tape.watch(x)
                 p = model.target_predictions(x, idx, rc=rc, mc=mc, seed=seed)

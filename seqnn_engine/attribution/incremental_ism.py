@@ -464,8 +464,9 @@ def _chunk_objective(y, ref_out, M, rev, perm, tw, mask, statistic, pc, u):
     full_pb = tf.cond(rev, lambda: tf.reverse(full_pb, axis=[1]), lambda: full_pb)
     ref_pb = tf.cond(rev, lambda: tf.reverse(ref_pb, axis=[1]), lambda: ref_pb)
     one = tf.ones((1,), tf.float32)
-    f = objective_tf(full_pb[..., None], one, mask[None], statistic, pc, None)
-    f0 = objective_tf(ref_pb[..., None], one, mask[None], statistic, pc, None)
+    # float64 over the bins: the mutants' objectives are subtracted from the reference's
+    f = objective_tf(full_pb[..., None], one, mask[None], statistic, pc, None, dtype=tf.float64)
+    f0 = objective_tf(ref_pb[..., None], one, mask[None], statistic, pc, None, dtype=tf.float64)
     return f, f0[0]
 
 

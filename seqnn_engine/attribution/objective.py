@@ -158,21 +158,26 @@ def make_objective(model, n_seqs: int, targets=None, positions=None, statistic: 
     return Objective(tw, mask, statistic, float(pseudocount), u)
 
 
-def objective_tf(preds, tw, pmask, statistic: str, pseudocount, u=None):
-    """Predictions -> (B,) objective (see module docstring), in float32.
+def objective_tf(preds, tw, pmask, statistic: str, pseudocount, u=None, dtype=tf.float32):
+    """Predictions -> (B,) objective (see module docstring), reduced in ``dtype``.
 
     preds: (B, P, T) all targets with tw (T,), or (B, P, K) gathered targets with tw (K,)
     (``Objective.selected_weights``); u: None or (clip_soft, power, scale) of the same width.
+    dtype: float32 (gradients), or float64 where objectives are subtracted (ISM): a sum over
+    16,352 bins is ~1e4, where a float32 ulp (~1e-3) would swallow a one-base effect; in
+    float64 objective(mutant) - objective(reference) is exact up to the float32 predictions.
     """
     preds = tf.cast(preds, tf.float32)
     if u is not None:
         preds = untransform_tf(preds, *u)
-    per_bin = tf.reduce_sum(preds * tw, axis=-1)            # mean over chosen targets, (B, P)
+    preds = tf.cast(preds, dtype)
+    per_bin = tf.reduce_sum(preds * tf.cast(tw, dtype), axis=-1)            # mean over chosen targets, (B, P)
+    pmask = tf.cast(pmask, dtype)
     s = tf.reduce_sum(per_bin * pmask, axis=-1)             # (B,)
     if statistic == "mean":
         return s / tf.maximum(tf.reduce_sum(pmask, axis=-1), 1.0)
     if statistic == "log":
-        return tf.math.log(s + pseudocount + 1e-6)
+        return tf.math.log(s + tf.cast(pseudocount, dtype) + 1e-6)
     return s
 
 
@@ -186,4 +191,4 @@ def objective_of_predictions(obj, row: int, preds: np.ndarray) -> np.ndarray:
     uargs = None if u is None else tuple(tf.constant(a) for a in u)
     mask = np.repeat(obj.bin_mask[row][None], preds.shape[0], axis=0)
     return objective_tf(tf.constant(preds, tf.float32), tf.constant(tw), tf.constant(mask),
-                        obj.statistic, obj.pseudocount, uargs).numpy()
+                        obj.statistic, obj.pseudocount, uargs, dtype=tf.float64).numpy()
