@@ -155,9 +155,9 @@ def build_model_dir(out, seq_length: int = SEQ_LENGTH, width: int = 16, n_target
     names = []
     for r in range(int(replicates)):
         m = load_model(out / "params.json", None, seed=seed + r, targets_path=out / "targets.txt")
-        name = f"rep{r}.weights.h5"
-        save_weights(m.net.layers, out / name)
-        names.append(name)
+        wfile = f"rep{r}.weights.h5"
+        save_weights(m.net.layers, out / wfile)
+        names.append(wfile)
         del m
     write_genome(out, max(int(genome_bp), seq_length + 200_000), seed)
     write_gtf(out, max(int(genome_bp), seq_length + 200_000), seed)
