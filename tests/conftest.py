@@ -25,6 +25,30 @@ def shared():
     return shared_path
 
 
+def demo_replicate_dir(d: Path, seeds, name: str) -> Path:
+    """The bundled demo model copied into ``d`` with one extra weights file per seed
+    (``rep{k}.weights.h5``, seeded random weights): a model directory of replicates."""
+    import json
+    import shutil
+
+    from seqnn_engine.model import load_model
+    from seqnn_engine.model.weights import save_weights
+
+    demo = REPO / "assets" / "demo"
+    for f in ("params.json", "targets.txt", "model.weights.h5", "genome.fa.gz", "genome.fa.gz.fai",
+              "genome.fa.gz.gzi", "genes.gtf"):
+        shutil.copy(demo / f, d / f)
+    weights = ["model.weights.h5"]
+    for k, seed in enumerate(seeds, start=1):
+        m = load_model(d / "params.json", None, seed=seed)
+        save_weights(m.net.layers, d / f"rep{k}.weights.h5")
+        weights.append(f"rep{k}.weights.h5")
+    (d / "manifest.json").write_text(json.dumps({"name": name, "params": "params.json", "targets": "targets.txt",
+                                                 "genome": "genome.fa.gz", "genes": "genes.gtf",
+                                                 "weights": weights}))
+    return d
+
+
 def write_legacy_layers(group, layers, tag: str = "w") -> None:
     """Write ``layers``' weights into an h5py group in the legacy Keras 2 layout, by hand:
     one subgroup per weighted layer (``layer_{i}``) holding datasets ``layer_{i}/{tag}{j}:0``, with

@@ -6,12 +6,12 @@ and combined here with numpy.
 """
 from __future__ import annotations
 
-import json
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+from conftest import demo_replicate_dir
 
 from seqnn_engine.errors import InputError
 from seqnn_engine.genomics.onehot import encode
@@ -23,21 +23,7 @@ DEMO = Path(__file__).resolve().parents[1] / "assets" / "demo"
 
 @pytest.fixture(scope="module")
 def rep_dir(tmp_path_factory):
-    from seqnn_engine.model import load_model
-    from seqnn_engine.model.weights import save_weights
-
-    d = tmp_path_factory.mktemp("reps")
-    for name in ("params.json", "targets.txt", "model.weights.h5", "genome.fa.gz", "genome.fa.gz.fai",
-                 "genome.fa.gz.gzi", "genes.gtf"):
-        shutil.copy(DEMO / name, d / name)
-    for k in (1, 2):
-        m = load_model(d / "params.json", None, seed=k)
-        save_weights(m.net.layers, d / f"rep{k}.weights.h5")
-    (d / "manifest.json").write_text(json.dumps({"name": "demo x3", "params": "params.json", "targets": "targets.txt",
-                                                 "genome": "genome.fa.gz", "genes": "genes.gtf",
-                                                 "weights": ["model.weights.h5", "rep1.weights.h5",
-                                                             "rep2.weights.h5"]}))
-    return d
+    return demo_replicate_dir(tmp_path_factory.mktemp("reps"), (1, 2), "demo x3")
 
 
 @pytest.fixture(scope="module")

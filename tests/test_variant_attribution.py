@@ -7,12 +7,12 @@ of the re-centred gene window computed by hand from the geometry.
 """
 from __future__ import annotations
 
-import json
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+from conftest import demo_replicate_dir
 
 from seqnn_engine.errors import InputError
 from seqnn_engine.genomics.onehot import encode
@@ -169,18 +169,7 @@ def test_window_variants_and_upload_formats(ses, gene_inp, tmp_path, monkeypatch
 
 @pytest.fixture(scope="module")
 def rep_dir(tmp_path_factory):
-    from seqnn_engine.model import load_model
-    from seqnn_engine.model.weights import save_weights
-    d = tmp_path_factory.mktemp("reps")
-    for name in ("params.json", "targets.txt", "model.weights.h5", "genome.fa.gz", "genome.fa.gz.fai",
-                 "genome.fa.gz.gzi", "genes.gtf"):
-        shutil.copy(DEMO / name, d / name)
-    m = load_model(d / "params.json", None, seed=5)
-    save_weights(m.net.layers, d / "rep1.weights.h5")
-    (d / "manifest.json").write_text(json.dumps({"name": "demo x2", "params": "params.json", "targets": "targets.txt",
-                                                 "genome": "genome.fa.gz", "genes": "genes.gtf",
-                                                 "weights": ["model.weights.h5", "rep1.weights.h5"]}))
-    return d
+    return demo_replicate_dir(tmp_path_factory.mktemp("reps"), (5,), "demo x2")
 
 
 def test_replicate_session_combines_variant_scores_and_attribution(rep_dir):

@@ -7,12 +7,13 @@ scores recomputed here from ``model.predict`` of the REF/ALT windows cut from th
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import h5py
 import numpy as np
 import pytest
+
+from conftest import demo_replicate_dir
 
 from seqnn_engine.cli import main
 from seqnn_engine.genomics.genome import Genome
@@ -25,19 +26,8 @@ POSITIONS = (30_000, 41_234)
 
 @pytest.fixture(scope="module")
 def rep_dir(tmp_path_factory):
-    """The demo model with a second weights file (a seeded re-initialisation), as tests/test_replicates.py."""
-    from seqnn_engine.model import load_model
-    from seqnn_engine.model.weights import save_weights
-    d = tmp_path_factory.mktemp("reps")
-    for name in ("params.json", "targets.txt", "model.weights.h5", "genome.fa.gz", "genome.fa.gz.fai",
-                 "genome.fa.gz.gzi", "genes.gtf"):
-        shutil.copy(DEMO / name, d / name)
-    m = load_model(d / "params.json", None, seed=11)
-    save_weights(m.net.layers, d / "rep1.weights.h5")
-    (d / "manifest.json").write_text(json.dumps({"name": "demo x2", "params": "params.json", "targets": "targets.txt",
-                                                 "genome": "genome.fa.gz", "genes": "genes.gtf",
-                                                 "weights": ["model.weights.h5", "rep1.weights.h5"]}))
-    return d
+    """The demo model with a second weights file (a seeded re-initialisation)."""
+    return demo_replicate_dir(tmp_path_factory.mktemp("reps"), (11,), "demo x2")
 
 
 @pytest.fixture(scope="module")

@@ -116,22 +116,14 @@ def centred_input(inp, variant, genome, genes, geometry):
     mark = ((int(variant.pos0), f"{variant.id} {variant.ref}>{variant.alt}"),)
     where = f"centred on {variant.id} ({chrom}:{variant.pos:,})"
     if base.source == "gene" and base.gene is not None:
-        from ..genomics.genes import coverage_note, gene_window
+        from ..genomics.genes import gene_window
+        from ..genomics.windows import gene_window_input
         g = base.gene
         gw = gene_window(g, L, geometry.stride, geometry.crop, center=variant.pos)
         assert gw.start == start, (gw.start, start)
         gs = genome.fetch(chrom, gw.start, gw.end)
-        notes = [f"window {where}; the gene's TSS is no longer at its centre"]
-        if len(gw.tss_outside):
-            notes.append(f"{len(gw.tss_outside)} TSS(s) of {g.gene_name} lie outside the model output")
-        note = coverage_note(g, gw)
-        if note:
-            notes.append(note)
-        notes += _padding_note(gs)
-        return InputWindow(gs.sequence, f"{g.gene_name} ({g.gene_id}) {chrom}:{gw.start}-{gw.end}", "gene", chrom,
-                           gs.start, g.strand, _overlapping(genes, gs), tuple(int(b) for b in gw.tss_bins), None,
-                           tuple(notes), gene=g, exon_bins=tuple(int(b) for b in gw.exon_bins), gene_window=gw,
-                           origin=base, marks=mark)
+        return gene_window_input(genes, g, gw, gs, [f"window {where}; the gene's TSS is no longer at its centre"],
+                                 origin=base, marks=mark)
     gs = genome.fetch(chrom, start, start + L)
     notes = [f"window {where}"] + _padding_note(gs)
     return InputWindow(gs.sequence, f"{chrom}:{start}-{start + L}", base.source, chrom, gs.start, ".",

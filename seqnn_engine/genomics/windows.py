@@ -114,9 +114,16 @@ def _overlapping(genes, gs) -> tuple:
 def gene_input(genome, genes, gene, geometry, centre: str = "tss") -> InputWindow:
     """The window of ``gene`` (a Gene) with the annotation's genes of the window, its TSS and exon bins;
     centred on the primary TSS (``centre`` 'tss') or the gene body ('body')."""
-    from .genes import coverage_note
     gw, gs = gene_window_sequence(genome, gene, geometry, centre)
-    notes = []
+    return gene_window_input(genes, gene, gw, gs)
+
+
+def gene_window_input(genes, gene, gw, gs, notes=(), **extra) -> InputWindow:
+    """The InputWindow of ``gene`` over its window ``gw`` (genes.GeneWindow) and sequence ``gs``;
+    ``notes`` come first, then the TSS, coverage and padding notes; ``extra``: InputWindow fields
+    (e.g. origin, marks)."""
+    from .genes import coverage_note
+    notes = list(notes)
     if len(gw.tss_outside):
         notes.append(f"{len(gw.tss_outside)} TSS(s) of {gene.gene_name} lie outside the model output")
     note = coverage_note(gene, gw)
@@ -125,7 +132,8 @@ def gene_input(genome, genes, gene, geometry, centre: str = "tss") -> InputWindo
     notes += _padding_note(gs)
     return InputWindow(gs.sequence, f"{gene.gene_name} ({gene.gene_id}) {gs.chrom}:{gw.start}-{gw.end}", "gene",
                        gs.chrom, gs.start, gene.strand, _overlapping(genes, gs), tuple(int(b) for b in gw.tss_bins),
-                       None, tuple(notes), gene=gene, exon_bins=tuple(int(b) for b in gw.exon_bins), gene_window=gw)
+                       None, tuple(notes), gene=gene, exon_bins=tuple(int(b) for b in gw.exon_bins), gene_window=gw,
+                       **extra)
 
 
 def interval_input(genome, genes, text: str, geometry) -> InputWindow:
