@@ -346,7 +346,10 @@ def report(r: dict) -> str:
              "4 queued saliency maps while a 5th session browses "
              "(`benchmarks/load_test_borzoi.py`)", "",
              f"Machine: {machine()}; load average {r['load_before']:.1f} before / {r['load_after']:.1f} after "
-             "(the 2 cores were shared with other jobs; the browser ran on them too). Model: " + what + ". "
+             + ("(nothing else ran: the load is this test's own server, queued worker and browser, all on the "
+                "same 2 cores). " if r['load_before'] < 2.0 else
+                "(the 2 cores were shared with other jobs; the browser ran on them too). ")
+             + "Model: " + what + ". "
              f"Server: README command 1 with SEQNN_MAX_MEMORY_MB={r['budget_mb']}, SEQNN_WORKERS=1, "
              f"SEQNN_WORKER_NICE={r['worker_nice']} (the queued work's CPU priority), an empty "
              f"result store. Warm-up: one session switched to the model (model load, the default gene's prediction "

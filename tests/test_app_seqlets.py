@@ -195,3 +195,43 @@ def test_fasta_seqlets_use_sequence_positions(demo_env):
     bed = at.session_state["downloads"]["seqlets"]["seqlets_bed"].make().splitlines()[1:]
     assert [ln.split("\t")[:3] for ln in bed] == [["DMG129_TSS", str(s), str(e)]
                                                   for s, e in zip(df["start"], df["end"])]
+
+
+def test_knockout_verification_in_the_table_boxes_and_downloads(demo_env):
+    at = AppTest.from_file(MAIN, default_timeout=600)
+    at.run()
+    no_problems(at)
+    called = seqlet_frame(at)
+    assert "verified" not in called.columns
+    at.checkbox(key="seqlet_verify").check().run()
+    no_problems(at)
+    shown = seqlet_frame(at)
+    # verified seqlets only by default: a subset of the called rows, every one verified, with a negative
+    # knock-out effect for a positive seqlet and a positive one for a negative seqlet
+    assert len(shown) >= 1 and shown["verified"].all()
+    assert set(zip(shown["start"], shown["end"])) <= set(zip(called["start"], called["end"]))
+    assert (np.sign(shown["knock-out effect"]) == np.where(shown["contribution"] == "+", -1, 1)).all()
+    assert (shown["knock-out q"] <= 0.05).all()
+    chrom, w0, w1 = WINDOW
+    crop = 8 * 32
+    drivers = [s for s in planted_sites(chrom, w0 + crop, w1 - crop) if s[4] == "driver"]
+    assert any(((shown["start"] < e) & (shown["end"] > s) & (shown["contribution"] == "+")).any()
+               for s, e, *_ in drivers), "a planted driver site keeps its verified seqlet"
+    labels = trace(chart(at, "contrib"), "seqlet labels")
+    assert sorted(labels["text"]) == sorted(r["match 1"] or "?" for _, r in shown.iterrows())
+    bed = at.session_state["downloads"]["seqlets"]["seqlets_bed"].make().splitlines()[1:]
+    assert len(bed) == len(shown)
+    tsv = at.session_state["downloads"]["seqlets"]["seqlets_tsv"].make().splitlines()
+    head = tsv[0].split("\t")
+    assert {"ko_effect", "ko_q", "verified"} <= set(head)
+    assert all(ln.split("\t")[head.index("verified")] == "1" for ln in tsv[1:])
+
+    # all seqlets: the called rows again, those that failed marked in the table and on the boxes
+    at.toggle(key="seqlet_verified_only").set_value(False).run()
+    no_problems(at)
+    every = seqlet_frame(at)
+    assert every[["start", "end"]].reset_index(drop=True).equals(called[["start", "end"]].reset_index(drop=True))
+    failed = int((~every["verified"]).sum())
+    labels = trace(chart(at, "contrib"), "seqlet labels")["text"]
+    assert sum(t.startswith("✗") for t in labels) == failed
+    assert int(every["verified"].sum()) == len(shown)

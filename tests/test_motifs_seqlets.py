@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 
 from seqnn_engine.errors import InputError
-from seqnn_engine.motifs.seqlets import TSV_COLUMNS, _grid, _null_tails, call_seqlets, position_contributions
+from seqnn_engine.motifs.seqlet_table import TSV_COLUMNS
+from seqnn_engine.motifs.seqlets import _grid, _null_tails, call_seqlets, position_contributions
 
 
 def _planted(seed=0):

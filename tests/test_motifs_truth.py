@@ -9,7 +9,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 from motif_truth import seqlet_recovery  # noqa: E402
 
 from tools.demo.groundtruth import HeldOutWindows, SiteTable  # noqa: E402
-from seqnn_engine.motifs.seqlets import MotifMatches, SeqletTable  # noqa: E402
+from seqnn_engine.motifs.seqlet_table import MotifMatches, SeqletTable  # noqa: E402
 
 
 def test_recovery_counts_by_hand():

@@ -4,7 +4,7 @@ import pytest
 
 from seqnn_engine import load_model_dir
 from seqnn_engine.errors import InputError
-from seqnn_engine.motifs.seqlets import KNOCKOUT_COLUMNS, TSV_COLUMNS, SeqletTable
+from seqnn_engine.motifs.seqlet_table import KNOCKOUT_COLUMNS, TSV_COLUMNS, SeqletTable
 from seqnn_engine.motifs.verify import knockout_seqlets
 from tools.demo import demo_dir, groundtruth as gt
 from tools.demo.motifs import load_motifs as demo_motifs

@@ -29,10 +29,11 @@ def motif_seqlets(ctx: Ctx, res, method: str, where):
         return None, None
     try:
         with where:
-            return seqlets.compute_seqlets(ctx, res, method, db), db
+            found = seqlets.compute_seqlets(ctx, res, method, db)
     except InputError as e:
         state.show_error(e, where)
         return None, db
+    return seqlets.verification(ctx, found, where), db
 
 
 def render(ctx: Ctx) -> None:

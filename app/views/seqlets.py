@@ -1,7 +1,9 @@
 """Seqlets and motifs of the Attribution view: seqlets called from the current attribution and
 named by TOMTOM against a motif database (the bundled JASPAR 2024 set or the user's MEME file),
 their boxes on the contribution track and the logo, a table whose selected row zooms the
-selected range to that seqlet, FIMO hits of chosen motifs as a track, and BED/TSV downloads.
+selected range to that seqlet, knock-out verification on request (which seqlets the prediction
+depends on; verified seqlets only by default once verified), FIMO hits of chosen motifs as a track,
+and BED/TSV downloads.
 
 UI only: the seqlet caller, TOMTOM and FIMO are the engine's (seqnn_engine.motifs), called and
 cached through the engine session (Session.seqlets, Session.fimo).
@@ -16,7 +18,7 @@ import streamlit as st
 from app import downloads, state
 from app.state import PLOTLY_CONFIG, Ctx
 from seqnn_engine import InputError, plot
-from seqnn_engine.session import MATCH_K, MotifDatabase, seqlet_table
+from seqnn_engine.session import KNOCKOUT_OPTIONS, MATCH_K, MotifDatabase, knockout_table, seqlet_table
 
 SEQLET_ZOOM_MARGIN = 10      # bp shown on each side of a seqlet picked in the table
 TABLE_KEY = "seqlet_table"
@@ -26,9 +28,11 @@ TABLE_KEY = "seqlet_table"
 class Seqlets:
     """The seqlets of the current attribution, ready to draw.
 
-    table: the engine's placed SeqletTable; ident: the cache key of the result; start, end:
-    (N,) display coordinates (half-open); labels: N best-match names ('?' without a match);
-    hover: N hover texts; db: the motif database used.
+    table: the engine's placed SeqletTable; ident: the identity of the rows shown (the result's
+    cache key, plus the knock-out's and the verified-only filter when they apply); start, end:
+    (N,) display coordinates (half-open); labels: N best-match names ('?' without a match; a
+    seqlet that failed verification is marked '✗'); hover: N hover texts; db: the motif database
+    used; result: the engine's Seqlets result; req: the attribution request it came from.
     """
 
     table: object
@@ -38,6 +42,8 @@ class Seqlets:
     labels: list
     hover: list
     db: MotifDatabase
+    result: object = None
+    req: object = None
 
     def overlapping(self, lo: int, hi: int) -> np.ndarray:
         """Indices of the seqlets overlapping the display range [lo, hi)."""
@@ -131,23 +137,73 @@ def _jaspar() -> MotifDatabase:
 def compute_seqlets(ctx: Ctx, res, method: str, db: MotifDatabase) -> Seqlets | None:
     """The annotated seqlets of the attribution ``res`` (cached), placed on the display coordinates."""
     targets = ",".join(ctx.target_names())
+    req = ctx.request(method=method)
     with st.spinner("Calling seqlets and matching them to motifs ..."):
-        r = ctx.session.seqlets(res, ctx.request(method=method), db, targets_label=targets,
-                                objective_label=ctx.opts.objective)
+        r = ctx.session.seqlets(res, req, db, targets_label=targets, objective_label=ctx.opts.objective)
     tab = seqlet_table(r, ctx.ref_name(), ctx.inp.start, ctx.chrom_sizes())
+    return _view(tab, r.key, db, r, req)
+
+
+def _view(tab, ident: str, db: MotifDatabase, result, req) -> Seqlets:
     labels, hover = [], []
     m = tab.matches
     for i in range(len(tab)):
         hit = [j for j in range(m.ids.shape[1]) if m.ids[i, j]]
         best = str(m.names[i, hit[0]]) if hit else "?"
-        labels.append(best)
         match_txt = "; ".join(f"{m.names[i, j]} {m.ids[i, j]} q={m.q_value[i, j]:.2g}" for j in hit) or "no match"
+        ko_txt = ""
+        if tab.has_knockout:
+            ok = bool(tab.verified[i])
+            best = best if ok else f"✗ {best}"
+            ko_txt = (f" | knock-out {tab.ko_effect[i]:+.3g} q={tab.ko_q[i]:.2g} "
+                      f"{'verified' if ok else 'not verified'}")
+        labels.append(best)
         hover.append(f"{int(tab.genome_start[i]):,}-{int(tab.genome_end[i]):,} score {tab.score[i]:.3g} "
-                     f"p={tab.p_value[i]:.2g} | {match_txt}")
-    s = Seqlets(tab, r.key, np.asarray(tab.genome_start, np.int64), np.asarray(tab.genome_end, np.int64),
-                labels, hover, db)
+                     f"p={tab.p_value[i]:.2g} | {match_txt}{ko_txt}")
+    s = Seqlets(tab, ident, np.asarray(tab.genome_start, np.int64), np.asarray(tab.genome_end, np.int64),
+                labels, hover, db, result, req)
     _remember_spans(s)
     return s
+
+
+def verification(ctx: Ctx, s: Seqlets | None, where) -> Seqlets | None:
+    """The knock-out verification widgets and, when asked for, the seqlets with their knock-out columns
+    (only the verified ones unless the user asks for all). The knock-out runs as an engine job (queued
+    when heavy, with progress and Cancel); until it is done, or when it fails, the seqlets stay as called."""
+    if s is None or not len(s.table):
+        return s
+    o = KNOCKOUT_OPTIONS
+    n_passes = 1 + o["n_shuffles"] * (len(s.table) + o["n_null"])
+    on = where.checkbox("Verify seqlets by knock-out", key="seqlet_verify",
+                        help=f"Replace each seqlet by random bases ({o['n_shuffles']} draws) and test the change of "
+                             f"the objective against {o['n_null']} knock-outs of background spans (BH q <= "
+                             f"{o['alpha']}); a verified seqlet's knock-out moves the objective its way by at least "
+                             f"{o['min_share']:.0%} of its summed contribution. {n_passes:,} forward passes per "
+                             "ensemble member.")
+    if not on:
+        return s
+    try:
+        job = ctx.session.seqlet_knockout_job(s.result, s.req)
+        with where:
+            ko = state.result(job, "Knock-out verification", where=where)
+    except InputError as e:
+        state.show_error(e, where)
+        return s
+    if ko is None:
+        return s
+    tab = s.table.with_knockout(knockout_table(ko))
+    only = where.toggle("Verified seqlets only", value=True, key="seqlet_verified_only")
+    notes = []
+    if ko.meta.get("mc_ignored"):
+        notes.append("MC-dropout samples are not drawn for the knock-out (deterministic predictions)")
+    if len(ko.meta.get("replicates") or []) > 1:
+        notes.append(f"effects averaged over replicates {', '.join(map(str, ko.meta['replicates']))}")
+    where.caption(f"{int(np.sum(tab.verified))} of {len(tab)} seqlet(s) verified by knock-out"
+                  + (f" ({'; '.join(notes)})" if notes else "") + ".")
+    ident = f"{s.ident}:ko:{ko.key}"
+    if only:
+        tab, ident = tab.take(tab.verified), ident + ":verified"
+    return _view(tab, ident, s.db, s.result, s.req)
 
 
 def draw_boxes(fig, s: Seqlets | None, values: np.ndarray, lo: int | None = None, hi: int | None = None) -> None:
@@ -178,6 +234,10 @@ def table_frame(ctx: Ctx, s: Seqlets):
         cols[f"ID {j + 1}"] = [str(v) if v else "" for v in m.ids[:, j]]
         cols[f"q {j + 1}"] = np.asarray(m.q_value[:, j], np.float64)
     cols["strand"] = [str(v) for v in tab.strand]
+    if tab.has_knockout:
+        cols["knock-out effect"] = np.asarray(tab.ko_effect, np.float64)
+        cols["knock-out q"] = np.asarray(tab.ko_q, np.float64)
+        cols["verified"] = np.asarray(tab.verified, bool)
     return pd.DataFrame(cols)
 
 
@@ -188,12 +248,16 @@ def table_section(ctx: Ctx, s: Seqlets) -> None:
     st.caption(f"{len(tab)} seqlet(s) of the attribution above (runs of {set_.get('min_len')}-{set_.get('max_len')} "
                f"bp whose summed contribution is significant against the attribution's own values, "
                f"Bonferroni alpha {set_.get('alpha')} per window), named by TOMTOM against {s.db.label}. "
-               f"Coordinates: {ctx.inp.coord_label()}, half-open. Select a row to zoom the range to it.")
+               f"Coordinates: {ctx.inp.coord_label()}, half-open. Select a row to zoom the range to it."
+               + (" Knock-out columns: the change of the objective when the seqlet is replaced by random bases, "
+                  "its BH q-value against background knock-outs, and whether the seqlet is verified."
+                  if tab.has_knockout else ""))
     if not len(tab):
         return
     st.dataframe(table_frame(ctx, s), key=TABLE_KEY, on_select="rerun", selection_mode="single-row",
                  hide_index=True, width="stretch",
                  column_config={"p-value": st.column_config.NumberColumn(format="%.2e"),
+                                "knock-out q": st.column_config.NumberColumn(format="%.2e"),
                                 **{f"q {j + 1}": st.column_config.NumberColumn(format="%.2e")
                                    for j in range(MATCH_K)}})
     name = ctx.ref_name()

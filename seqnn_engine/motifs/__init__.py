@@ -6,6 +6,7 @@ One concept per module (import them directly; this package imports nothing heavy
   vertebrates non-redundant set (``data/``, CC BY 4.0);
 - :mod:`.seqlets`: seqlets (significant runs of positive or negative contribution) called from any
   attribution against a null built from the attribution's own values;
+- :mod:`.seqlet_table`: the seqlet table (coordinates, scores, matches, knock-out columns; TSV and BED);
 - :mod:`.verify`: knock-out verification of seqlets (which seqlets the prediction depends on: each span
   replaced by random bases, tested against knock-outs of random spans outside the seqlets);
 - :mod:`.annotate`: TOMTOM (memelite) matches of seqlets to a motif database;

@@ -31,7 +31,7 @@ import numpy as np
 
 from ..errors import InputError
 from .meme import MotifSet, load_motifs
-from .seqlets import MotifMatches, SeqletTable
+from .seqlet_table import MotifMatches, SeqletTable
 
 QUERY_KINDS = ("contribution", "hypothetical", "sequence")
 CHUNK = 256   # queries per TOMTOM call (the full (queries, motifs) p-value matrix is held per chunk)
@@ -68,7 +68,7 @@ def tomtom_matches(queries: Sequence[np.ndarray], motifs: Optional[MotifSet] = N
     motifs: the database (default: bundled JASPAR 2024 CORE vertebrates non-redundant);
     top: matches kept per query (1..50); max_q: q-value bound for a match to be kept.
 
-    Returns :class:`~.seqlets.MotifMatches` with (N, top) arrays; strand '+' when the motif reads
+    Returns :class:`~.seqlet_table.MotifMatches` with (N, top) arrays; strand '+' when the motif reads
     on the query as given, '-' when its reverse complement does.
     """
     from memelite import tomtom

@@ -29,7 +29,7 @@ import numpy as np
 
 from ..errors import InputError
 from .meme import MotifSet, load_motifs
-from .seqlets import MotifMatches
+from .seqlet_table import MotifMatches
 
 MIN_SEQUENCES = 1
 
@@ -45,7 +45,7 @@ class Pattern:
     int64 the seqlets' sequence index and half-open positions (in the sequences given to modisco);
     seqlet_revcomp: (n,) bool whether the seqlet is aligned as the reverse complement;
     seqlet_score: (n,) float64 summed contribution of each seqlet; trim: (a, b) the trimmed span;
-    matches: :class:`~.seqlets.MotifMatches` with one row, or None.
+    matches: :class:`~.seqlet_table.MotifMatches` with one row, or None.
     """
 
     name: str

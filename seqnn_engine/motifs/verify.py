@@ -1,7 +1,7 @@
 """Knock-out verification of seqlets: which seqlets does the prediction actually depend on?
 
 A seqlet is a run of the attribution; whether the model's prediction owes it anything is a separate
-question, answered here by knocking it out. For every seqlet of a :class:`~.seqlets.SeqletTable`
+question, answered here by knocking it out. For every seqlet of a :class:`~.seqlet_table.SeqletTable`
 called from sequences ``x`` (S, L, 4):
 
 - **effect**: the change of the SAME objective the attribution came from (targets, bins,
@@ -282,7 +282,33 @@ def knockout_seqlets(model, x, table, targets=None, positions=None, statistic: s
     d = deltas.reshape(-1, n_shuffles)
     mean = d.mean(1)
     sd = d.std(1, ddof=1) if n_shuffles > 1 else np.zeros(d.shape[0])
-    effect, null_effect = mean[:N], mean[N:]
+    desc = dict(obj.describe(), rc=bool(rc), shifts=[int(v) for v in np.atleast_1d(shifts)], n_null=n_null,
+                replacement="uniform random bases")
+    desc.pop("n_bins", None)
+    return verdict(table, mean[:N], sd[:N], base, mean[N:], (ns, na, nb), replacement_bases=repl, alpha=alpha,
+                   min_effect=min_effect, min_fraction=min_fraction, min_share=min_share, n_shuffles=n_shuffles,
+                   seed=seed, objective=desc, seconds=time.perf_counter() - t0)
+
+
+def verdict(table, effect: np.ndarray, effect_sd: np.ndarray, base: np.ndarray, null_effect: np.ndarray,
+            null: tuple, *, replacement_bases=None, alpha: float = DEFAULT_ALPHA, min_effect: float = 0.0,
+            min_fraction: float = 0.0, min_share: float = 0.0, n_shuffles: int = DEFAULT_N_SHUFFLES,
+            seed: int = 0, objective: Optional[dict] = None, seconds: float = 0.0) -> KnockoutTable:
+    """The :class:`KnockoutTable` of measured knock-out effects: p-values against the null, BH q-values and
+    the ``verified`` rule of the module docstring.
+
+    table: the N seqlets (``seq``, ``sign``, ``score``); effect, effect_sd: (N,) mean knock-out effects and
+    their spread over the replacements; base: (S,) f(x) of each sequence; null_effect: (M,) mean effects of
+    the null spans; null: (seq, start, end), each (M,), the null spans. Used by :func:`knockout_seqlets` and
+    to judge effects averaged over several models knocked out identically (the same ``seed``: the same spans
+    and replacements), e.g. the replicates of an ensemble.
+    """
+    effect = np.asarray(effect, np.float64)
+    null_effect = np.asarray(null_effect, np.float64)
+    base = np.asarray(base, np.float64)
+    N = effect.shape[0]
+    if N != len(table):
+        raise InputError(f"{N} knock-out effects for {len(table)} seqlets")
     p = empirical_pvalues(effect, null_effect) if N else np.zeros(0)
     q = bh_qvalues(p)
     significant = (q <= float(alpha)) & (np.abs(effect) >= float(min_effect))
@@ -292,12 +318,10 @@ def knockout_seqlets(model, x, table, targets=None, positions=None, statistic: s
     if N and float(min_share) > 0:
         significant &= np.nan_to_num(np.abs(share), nan=0.0) >= float(min_share)
     verified = significant & sign_agrees(table.sign, effect)
-    desc = dict(obj.describe(), rc=bool(rc), shifts=[int(v) for v in np.atleast_1d(shifts)], n_null=n_null,
-                replacement="uniform random bases")
-    desc.pop("n_bins", None)
-    return KnockoutTable(effect=effect, effect_sd=sd[:N], p_value=p, q_value=q, verified=verified,
-                         significant=significant, base=base,
-                         null_seq=ns, null_start=na, null_end=nb, null_effect=null_effect, replacement_bases=repl, alpha=float(alpha),
-                         min_effect=float(min_effect), min_fraction=float(min_fraction),
-                         share=share, min_share=float(min_share), n_shuffles=n_shuffles, seed=int(seed),
-                         objective=desc, seconds=time.perf_counter() - t0)
+    ns, na, nb = (np.asarray(v, np.int64) for v in null)
+    return KnockoutTable(effect=effect, effect_sd=np.asarray(effect_sd, np.float64), p_value=p, q_value=q,
+                         verified=verified, significant=significant, base=base, null_seq=ns, null_start=na,
+                         null_end=nb, null_effect=null_effect, replacement_bases=replacement_bases,
+                         alpha=float(alpha), min_effect=float(min_effect), min_fraction=float(min_fraction),
+                         share=share, min_share=float(min_share), n_shuffles=int(n_shuffles), seed=int(seed),
+                         objective=dict(objective or {}), seconds=float(seconds))

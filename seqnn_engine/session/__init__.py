@@ -12,7 +12,8 @@ A request is an input window (:mod:`seqnn_engine.genomics.windows`: :meth:`Sessi
 :meth:`Session.interval_input`, :meth:`Session.fasta_input`, or any ``seq_length`` string) plus
 options (:class:`Request`: ensemble, targets, objective bins and statistic, method). Methods
 return typed results (:class:`Prediction`, :class:`Attribution`, :class:`LayerGradients`,
-:class:`GeneValues`, :class:`VariantEffect`, :class:`Seqlets`, :class:`MotifHits`): named
+:class:`GeneValues`, :class:`VariantEffect`, :class:`Seqlets`, :class:`SeqletKnockout`,
+:class:`MotifHits`): named
 read-only arrays (``r.preds`` or ``r["preds"]``), ``meta``, the store ``key`` and ``source``
 ('memory' | 'store' | 'computed').
 
@@ -30,11 +31,12 @@ Example::
 from .options import (ALL_TARGETS_LIMIT, EVAL_METRICS, FIMO_THRESHOLD, MATCH_K, SEQLET_OPTIONS, TARGET_BLOCK,
                       TSS_RADIUS, VARIANT_STATS, Ensemble, Request)
 from .results import (Attribution, GeneValues, LayerGradients, MotifDatabase, MotifHits, Prediction,
-                      Seqlets, VariantAttribution, VariantEffect, onehot, seqlet_arrays, seqlet_table)
+                      SeqletKnockout, Seqlets, VariantAttribution, VariantEffect, knockout_table, onehot, seqlet_arrays, seqlet_table)
 from .core import Job, Session
+from .motifs import KNOCKOUT_OPTIONS
 from .replicates import ReplicateSession, open_session
 
 __all__ = ["Session", "ReplicateSession", "open_session", "Ensemble", "Request", "Job", "Prediction", "Attribution", "LayerGradients",
-           "GeneValues", "VariantEffect", "VariantAttribution", "Seqlets", "MotifHits", "MotifDatabase", "TSS_RADIUS",
+           "GeneValues", "VariantEffect", "VariantAttribution", "Seqlets", "SeqletKnockout", "MotifHits", "MotifDatabase", "TSS_RADIUS",
            "ALL_TARGETS_LIMIT", "TARGET_BLOCK", "SEQLET_OPTIONS", "MATCH_K", "FIMO_THRESHOLD", "VARIANT_STATS",
-           "EVAL_METRICS", "onehot", "seqlet_arrays", "seqlet_table"]
+           "EVAL_METRICS", "KNOCKOUT_OPTIONS", "knockout_table", "onehot", "seqlet_arrays", "seqlet_table"]

@@ -12,10 +12,10 @@ import numpy as np
 from ..batch import cache_keys
 from ..batch.result_cache import Result, ResultCache
 from ..errors import InputError
-from .options import (ALL_TARGETS_LIMIT, EVAL_METRICS, FIMO_THRESHOLD, SEQLET_OPTIONS, TARGET_BLOCK, TSS_RADIUS,
+from .options import (ALL_TARGETS_LIMIT, EVAL_METRICS, TARGET_BLOCK, TSS_RADIUS,
                       Ensemble, Progress, Request)
-from .results import (Attribution, GeneValues, LayerGradients, MotifDatabase, MotifHits, Prediction,
-                      Seqlets, _str_array, onehot, seqlet_arrays)
+from .results import Attribution, GeneValues, LayerGradients, Prediction, onehot
+from .motifs import MotifJobs
 from .variants import VariantJobs
 
 
@@ -77,7 +77,7 @@ class Job:
 # the session
 
 
-class Session(VariantJobs):
+class Session(VariantJobs, MotifJobs):
     """Model, genome, genes, result cache and defaults behind every surface.
 
     model_dir: a model directory (params.json, targets.txt, *.h5[, manifest.json]); or source:
@@ -583,50 +583,7 @@ class Session(VariantJobs):
 
     # ------------------------------------------------------------------ variants: see .variants (VariantJobs)
 
-    # ------------------------------------------------------------------ motifs
-    def seqlets(self, attr: Attribution, req: Request, db: MotifDatabase, targets_label: str = "",
-                objective_label: str = "", options: dict | None = None) -> Seqlets:
-        """Seqlets of attribution ``attr`` (of ``req``), annotated with their best motif matches
-        (TOMTOM against ``db``). Contribution methods' scores are used as they are; for gradient
-        methods the contribution of a base is its hypothetical score at the present base."""
-        from ..motifs import annotate
-        from ..motifs.seqlets import call_seqlets, position_contributions
-        opts = {**SEQLET_OPTIONS, **(options or {})}
-        method = req.method
-        key = cache_keys.seqlets_key(attr.key, db.digest, opts)
-
-        def run():
-            scores = np.asarray(attr["scores"], np.float32)[None]
-            hyp = np.asarray(attr["grads"], np.float32)[None]
-            x = onehot(req.sequence, 0.0)
-            contrib = position_contributions(scores, None if method in ("grad_x_input", "integrated_gradients")
-                                             else x)                                                  # (1, L)
-            tab = call_seqlets(contrib, alpha=opts["alpha"], min_len=opts["min_len"], max_len=opts["max_len"],
-                               flank=opts["flank"], merge_gap=opts["merge_gap"], targets=targets_label,
-                               objective=objective_label, method=method)
-            tab = annotate.annotate_seqlets(tab, x, hypothetical=hyp, contributions=contrib, motifs=db.motifs,
-                                            top=opts["n_matches"])
-            return seqlet_arrays(tab), {"settings": tab.settings, "database": db.label, "targets": targets_label,
-                                        "objective": objective_label, "method": method,
-                                        "max_q": float(tab.matches.max_q) if tab.matches is not None else 1.0}
-        return self._typed(self.cache.get_or_compute(key, run), Seqlets)
-
-    def fimo(self, sequence: str, db: MotifDatabase, motif_ids, threshold: float = FIMO_THRESHOLD) -> MotifHits:
-        """FIMO hits of the chosen motifs in the window (see :class:`MotifHits`)."""
-        from ..motifs.fimo import fimo_scan
-        ids = sorted(str(m) for m in motif_ids)
-        key = cache_keys.fimo_key(sequence, db.digest, ids, threshold)
-
-        def run():
-            sub = db.motifs.subset(ids)
-            hits = fimo_scan(onehot(sequence, 0.0), sub, threshold=float(threshold))
-            row = {mid: i for i, mid in enumerate(sub.ids)}
-            return ({"motif": np.array([row[str(m)] for m in hits.motif_id], np.int64),
-                     "start": np.asarray(hits.start, np.int64), "end": np.asarray(hits.end, np.int64),
-                     "strand": _str_array(hits.strand), "score": np.asarray(hits.score, np.float64),
-                     "p_value": np.asarray(hits.p_value, np.float64),
-                     "ids": _str_array(sub.ids), "names": _str_array(sub.names)}, {"threshold": float(threshold)})
-        return self._typed(self.cache.get_or_compute(key, run), MotifHits)
+    # ------------------------------------------------------------------ motifs: see .motifs (MotifJobs)
 
     # ------------------------------------------------------------------ test sets
     def evaluation_job(self, testset, dataset_id: str, split: str, rc: bool, scatter_positions: int = 50_000) -> Job:

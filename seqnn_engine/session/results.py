@@ -102,6 +102,13 @@ class Seqlets(Result):
     positions, ``sign``, ``score``, ``p_value``, ``p_adj``, ``strand``, ``match_*`` (N, K)."""
 
 
+class SeqletKnockout(Result):
+    """Knock-out verification of N seqlets (rows in the order of their :class:`Seqlets`; see
+    :mod:`seqnn_engine.session.motifs`): ``effect``, ``effect_sd``, ``p_value``, ``q_value``, ``share``
+    (N,) float64, ``verified``, ``significant`` (N,) bool, ``base`` (1,) the window's objective,
+    ``null_effect`` (M,) the null spans' effects; meta: the options, ``mc_ignored``, ``replicates``."""
+
+
 class MotifHits(Result):
     """FIMO hits (N): ``motif`` index into ``ids``, ``start``, ``end`` window positions,
     ``strand``, ``score``, ``p_value``; ``ids``, ``names`` (M,) the scanned motifs."""
@@ -175,7 +182,7 @@ def seqlet_arrays(tab) -> dict:
 def seqlet_table(result: Result, chrom: str, start: int, chrom_sizes: dict | None = None):
     """The engine's SeqletTable of a seqlet result, placed at ``chrom:start`` (the display
     coordinate of window position 0)."""
-    from ..motifs.seqlets import MotifMatches, SeqletTable
+    from ..motifs.seqlet_table import MotifMatches, SeqletTable
     a = result.arrays
     meta = result.meta
     n = len(a["start"])
@@ -190,3 +197,18 @@ def seqlet_table(result: Result, chrom: str, start: int, chrom_sizes: dict | Non
                       objective=meta.get("objective", ""), method=meta.get("method", ""),
                       settings=dict(meta.get("settings", {})))
     return tab.with_matches(matches).place([chrom], [int(start)], chrom_sizes=chrom_sizes)
+
+
+def knockout_table(result: Result):
+    """The engine's :class:`~seqnn_engine.motifs.verify.KnockoutTable` of a :class:`SeqletKnockout` result
+    (for :meth:`seqnn_engine.motifs.seqlet_table.SeqletTable.with_knockout`); the null spans are not kept."""
+    from ..motifs.verify import KnockoutTable
+    a, m = result.arrays, result.meta
+    empty = np.zeros(0, np.int64)
+    return KnockoutTable(effect=np.array(a["effect"]), effect_sd=np.array(a["effect_sd"]),
+                         p_value=np.array(a["p_value"]), q_value=np.array(a["q_value"]),
+                         verified=np.array(a["verified"], bool), significant=np.array(a["significant"], bool),
+                         base=np.array(a["base"]), null_seq=empty, null_start=empty, null_end=empty,
+                         null_effect=np.array(a["null_effect"]), share=np.array(a["share"]),
+                         alpha=float(m["alpha"]), min_share=float(m["min_share"]), n_shuffles=int(m["n_shuffles"]),
+                         seed=int(m["seed"]), objective=dict(m.get("objective", {})), seconds=float(m.get("seconds", 0)))
