@@ -3,7 +3,7 @@
 Every session completes its flow (own model and gene, ensemble options, dropped target, box-selected
 range), its page shows no exception or
 error, and its prediction chart equals a serial engine run of its own gene and options exactly (no
-cross-session leakage). Bounded: 3 sessions, 150 s for the sessions, each step at most 180 s. No
+cross-session leakage). Bounded: 3 sessions, 300 s for the sessions (a 2-core CI machine runs the browser too), each step at most 180 s. No
 timing is asserted; the benchmark writes the numbers."""
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ pytestmark = [
 def test_three_browser_sessions_at_once(tmp_path):
     sys.path.insert(0, str(REPO / "benchmarks"))
     import load_test
-    r = load_test.run(n_sessions=3, timeout_s=150, log_dir=tmp_path)
+    r = load_test.run(n_sessions=3, timeout_s=300, log_dir=tmp_path)
     res = r["results"]
     problems = [f"session {x.plan.index} ({x.plan.gene}): {e}" for x in res for e in x.errors]
     assert not problems, problems + [f"server log: {r['log']}"]
