@@ -333,9 +333,11 @@ def render(results: dict, mode: str, ref_reason: str, invocation: str) -> str:
     avail = [v["mem_available_gb_before"] for v in ok.values() if "mem_available_gb_before" in v]
     load_txt = (f"1-minute load average {min(loads):.1f} to {max(loads):.1f} during the runs, "
                 f"{min(avail):.0f}-{max(avail):.0f} GB available before each" if loads and avail else "load not recorded")
-    lines.append(f"Machine: {cpu_name()}, {os.cpu_count()} cores, TensorFlow {tfv}; {load_txt} (the machine is "
-                 f"shared with other jobs, which slow both sides, not necessarily alike: each side's runs are "
-                 f"sequential). Invocations: {inv(*results.keys())}.")
+    quiet = bool(loads) and max(loads) < 2.5     # the benchmark's own process is the load
+    lines.append(f"Machine: {cpu_name()}, {os.cpu_count()} cores, TensorFlow {tfv}; {load_txt} ("
+                 + ("nothing else ran: the load is the benchmark's own process; each side's runs are sequential"
+                    if quiet else "the machine is shared with other jobs, which slow both sides, not necessarily "
+                    "alike: each side's runs are sequential") + f"). Invocations: {inv(*results.keys())}.")
     lines.append(f"Model: benchmarks/borzoi_params_pred.json (calico/borzoi `examples/params_pred.json`, Apache-2.0)"
                  f"{' at 1/8 width and 65,536 bp' if mode == 'quick' else ''}, human head, "
                  f"{f(n_params, '{:,}')} parameters, {results.get('ours_weights', 'random weights')}; one random "

@@ -61,6 +61,7 @@ UNTRAINED_GOAL = 0.6
 VARIANTS = ("exclude", "negative")
 ALL = 10 ** 9  # --ism-windows default of a full run: every window
 CHUNK = 16   # windows per attribute() call (bounds memory of SmoothGrad / IG paths)
+OPTIONAL_METHODS = ("smoothgrad", "integrated_gradients", "deep_lift_shap", "ism")   # beside the gradient maps
 
 
 def log(msg: str) -> None:
@@ -108,6 +109,7 @@ def run(args) -> dict:
     log(f"{len(W)} held-out windows of {W.length} bp on {sorted(set(W.chrom))}; output span "
         f"[{crop_bp}, {W.length - crop_bp}); ISM windows {ism_win.tolist()} (untrained {ism_win_u.tolist()})")
 
+    want = set(args.methods)       # the gradient maps (saliency, grad x input) are always computed
     records = []   # dict(model, method, rc, motif, windows (idx array), scores (n, L), seconds)
     timing = {}
     ism_seconds = {}
@@ -131,16 +133,18 @@ def run(args) -> dict:
                 dt = time.perf_counter() - t0   # one gradient serves the three maps
                 for name, sc in gt.gradient_position_scores(g, W.x[has_pos]).items():
                     add(model_name, name, rc, motif, has_pos, sc, dt)
-                if len(sub):
+                if len(sub) and "smoothgrad" in want:
                     t0 = time.perf_counter()
                     sc, _ = chunked_attribute(model, W.x[sub], "smoothgrad", t, rc, args.batch_size,
                                               n_samples=args.sg_samples, noise=args.sg_noise, seed=args.seed)
                     add(model_name, "smoothgrad", rc, motif, sub, sc, time.perf_counter() - t0)
+                if len(sub) and "integrated_gradients" in want:
                     t0 = time.perf_counter()
                     sc, err = chunked_attribute(model, W.x[sub], "integrated_gradients", t, rc, args.batch_size,
                                                 n_steps=args.ig_steps, baseline="zeros")
                     add(model_name, "integrated_gradients", rc, motif, sub, sc, time.perf_counter() - t0,
                         {"ig_error": err})
+                if len(sub) and "deep_lift_shap" in want:
                     t0 = time.perf_counter()
                     sc, err = chunked_attribute(model, W.x[sub], "deep_lift_shap", t, rc, args.batch_size,
                                                 n_refs=args.dls_refs, seed=args.seed)
@@ -149,7 +153,7 @@ def run(args) -> dict:
             log(f"{model_name} {motif}: gradient maps on {len(has_pos)} windows, SmoothGrad/IG/DeepLIFT-SHAP on "
                 f"{len(sub)}")
         win = ism_win if model_name == "trained" else ism_win_u
-        if len(win):
+        if len(win) and "ism" in want:
             targets = [tix[m] for m in gt.DRIVERS]
             ism = gt.ism_scores(model, W.x[win], targets, batch_size=args.ism_batch)
             ism_seconds[model_name] = ism.seconds / len(win)
@@ -204,7 +208,8 @@ def make_state(res, args) -> dict:
                 dls_refs=args.dls_refs, dls_error_max=float(np.max(np.concatenate(dl))) if dl else None,
                 ism_windows=[int(i) for i in res["ism_win"]], ism_windows_untrained=[int(i) for i in res["ism_win_u"]],
                 ism_seconds_per_window=res["ism_seconds"], tracks=tracks, timing=timing, records=records,
-                ism_engine=("incremental (exact)" if incremental_ism.supports(m) else "full-length"))
+                ism_engine=("incremental (exact)" if incremental_ism.supports(m) else "full-length"),
+                methods=sorted(args.methods))
 
 
 # ----------------------------------------------------------------------------- report
@@ -324,6 +329,12 @@ def summary(st) -> str:
 def ism_text(st) -> str:
     """The sentences on which windows ISM (and the control's SmoothGrad / IG) used, and why."""
     L, nW = st["length"], st["n_windows"]
+    if "ism" not in st.get("methods", ["ism"]):
+        return ("Methods of this run (`--methods`): the gradient maps and " + ", ".join(
+            LABEL[m] for m in st["methods"]) + "; the control's ones on " + (
+            "every window too." if len(st["ism_windows_untrained"]) >= nW else
+            f"the first {len(st['ism_windows_untrained'])} windows.") + " Saliency and both grad x input variants use "
+            "every window for both models.")
     ism_s = st["ism_seconds_per_window"].get("trained", float("nan"))
     iw, iu = st["ism_windows"], st["ism_windows_untrained"]
     how = (f"ISM (whole {L} bp input, 3 substitutions x forward + RC = {6 * L:,} mutant predictions per window; "
@@ -362,7 +373,11 @@ def report(st) -> str:
                f"{st['seed']}), scores |sum over ACGT of the contributions| (largest completeness error "
                f"|sum contributions - (f(x) - mean f(refs))| / |f(x) - mean f(refs)| = "
                + ("n/a" if dls_err is None else f"{dls_err:.1e}") + ").")
-    txt = f"""## Planted-motif ground truth (benchmarks/bench_ground_truth.py)
+    partial = sorted(st.get("methods", OPTIONAL_METHODS)) != sorted(OPTIONAL_METHODS)
+    title = ("Planted-motif ground truth (benchmarks/bench_ground_truth.py)" if not partial else
+             "Planted-motif ground truth, " + " and ".join(LABEL[m] for m in st["methods"]) + " beside the gradient "
+             "maps (benchmarks/bench_ground_truth.py --methods " + ",".join(st["methods"]) + ")")
+    txt = f"""## {title}
 
 Machine: {st['machine']}. {mode}; total {st['seconds'] / 60:.1f} min.{rendered}
 Model: the shipped demo model (assets/demo, {st['n_params']:,} parameters); control: the same params.json with
@@ -436,6 +451,9 @@ def main(argv=None) -> int:
     ap.add_argument("--ig-steps", type=int, default=None)
     ap.add_argument("--dls-refs", type=int, default=None,
                     help="DeepLIFT/SHAP references per window (default: the engine's default, 10)")
+    ap.add_argument("--methods", default=",".join(OPTIONAL_METHODS),
+                    help="comma-separated methods beside the gradient maps (default all: "
+                         f"{','.join(OPTIONAL_METHODS)}); a partial run writes the section ground_truth_partial")
     ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--ism-batch", type=int, default=64)
     ap.add_argument("--seed", type=int, default=0)
@@ -452,6 +470,10 @@ def main(argv=None) -> int:
     if a.motifs:
         from ground_truth_motifs import motifs_main
         return motifs_main(a)
+    a.methods = [m.strip() for m in str(a.methods).split(",") if m.strip()]
+    bad = sorted(set(a.methods) - set(OPTIONAL_METHODS))
+    if bad:
+        ap.error(f"unknown --methods {bad}; choose from {','.join(OPTIONAL_METHODS)}")
     if a.render:
         st = json.loads(a.render.read_text())
         st["rendered"] = True
@@ -468,8 +490,10 @@ def main(argv=None) -> int:
     body = report(st)
     print(body)
     if a.write or not (st["quick"] or a.render):
-        update_section("ground_truth", body)
-        log("wrote the ground_truth section of benchmarks/RESULTS.md")
+        key = "ground_truth" if sorted(st.get("methods", OPTIONAL_METHODS)) == sorted(OPTIONAL_METHODS) \
+            else "ground_truth_partial"
+        update_section(key, body)
+        log(f"wrote the {key} section of benchmarks/RESULTS.md")
     return 0
 
 
