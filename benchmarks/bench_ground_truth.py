@@ -150,7 +150,8 @@ def run(args) -> dict:
                                                 n_refs=args.dls_refs, seed=args.seed)
                     add(model_name, "deep_lift_shap", rc, motif, sub, sc, time.perf_counter() - t0,
                         {"dls_error": err})
-            log(f"{model_name} {motif}: gradient maps on {len(has_pos)} windows, SmoothGrad/IG/DeepLIFT-SHAP on "
+            log(f"{model_name} {motif}: gradient maps on {len(has_pos)} windows, "
+                f"{'/'.join(LABEL[m] for m in OPTIONAL_METHODS if m in want and m != 'ism') or 'nothing else'} on "
                 f"{len(sub)}")
         win = ism_win if model_name == "trained" else ism_win_u
         if len(win) and "ism" in want:
@@ -406,7 +407,7 @@ positive; "ISM set" = the ISM windows).
 **Scores.** Saliency and SmoothGrad: L2 over ACGT of the mean-centred gradient; grad x input, centred grad x input and
 IG: absolute value of the sum over ACGT (magnitude); ISM: mean |delta objective| over the 3 substitutions.
 SmoothGrad: {st['sg_samples']} samples, noise sd {st['sg_noise']}. IG: zero baseline, {st['ig_steps']} Gauss-Legendre steps
-(median completeness error |sum attr - (f(x) - f(0))| / |f(x) - f(0)| = {ig_err:.3f}).{dls_txt}
+({"not run" if st["ig_error_median"] is None else f"median completeness error |sum attr - (f(x) - f(0))| / |f(x) - f(0)| = {ig_err:.3f}"}).{dls_txt}
 
 ### AUROC, background negatives (goals: ISM and saliency >= 0.97, grad x input and IG >= 0.90, untrained <= 0.6)
 
