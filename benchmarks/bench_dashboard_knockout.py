@@ -66,21 +66,14 @@ def main(argv=None) -> int:
     import motif_truth as mt
     from results import machine, update_section
 
-    from seqnn_engine import load_model_dir
     from seqnn_engine.motifs.annotate import annotate_seqlets
     from seqnn_engine.motifs.seqlets import call_seqlets
     from seqnn_engine.motifs.verify import knockout_seqlets
     from seqnn_engine.session import KNOCKOUT_OPTIONS
-    from tools.demo import demo_dir, groundtruth as gt
-    from tools.demo.motifs import load_motifs as demo_motifs
+    from tools.demo import groundtruth as gt
 
     t_all = time.perf_counter()
-    D = demo_dir()
-    model = load_model_dir(D)
-    tix = gt.driver_target_indexes(model)
-    W = gt.held_out_windows(D, model.seq_length, model.crop * model.stride, limit=a.windows)
-    sites = gt.site_tables(D)
-    ids = {k: m.matrix_id for k, m in demo_motifs().items()}
+    model, tix, W, sites, ids = mt.held_out_setup(a.windows)
     share = 0.3                        # the ground-truth benchmark's operating point (chosen on validation)
     rows = []
     for motif in gt.DRIVERS:

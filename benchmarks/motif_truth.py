@@ -182,18 +182,24 @@ def validation_genome(out_dir, seed: int = VALIDATION_SEED, size: int = 900_000)
     return out
 
 
-def run(args) -> dict:
+def held_out_setup(windows=None) -> tuple:
+    """(model, driver target indexes, held-out windows, planted site tables, planted JASPAR IDs) of the
+    shipped demo model: the first ``windows`` held-out windows (all by default)."""
     from seqnn_engine import load_model_dir
     from tools.demo import demo_dir
-    from seqnn_engine.motifs.annotate import annotate_seqlets
-    from seqnn_engine.motifs.seqlets import call_seqlets
 
     D = demo_dir()
     model = load_model_dir(D)
-    tix = gt.driver_target_indexes(model)
-    W = gt.held_out_windows(D, model.seq_length, model.crop * model.stride, limit=args.windows)
-    sites = gt.site_tables(D)
-    ids = {k: m.matrix_id for k, m in demo_motifs().items()}
+    W = gt.held_out_windows(D, model.seq_length, model.crop * model.stride, limit=windows)
+    return (model, gt.driver_target_indexes(model), W, gt.site_tables(D),
+            {k: m.matrix_id for k, m in demo_motifs().items()})
+
+
+def run(args) -> dict:
+    from seqnn_engine.motifs.annotate import annotate_seqlets
+    from seqnn_engine.motifs.seqlets import call_seqlets
+
+    model, tix, W, sites, ids = held_out_setup(args.windows)
     out = {}
     t0 = time.perf_counter()
     for motif in gt.DRIVERS:
