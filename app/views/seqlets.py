@@ -18,7 +18,7 @@ import streamlit as st
 from app import downloads, state
 from app.state import PLOTLY_CONFIG, Ctx
 from seqnn_engine import InputError, plot
-from seqnn_engine.session import KNOCKOUT_OPTIONS, MATCH_K, MotifDatabase, knockout_table, seqlet_table
+from seqnn_engine.session import KNOCKOUT_OPTIONS, MATCH_K, MotifDatabase, knockout_passes, knockout_table, seqlet_table
 
 SEQLET_ZOOM_MARGIN = 10      # bp shown on each side of a seqlet picked in the table
 TABLE_KEY = "seqlet_table"
@@ -173,7 +173,7 @@ def verification(ctx: Ctx, s: Seqlets | None, where) -> Seqlets | None:
     if s is None or not len(s.table):
         return s
     o = KNOCKOUT_OPTIONS
-    n_passes = 1 + o["n_shuffles"] * (len(s.table) + o["n_null"])
+    n_passes = knockout_passes(len(s.table))
     on = where.checkbox("Verify seqlets by knock-out", key="seqlet_verify",
                         help=f"Replace each seqlet by random bases ({o['n_shuffles']} draws) and test the change of "
                              f"the objective against {o['n_null']} knock-outs of background spans (BH q <= "

@@ -33,10 +33,10 @@ from .options import (ALL_TARGETS_LIMIT, EVAL_METRICS, FIMO_THRESHOLD, MATCH_K, 
 from .results import (Attribution, GeneValues, LayerGradients, MotifDatabase, MotifHits, Prediction,
                       SeqletKnockout, Seqlets, VariantAttribution, VariantEffect, knockout_table, onehot, seqlet_arrays, seqlet_table)
 from .core import Job, Session
-from .motifs import KNOCKOUT_OPTIONS
+from .motifs import KNOCKOUT_OPTIONS, knockout_passes
 from .replicates import ReplicateSession, open_session
 
 __all__ = ["Session", "ReplicateSession", "open_session", "Ensemble", "Request", "Job", "Prediction", "Attribution", "LayerGradients",
            "GeneValues", "VariantEffect", "VariantAttribution", "Seqlets", "SeqletKnockout", "MotifHits", "MotifDatabase", "TSS_RADIUS",
            "ALL_TARGETS_LIMIT", "TARGET_BLOCK", "SEQLET_OPTIONS", "MATCH_K", "FIMO_THRESHOLD", "VARIANT_STATS",
-           "EVAL_METRICS", "KNOCKOUT_OPTIONS", "knockout_table", "onehot", "seqlet_arrays", "seqlet_table"]
+           "EVAL_METRICS", "KNOCKOUT_OPTIONS", "knockout_passes", "knockout_table", "onehot", "seqlet_arrays", "seqlet_table"]

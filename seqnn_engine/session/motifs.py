@@ -19,17 +19,17 @@ import numpy as np
 from ..batch import cache_keys
 from ..batch.store import result_key
 from ..errors import InputError
-from .options import FIMO_THRESHOLD, SEQLET_OPTIONS, Request
-from .results import Attribution, MotifDatabase, MotifHits, SeqletKnockout, Seqlets, _str_array, onehot, seqlet_arrays
+from .options import FIMO_THRESHOLD, SEQLET_OPTIONS, Request, chain_progress
+from .results import (Attribution, MotifDatabase, MotifHits, SeqletKnockout, Seqlets, _str_array, onehot, seqlet_arrays,
+                      seqlet_table)
 
 #: knock-out options of the dashboard and the session (seqnn_engine.motifs.verify.knockout_seqlets)
 KNOCKOUT_OPTIONS = {"n_shuffles": 2, "n_null": 100, "alpha": 0.05, "min_share": 0.3, "seed": 0}
 
 
-def _chain(progress, i: int, n: int):
-    if progress is None:
-        return None
-    return lambda done, total: progress(i * max(total, 1) + done, n * max(total, 1))
+def knockout_passes(n_seqlets: int, options: dict = KNOCKOUT_OPTIONS) -> int:
+    """Forward passes of one window's knock-out verification per ensemble member and replicate."""
+    return 1 + int(options["n_shuffles"]) * (int(n_seqlets) + int(options["n_null"]))
 
 
 class MotifJobs:
@@ -101,10 +101,10 @@ class MotifJobs:
         ens = req.ensemble
         key = result_key("seqlet-knockout", seqlets.key, {"kind": "knockout", **opts,
                                                           "request": self.attribution_options(req)})
-        table = _unplaced_table(seqlets, len(req.sequence))
+        table = seqlet_table(seqlets)            # window positions, sequence 0
         sessions = self._score_sessions()
         reps = list(getattr(self, "replicate_indexes", None) or [])
-        n_passes = 1 + int(opts["n_shuffles"]) * (len(table) + int(opts["n_null"]))
+        n_passes = knockout_passes(len(table), opts)
 
         def run_all(progress):
             x = onehot(req.sequence, ens.n_value)
@@ -112,7 +112,7 @@ class MotifJobs:
                                       statistic=req.statistic, rc=ens.rc, shifts=tuple(ens.shifts),
                                       n_shuffles=opts["n_shuffles"], n_null=opts["n_null"], alpha=opts["alpha"],
                                       min_share=opts["min_share"], seed=opts["seed"],
-                                      progress=_chain(progress, i, len(sessions)))
+                                      progress=chain_progress(progress, i, len(sessions)))
                      for i, s in enumerate(sessions)]
             k0 = parts[0]
             if len(parts) > 1:
@@ -138,14 +138,3 @@ class MotifJobs:
                              lambda cb: self._typed(self.cache.get_or_compute(key, lambda: run_all(cb)), SeqletKnockout),
                              n_passes * len(sessions), estimate=estimate, kind="knockout", model=self.model)
 
-
-def _unplaced_table(seqlets: Seqlets, seq_length: int):
-    """The SeqletTable (sequence 0, window positions) of a :class:`Seqlets` result."""
-    from ..motifs.seqlet_table import SeqletTable
-    a = seqlets.arrays
-    n = len(a["start"])
-    return SeqletTable(seq=np.zeros(n, np.int64), start=np.array(a["start"], np.int64),
-                       end=np.array(a["end"], np.int64), sign=np.array(a["sign"], np.int8),
-                       score=np.array(a["score"], np.float64), p_value=np.array(a["p_value"], np.float64),
-                       p_adj=np.array(a["p_adj"], np.float64),
-                       settings={**dict(seqlets.meta.get("settings", {})), "seq_length": int(seq_length)})

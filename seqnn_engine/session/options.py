@@ -9,6 +9,13 @@ from ..genomics.genes import TSS_RADIUS  # the one TSS radius of every surface
 
 Progress = Optional[Callable[[int, int], None]]
 
+
+def chain_progress(progress: Progress, i: int, n: int) -> Progress:
+    """The progress callback of part ``i`` of ``n`` equal parts of one piece of work reporting to ``progress``."""
+    if progress is None:
+        return None
+    return lambda done, total: progress(i * max(total, 1) + done, n * max(total, 1))
+
 #: above this many targets only the chosen targets are predicted (Borzoi-size heads)
 ALL_TARGETS_LIMIT = 512
 #: large heads are predicted and cached per block of this many consecutive output indexes: a block

@@ -179,9 +179,9 @@ def seqlet_arrays(tab) -> dict:
             "match_offset": pad(m.offset if m else np.zeros((n, 0)), 0, np.int64)}
 
 
-def seqlet_table(result: Result, chrom: str, start: int, chrom_sizes: dict | None = None):
-    """The engine's SeqletTable of a seqlet result, placed at ``chrom:start`` (the display
-    coordinate of window position 0)."""
+def seqlet_table(result: Result, chrom: str | None = None, start: int = 0, chrom_sizes: dict | None = None):
+    """The engine's SeqletTable of a seqlet result (sequence 0, window positions), placed at
+    ``chrom:start`` (the display coordinate of window position 0) when ``chrom`` is given."""
     from ..motifs.seqlet_table import MotifMatches, SeqletTable
     a = result.arrays
     meta = result.meta
@@ -196,7 +196,8 @@ def seqlet_table(result: Result, chrom: str, start: int, chrom_sizes: dict | Non
                       p_adj=np.array(a["p_adj"]), targets=meta.get("targets", ""),
                       objective=meta.get("objective", ""), method=meta.get("method", ""),
                       settings=dict(meta.get("settings", {})))
-    return tab.with_matches(matches).place([chrom], [int(start)], chrom_sizes=chrom_sizes)
+    tab = tab.with_matches(matches)
+    return tab if chrom is None else tab.place([chrom], [int(start)], chrom_sizes=chrom_sizes)
 
 
 def knockout_table(result: Result):

@@ -25,7 +25,7 @@ import numpy as np
 
 from ..batch import cache_keys
 from ..errors import InputError
-from .options import VARIANT_STATS, Progress, Request
+from .options import VARIANT_STATS, Progress, Request, chain_progress
 from .results import VariantAttribution, VariantEffect
 
 #: attribution method of the variant score: the (ACGT-centred) gradient of the objective as the
@@ -36,12 +36,6 @@ VCF_UPLOAD_SUFFIXES = (".vcf", ".vcf.gz", ".bcf")
 
 def _combined_key(prefix: str, keys) -> str:
     return hashlib.sha256((prefix + ":" + ",".join(keys)).encode()).hexdigest()
-
-
-def _chain_progress(progress, i: int, n: int):
-    if progress is None:
-        return None
-    return lambda done, total: progress(i * max(total, 1) + done, n * max(total, 1))
 
 
 class VariantJobs:
@@ -180,7 +174,7 @@ class VariantJobs:
             return None if any(p is None for p in parts) else combine(parts)
 
         def run(progress: Progress = None):
-            return combine([j.run(_chain_progress(progress, i, len(subs))) for i, j in enumerate(subs)])
+            return combine([j.run(chain_progress(progress, i, len(subs))) for i, j in enumerate(subs)])
         return self._new_job(key, peek, run, subs[0].members * len(subs), estimate=subs[0].estimate, kind="variant",
                    model=self.model)
 
@@ -237,7 +231,7 @@ class VariantJobs:
             return None if any(p is None for p in parts) else combine(parts)
 
         def run(progress: Progress = None):
-            return combine([j.run(_chain_progress(progress, i, 2)) for i, j in enumerate(subs)])
+            return combine([j.run(chain_progress(progress, i, 2)) for i, j in enumerate(subs)])
         return self._new_job(key, peek, run, subs[0].members, estimate=subs[0].estimate, kind=subs[0].kind or method,
                    model=self.model)
 
